@@ -1,0 +1,17 @@
+//! gpcguard: makes a GP Connect provider enforce the GP Connect API security model.
+//!
+//! Per connection: TLS 1.2 only with mutual authentication and the Spine cipher policy
+//! ([`tls`]), client certificates chained to the configured Spine CAs, in validity, not revoked
+//! and carrying the SSP's FQDN ([`pki`]). Per request: the SSP headers, the interaction ID
+//! against method and path, the audit JWT and its scope ([`request`]). Refusals are
+//! [`verdict::Verdict`]s with the HTTP status, Spine code and FHIR OperationOutcome to answer.
+//!
+//! Module map: [`config`] settings; [`guard`] the loaded, shareable state and its atomic reload;
+//! [`tls`] the `SSL_CTX` policy; [`pki`] certificate verification; [`request`] and the modules
+//! it calls ([`ssp`], [`interactions`], [`jwt`], [`claims`], [`scope`]) the per-request checks;
+//! [`verdict`] reasons, statuses and bodies; `ffi` the C ABI only.
+
+pub mod config;
+pub mod error;
+pub mod verdict;
+pub mod ffi;

@@ -1,0 +1,284 @@
+//! Verdicts: why a request or a peer was refused, and how that is answered.
+//!
+//! A verdict is a value, not an error: a refusal carries its reason, the HTTP status, the Spine
+//! error code, a message precise enough to fix the caller, and the FHIR OperationOutcome body.
+//! The mapping from reason to status and code is one table ([`REASONS`]), following the spec's
+//! error section and our policy (spec §5, §9; API.md "Settled details").
+
+use std::fmt::Write as _;
+
+/// Why a request or a peer certificate was judged as it was. Numbers are stable and never reused.
+///
+/// cbindgen:prefix-with-name
+/// cbindgen:rename-all=ScreamingSnakeCase
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Allowed.
+    Allowed = 0,
+    /// A required SSP header is absent.
+    HeaderMissing = 1,
+    /// A header is present but empty, malformed or repeated.
+    HeaderInvalid = 2,
+    /// `Ssp-To` is not this provider's ASID.
+    WrongRecipient = 3,
+    /// `Ssp-InteractionID` is well formed but not a known interaction.
+    InteractionUnknown = 4,
+    /// The interaction does not fit the method and path requested (or the path is not canonical).
+    InteractionMismatch = 5,
+    /// No `Authorization` header, or an empty one.
+    AuthorizationMissing = 6,
+    /// `Authorization` is not `Bearer <header.payload.>` with a strictly formed unsigned JWT.
+    JwtMalformed = 7,
+    /// A required claim is absent.
+    JwtClaimMissing = 8,
+    /// A claim has the wrong JSON type or value.
+    JwtClaimInvalid = 9,
+    /// A FHIR resource claim has a wrong `resourceType` or an element the resource does not have.
+    JwtInvalidResource = 10,
+    /// `exp` is in the past.
+    JwtExpired = 11,
+    /// `requested_scope` does not permit the interaction.
+    ScopeDenied = 12,
+    /// A client-controlled size limit was exceeded.
+    RequestTooLarge = 13,
+    /// The client presented no certificate.
+    CertMissing = 100,
+    /// The certificate does not chain to a configured trust anchor (or is not for client auth).
+    CertUntrusted = 101,
+    /// A certificate in the chain is past its notAfter.
+    CertExpired = 102,
+    /// A certificate in the chain is before its notBefore.
+    CertNotYetValid = 103,
+    /// A certificate in the chain is revoked by a configured CRL.
+    CertRevoked = 104,
+    /// Revocation could not be decided (no CRL for an issuer, or the CRL is expired or bad).
+    CertRevocationUnknown = 105,
+    /// The certificate does not carry the SSP's FQDN.
+    CertWrongHost = 106,
+    /// The certificate could not be parsed.
+    CertMalformed = 107,
+    /// The library failed internally; the request is refused.
+    Internal = 200,
+}
+
+/// How one reason is answered: HTTP status, Spine code, FHIR issue type and display text.
+pub struct Answer {
+    pub reason: Reason,
+    pub name: &'static str,
+    pub http_status: u16,
+    pub spine_code: &'static str,
+    pub issue_code: &'static str,
+    pub display: &'static str,
+}
+
+const BAD_REQUEST: (&str, &str, &str) = ("BAD_REQUEST", "invalid", "Bad request");
+const INVALID_RESOURCE: (&str, &str, &str) =
+    ("INVALID_RESOURCE", "invalid", "Invalid validation of resource");
+const INTERNAL: (&str, &str, &str) =
+    ("INTERNAL_SERVER_ERROR", "processing", "Unexpected internal server error");
+
+macro_rules! answers {
+    ($( $reason:ident, $name:literal, $status:literal, $code:expr; )*) => {
+        /// The answer table, one row per reason (spec §5.2; certificate codes are nginx's 495/496).
+        pub static REASONS: &[Answer] = &[ $( Answer {
+            reason: Reason::$reason, name: $name, http_status: $status,
+            spine_code: $code.0, issue_code: $code.1, display: $code.2,
+        }, )* ];
+    };
+}
+
+answers! {
+    Allowed, "ALLOWED", 200, ("", "", "");
+    HeaderMissing, "HEADER_MISSING", 400, BAD_REQUEST;
+    HeaderInvalid, "HEADER_INVALID", 400, BAD_REQUEST;
+    WrongRecipient, "WRONG_RECIPIENT", 400, BAD_REQUEST;
+    InteractionUnknown, "INTERACTION_UNKNOWN", 400, BAD_REQUEST;
+    InteractionMismatch, "INTERACTION_MISMATCH", 400, BAD_REQUEST;
+    AuthorizationMissing, "AUTHORIZATION_MISSING", 400, BAD_REQUEST;
+    JwtMalformed, "JWT_MALFORMED", 400, BAD_REQUEST;
+    JwtClaimMissing, "JWT_CLAIM_MISSING", 400, BAD_REQUEST;
+    JwtClaimInvalid, "JWT_CLAIM_INVALID", 400, BAD_REQUEST;
+    JwtInvalidResource, "JWT_INVALID_RESOURCE", 422, INVALID_RESOURCE;
+    JwtExpired, "JWT_EXPIRED", 400, BAD_REQUEST;
+    ScopeDenied, "SCOPE_DENIED", 400, BAD_REQUEST;
+    RequestTooLarge, "REQUEST_TOO_LARGE", 400, BAD_REQUEST;
+    CertMissing, "CERT_MISSING", 496, BAD_REQUEST;
+    CertUntrusted, "CERT_UNTRUSTED", 495, BAD_REQUEST;
+    CertExpired, "CERT_EXPIRED", 495, BAD_REQUEST;
+    CertNotYetValid, "CERT_NOT_YET_VALID", 495, BAD_REQUEST;
+    CertRevoked, "CERT_REVOKED", 495, BAD_REQUEST;
+    CertRevocationUnknown, "CERT_REVOCATION_UNKNOWN", 495, BAD_REQUEST;
+    CertWrongHost, "CERT_WRONG_HOST", 495, BAD_REQUEST;
+    CertMalformed, "CERT_MALFORMED", 495, BAD_REQUEST;
+    Internal, "INTERNAL", 500, INTERNAL;
+}
+
+impl Reason {
+    /// The row of [`REASONS`] for this reason.
+    pub fn answer(self) -> &'static Answer {
+        REASONS
+            .iter()
+            .find(|a| a.reason == self)
+            .unwrap_or(&REASONS[REASONS.len() - 1])
+    }
+}
+
+/// FHIR profile of the error body (spec §5.1).
+pub const OPERATION_OUTCOME_PROFILE: &str =
+    "https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-OperationOutcome-1";
+/// Default coding system of the Spine error code (spec §5.1: the CodeSystem URL the test pack asserts).
+pub const DEFAULT_ERROR_CODE_SYSTEM: &str =
+    "https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCode-1";
+
+/// The judgement on one request or one peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub reason: Reason,
+    /// What was checked and what failed. Never holds the token, a query value or a header
+    /// value beyond what the audit record names.
+    pub message: String,
+    /// The matched interaction ID, empty when none matched.
+    pub interaction_id: String,
+    /// FHIR OperationOutcome JSON for refusals, `None` when allowed.
+    pub operation_outcome: Option<String>,
+    /// One JSON line of provenance (empty for peer-certificate verdicts).
+    pub audit_record: String,
+}
+
+impl Verdict {
+    pub fn allowed(&self) -> bool {
+        self.reason == Reason::Allowed
+    }
+
+    pub fn http_status(&self) -> u16 {
+        self.reason.answer().http_status
+    }
+
+    pub fn error_code(&self) -> &'static str {
+        self.reason.answer().spine_code
+    }
+
+    /// An allowed verdict.
+    pub fn allow(message: impl Into<String>, interaction_id: &str, audit_record: String) -> Self {
+        Verdict {
+            reason: Reason::Allowed,
+            message: message.into(),
+            interaction_id: interaction_id.to_owned(),
+            operation_outcome: None,
+            audit_record,
+        }
+    }
+
+    /// A refusal with its OperationOutcome. `Reason::Allowed` is never a refusal: it is turned
+    /// into `Internal` so that a coding error cannot produce an "allow".
+    pub fn refuse(reason: Reason, message: impl Into<String>, error_code_system: &str) -> Self {
+        let reason = if reason == Reason::Allowed { Reason::Internal } else { reason };
+        let message = message.into();
+        let operation_outcome = Some(operation_outcome(reason, &message, error_code_system));
+        Verdict {
+            reason,
+            message,
+            interaction_id: String::new(),
+            operation_outcome,
+            audit_record: String::new(),
+        }
+    }
+
+    pub fn with_interaction(mut self, interaction_id: &str) -> Self {
+        self.interaction_id = interaction_id.to_owned();
+        self
+    }
+
+    pub fn with_audit(mut self, audit_record: String) -> Self {
+        self.audit_record = audit_record;
+        self
+    }
+}
+
+/// The GP Connect OperationOutcome for a refusal: one issue, severity `error`, the Spine coding,
+/// and the verdict message as diagnostics.
+pub fn operation_outcome(reason: Reason, message: &str, error_code_system: &str) -> String {
+    let a = reason.answer();
+    let mut out = String::with_capacity(400 + message.len());
+    out.push_str(r#"{"resourceType":"OperationOutcome","meta":{"profile":["#);
+    push_json_string(&mut out, OPERATION_OUTCOME_PROFILE);
+    out.push_str(r#"]},"issue":[{"severity":"error","code":"#);
+    push_json_string(&mut out, a.issue_code);
+    out.push_str(r#","details":{"coding":[{"system":"#);
+    push_json_string(&mut out, error_code_system);
+    out.push_str(r#","code":"#);
+    push_json_string(&mut out, a.spine_code);
+    out.push_str(r#","display":"#);
+    push_json_string(&mut out, a.display);
+    out.push_str(r#"}]},"diagnostics":"#);
+    push_json_string(&mut out, message);
+    out.push_str("}]}");
+    out
+}
+
+/// Appends `s` as a JSON string literal. Control characters and non-ASCII are escaped so the
+/// result is one line of plain ASCII, safe for any log.
+pub fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || (c as u32) >= 0x7f => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    let _ = write!(out, "\\u{:04x}", unit);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_one_row() {
+        for (i, a) in REASONS.iter().enumerate() {
+            assert_eq!(a.reason.answer().name, a.name);
+            assert!(REASONS[i + 1..].iter().all(|b| b.reason != a.reason));
+        }
+    }
+
+    #[test]
+    fn refusal_body_is_the_gp_connect_operation_outcome() {
+        let v = Verdict::refuse(Reason::JwtInvalidResource, "bad \"Device\"\n", DEFAULT_ERROR_CODE_SYSTEM);
+        assert_eq!(v.http_status(), 422);
+        assert_eq!(v.error_code(), "INVALID_RESOURCE");
+        let body: serde_json::Value = serde_json::from_str(v.operation_outcome.as_ref().unwrap()).unwrap();
+        assert_eq!(body["resourceType"], "OperationOutcome");
+        assert_eq!(body["meta"]["profile"][0], OPERATION_OUTCOME_PROFILE);
+        let issue = &body["issue"][0];
+        assert_eq!(issue["severity"], "error");
+        assert_eq!(issue["code"], "invalid");
+        assert_eq!(issue["details"]["coding"][0]["system"], DEFAULT_ERROR_CODE_SYSTEM);
+        assert_eq!(issue["details"]["coding"][0]["code"], "INVALID_RESOURCE");
+        assert_eq!(issue["diagnostics"], "bad \"Device\"\n");
+    }
+
+    #[test]
+    fn allowed_cannot_be_a_refusal() {
+        let v = Verdict::refuse(Reason::Allowed, "x", DEFAULT_ERROR_CODE_SYSTEM);
+        assert!(!v.allowed());
+        assert_eq!(v.http_status(), 500);
+    }
+
+    #[test]
+    fn json_strings_are_one_ascii_line() {
+        let mut s = String::new();
+        push_json_string(&mut s, "a\u{0}\u{7f}é😀\r\n");
+        assert_eq!(s, r#""a\u0000\u007f\u00e9\ud83d\ude00\r\n""#);
+    }
+}
