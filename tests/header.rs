@@ -1,0 +1,27 @@
+//! The committed C header must be the one cbindgen generates from `src/ffi` now: C users and the
+//! C tests compile against `include/gpcguard.h`, so a stale copy would hide an ABI change.
+
+use std::path::Path;
+
+#[test]
+fn committed_header_matches_generated_header() {
+    let generated_path = Path::new(env!("GPCGUARD_GENERATED_HEADER"));
+    let committed_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("include/gpcguard.h");
+    let generated = std::fs::read_to_string(generated_path).unwrap_or_else(|e| {
+        panic!("build.rs generated no header at {} ({e}); see the cbindgen warning in the build output", generated_path.display())
+    });
+    let committed = std::fs::read_to_string(&committed_path)
+        .unwrap_or_else(|e| panic!("{} is missing ({e}): run `make header` and commit it", committed_path.display()));
+    if committed != generated {
+        let first_difference = committed
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .map_or_else(|| committed.lines().count().min(generated.lines().count()) + 1, |i| i + 1);
+        panic!(
+            "include/gpcguard.h is stale: it differs from {} from line {first_difference}. \
+             Run `make header` and commit include/gpcguard.h.",
+            generated_path.display()
+        );
+    }
+}
