@@ -193,6 +193,24 @@ typedef enum gpcguard_reason {
  */
 typedef struct gpcguard_config gpcguard_config;
 
+/**
+ * A configured guard (opaque). Thread-safe: share one across threads and forked workers.
+ */
+typedef struct gpcguard_guard gpcguard_guard;
+
+/**
+ * A verdict (opaque), with its strings ready for C.
+ */
+typedef struct gpcguard_verdict gpcguard_verdict;
+
+/**
+ * One DER certificate: `len` bytes at `data`.
+ */
+typedef struct gpcguard_bytes {
+  const uint8_t *data;
+  size_t len;
+} gpcguard_bytes;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -248,6 +266,168 @@ enum gpcguard_result gpcguard_config_set(struct gpcguard_config *cfg,
  * Frees a configuration. NULL is a no-op.
  */
 void gpcguard_config_free(struct gpcguard_config *cfg);
+
+/**
+ * Checks the configuration `cfg` and loads every file it names (trust anchors, intermediates,
+ * CRLs, server identity) into a new guard in `*out`. `cfg` is only read; the caller still owns
+ * and frees it. The caller frees the guard with `gpcguard_guard_free`.
+ * Errors: `GPCGUARD_NULL_PARAMETER`, `GPCGUARD_CONFIG_MISSING_KEY`, `GPCGUARD_CONFIG_INVALID_VALUE`,
+ * `GPCGUARD_FILE_UNREADABLE`, `GPCGUARD_PEM_INVALID`, `GPCGUARD_CA_INVALID`,
+ * `GPCGUARD_CRL_INVALID`, `GPCGUARD_KEY_MISMATCH`, `GPCGUARD_TLS_ERROR`; `gpcguard_last_error`
+ * names the key and file.
+ */
+enum gpcguard_result gpcguard_guard_new(const struct gpcguard_config *cfg,
+                                        struct gpcguard_guard **out);
+
+/**
+ * Re-reads every file the guard's configuration names and swaps the new state in atomically:
+ * checks already running finish on the old state, later ones (and later TLS handshakes on
+ * contexts using this guard) see the new one. On failure the old state stays in force and the
+ * error says why. Safe to call from any thread while others use the guard.
+ * Errors: as `gpcguard_guard_new`.
+ */
+enum gpcguard_result gpcguard_guard_reload(struct gpcguard_guard *guard);
+
+/**
+ * Releases the caller's handle. NULL is a no-op. The state lives on while TLS contexts use it.
+ */
+void gpcguard_guard_free(struct gpcguard_guard *guard);
+
+/**
+ * Judges a client certificate chain given as PEM (`len` bytes at `pem`: the leaf first, then any
+ * intermediates the peer sent) at Unix time `now` (0 = the system clock). Empty input is
+ * `GPCGUARD_REASON_CERT_MISSING` (496); unparsable input `GPCGUARD_REASON_CERT_MALFORMED` (495).
+ * Errors: `GPCGUARD_NULL_PARAMETER`.
+ */
+enum gpcguard_result gpcguard_check_peer_pem(const struct gpcguard_guard *guard,
+                                             const uint8_t *pem,
+                                             size_t len,
+                                             int64_t now,
+                                             struct gpcguard_verdict **out);
+
+/**
+ * Judges a client certificate chain given as `count` DER certificates (leaf first), as Java's
+ * `X509Certificate.getEncoded()` gives them, at `now` (0 = the system clock). `count = 0` is
+ * `GPCGUARD_REASON_CERT_MISSING`.
+ * Errors: `GPCGUARD_NULL_PARAMETER` (also for a NULL `data` with a non-zero `len`).
+ */
+enum gpcguard_result gpcguard_check_peer_der(const struct gpcguard_guard *guard,
+                                             const struct gpcguard_bytes *certs,
+                                             size_t count,
+                                             int64_t now,
+                                             struct gpcguard_verdict **out);
+
+/**
+ * Re-verifies the client certificate of a TLS connection (server side) against the guard's
+ * current state at the system clock: it does not trust the handshake's earlier result, so it
+ * also catches a certificate revoked by a reload since a session was resumed. No peer
+ * certificate is `GPCGUARD_REASON_CERT_MISSING` (496).
+ * Errors: `GPCGUARD_NULL_PARAMETER`.
+ */
+enum gpcguard_result gpcguard_check_peer_ssl(const struct gpcguard_guard *guard,
+                                             const struct ssl_st *ssl,
+                                             struct gpcguard_verdict **out);
+
+/**
+ * Makes a TLS server context with the configured `server_certificate`/`server_private_key` and
+ * the whole policy (see `gpcguard_ssl_ctx_apply`) in `*out`. The caller frees it with
+ * `SSL_CTX_free`. The server identity is the one loaded when the call is made; client
+ * verification follows later reloads.
+ * Errors: `GPCGUARD_NULL_PARAMETER`, `GPCGUARD_CONFIG_MISSING_KEY` (no server identity
+ * configured), `GPCGUARD_TLS_ERROR`.
+ */
+enum gpcguard_result gpcguard_ssl_ctx_new(const struct gpcguard_guard *guard,
+                                          struct ssl_ctx_st **out);
+
+/**
+ * Puts the GP Connect policy on a server context the host made (with the system OpenSSL this
+ * library links): TLS 1.2 only, the cipher list of `gpcguard_cipher_list` in server order, no
+ * renegotiation, no compression, automatic DHE parameters, a mandatory client certificate whose
+ * chain, validity, revocation, client-auth usage and SSP FQDN the guard judges at each handshake
+ * (following `gpcguard_guard_reload`), the trust anchors as the CA names asked for, the stateful
+ * session cache off, and session tickets honoured only while their certificate still passes.
+ * Call it after the host's own TLS settings; a later host call that changes these undoes them.
+ * The context keeps a reference to the guard until it is freed or applied again.
+ * Errors: `GPCGUARD_NULL_PARAMETER`, `GPCGUARD_TLS_ERROR`.
+ */
+enum gpcguard_result gpcguard_ssl_ctx_apply(const struct gpcguard_guard *guard,
+                                            struct ssl_ctx_st *ctx);
+
+/**
+ * The OpenSSL cipher string of the policy, "AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH"; static.
+ */
+const char *gpcguard_cipher_list(void);
+
+/**
+ * True only when the request or peer is allowed. NULL: false.
+ */
+bool gpcguard_verdict_allowed(const struct gpcguard_verdict *v);
+
+/**
+ * The HTTP status to answer with: 200 when allowed, 400/422 for request refusals, 495/496 for
+ * certificate refusals, 500 for internal failures. NULL: 500.
+ */
+uint16_t gpcguard_verdict_http_status(const struct gpcguard_verdict *v);
+
+/**
+ * Why the verdict was reached. NULL: `GPCGUARD_REASON_INTERNAL`.
+ */
+enum gpcguard_reason gpcguard_verdict_reason(const struct gpcguard_verdict *v);
+
+/**
+ * The static name of a reason, e.g. "JWT_EXPIRED"; "UNKNOWN" for a number that is no reason.
+ */
+const char *gpcguard_reason_name(enum gpcguard_reason reason);
+
+/**
+ * The Spine error code ("BAD_REQUEST", "INVALID_RESOURCE", ...), "" when allowed; static.
+ * NULL: "INTERNAL_SERVER_ERROR".
+ */
+const char *gpcguard_verdict_error_code(const struct gpcguard_verdict *v);
+
+/**
+ * What was checked and what failed, for logs and the OperationOutcome diagnostics; never the
+ * token or a query-string value. Owned by the verdict. NULL: "".
+ */
+const char *gpcguard_verdict_message(const struct gpcguard_verdict *v);
+
+/**
+ * The FHIR OperationOutcome JSON to send as the body of a refusal; NULL when allowed (or `v` is
+ * NULL). Owned by the verdict.
+ */
+const char *gpcguard_verdict_operation_outcome(const struct gpcguard_verdict *v);
+
+/**
+ * The interaction ID the request matched, "" when none (and for peer verdicts). Owned by the
+ * verdict. NULL: "".
+ */
+const char *gpcguard_verdict_interaction_id(const struct gpcguard_verdict *v);
+
+/**
+ * One JSON line of provenance for the audit log (never the query string or the token); "" for
+ * peer verdicts. Owned by the verdict. NULL: "".
+ */
+const char *gpcguard_verdict_audit_record(const struct gpcguard_verdict *v);
+
+/**
+ * Frees a verdict and its strings. NULL is a no-op.
+ */
+void gpcguard_verdict_free(struct gpcguard_verdict *v);
+
+/**
+ * The number of headers to set on every response (`Cache-Control: no-store`, HSTS).
+ */
+size_t gpcguard_response_header_count(void);
+
+/**
+ * The name of response header `i` (static), or NULL when `i` is out of range.
+ */
+const char *gpcguard_response_header_name(size_t i);
+
+/**
+ * The value of response header `i` (static), or NULL when `i` is out of range.
+ */
+const char *gpcguard_response_header_value(size_t i);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -15,3 +15,7 @@ pub mod config;
 pub mod error;
 pub mod verdict;
 pub mod ffi;
+pub mod guard;
+mod ossl;
+pub mod pki;
+pub mod tls;

@@ -5,7 +5,9 @@
 //! The mapping from reason to status and code is one table ([`REASONS`]), following the spec's
 //! error section and our policy (spec §5, §9; API.md "Settled details").
 
+use std::ffi::CStr;
 use std::fmt::Write as _;
+
 
 /// Why a request or a peer certificate was judged as it was. Numbers are stable and never reused.
 ///
@@ -66,30 +68,32 @@ pub enum Reason {
 pub struct Answer {
     pub reason: Reason,
     pub name: &'static str,
+    pub name_c: &'static CStr,
     pub http_status: u16,
     pub spine_code: &'static str,
+    pub spine_code_c: &'static CStr,
     pub issue_code: &'static str,
     pub display: &'static str,
 }
 
-const BAD_REQUEST: (&str, &str, &str) = ("BAD_REQUEST", "invalid", "Bad request");
-const INVALID_RESOURCE: (&str, &str, &str) =
-    ("INVALID_RESOURCE", "invalid", "Invalid validation of resource");
-const INTERNAL: (&str, &str, &str) =
-    ("INTERNAL_SERVER_ERROR", "processing", "Unexpected internal server error");
+type Coding = (&'static CStr, &'static str, &'static str);
+const BAD_REQUEST: Coding = (c"BAD_REQUEST", "invalid", "Bad request");
+const INVALID_RESOURCE: Coding = (c"INVALID_RESOURCE", "invalid", "Invalid validation of resource");
+const INTERNAL: Coding = (c"INTERNAL_SERVER_ERROR", "processing", "Unexpected internal server error");
 
 macro_rules! answers {
     ($( $reason:ident, $name:literal, $status:literal, $code:expr; )*) => {
         /// The answer table, one row per reason (spec §5.2; certificate codes are nginx's 495/496).
         pub static REASONS: &[Answer] = &[ $( Answer {
-            reason: Reason::$reason, name: $name, http_status: $status,
-            spine_code: $code.0, issue_code: $code.1, display: $code.2,
+            reason: Reason::$reason, name: $name, name_c: match CStr::from_bytes_with_nul(concat!($name, "\0").as_bytes()) { Ok(c) => c, Err(_) => panic!() }, http_status: $status,
+            spine_code: match $code.0.to_str() { Ok(s) => s, Err(_) => "" }, spine_code_c: $code.0,
+            issue_code: $code.1, display: $code.2,
         }, )* ];
     };
 }
 
 answers! {
-    Allowed, "ALLOWED", 200, ("", "", "");
+    Allowed, "ALLOWED", 200, (c"", "", "");
     HeaderMissing, "HEADER_MISSING", 400, BAD_REQUEST;
     HeaderInvalid, "HEADER_INVALID", 400, BAD_REQUEST;
     WrongRecipient, "WRONG_RECIPIENT", 400, BAD_REQUEST;
@@ -123,6 +127,12 @@ impl Reason {
             .unwrap_or(&REASONS[REASONS.len() - 1])
     }
 }
+
+/// Headers every response carries (spec §6, §9): no caching of patient data, and HSTS.
+pub static RESPONSE_HEADERS: &[(&CStr, &CStr)] = &[
+    (c"Cache-Control", c"no-store"),
+    (c"Strict-Transport-Security", c"max-age=31536000"),
+];
 
 /// FHIR profile of the error body (spec §5.1).
 pub const OPERATION_OUTCOME_PROFILE: &str =

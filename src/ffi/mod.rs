@@ -12,6 +12,10 @@ use std::ffi::{c_char, CStr};
 use crate::error::{Error, ErrorKind};
 
 pub mod config;
+pub mod guard;
+pub mod peer;
+pub mod tls;
+pub mod verdict;
 
 /// The outcome of a call. A refused request or certificate is `GPCGUARD_OK` with a verdict that
 /// is not allowed; these codes say only that the call itself could not be made.

@@ -1,0 +1,60 @@
+//! `gpcguard_guard`: a loaded configuration, shared and reference counted. The caller owns its
+//! handle and frees it with `gpcguard_guard_free`; TLS contexts it was applied to hold their own
+//! reference, so freeing the handle while they live is safe.
+
+use std::sync::Arc;
+
+use super::config::gpcguard_config;
+use super::{fail_with, ffi_boundary, gpcguard_result, require_non_null, write_out};
+use crate::guard::Guard;
+
+/// A configured guard (opaque). Thread-safe: share one across threads and forked workers.
+pub struct gpcguard_guard {
+    pub(crate) inner: Arc<Guard>,
+}
+
+/// Checks the configuration `cfg` and loads every file it names (trust anchors, intermediates,
+/// CRLs, server identity) into a new guard in `*out`. `cfg` is only read; the caller still owns
+/// and frees it. The caller frees the guard with `gpcguard_guard_free`.
+/// Errors: `GPCGUARD_NULL_PARAMETER`, `GPCGUARD_CONFIG_MISSING_KEY`, `GPCGUARD_CONFIG_INVALID_VALUE`,
+/// `GPCGUARD_FILE_UNREADABLE`, `GPCGUARD_PEM_INVALID`, `GPCGUARD_CA_INVALID`,
+/// `GPCGUARD_CRL_INVALID`, `GPCGUARD_KEY_MISMATCH`, `GPCGUARD_TLS_ERROR`; `gpcguard_last_error`
+/// names the key and file.
+#[no_mangle]
+pub extern "C" fn gpcguard_guard_new(cfg: *const gpcguard_config, out: *mut *mut gpcguard_guard) -> gpcguard_result {
+    ffi_boundary!({
+        require_non_null!(out);
+        unsafe { *out = std::ptr::null_mut() };
+        require_non_null!(cfg);
+        match Guard::new(unsafe { &(*cfg).inner }) {
+            Ok(g) => unsafe { write_out(out, gpcguard_guard { inner: Arc::new(g) }) },
+            Err(e) => fail_with(e),
+        }
+    })
+}
+
+/// Re-reads every file the guard's configuration names and swaps the new state in atomically:
+/// checks already running finish on the old state, later ones (and later TLS handshakes on
+/// contexts using this guard) see the new one. On failure the old state stays in force and the
+/// error says why. Safe to call from any thread while others use the guard.
+/// Errors: as `gpcguard_guard_new`.
+#[no_mangle]
+pub extern "C" fn gpcguard_guard_reload(guard: *mut gpcguard_guard) -> gpcguard_result {
+    ffi_boundary!({
+        require_non_null!(guard);
+        match unsafe { &(*guard).inner }.reload() {
+            Ok(()) => gpcguard_result::GPCGUARD_OK,
+            Err(e) => fail_with(e),
+        }
+    })
+}
+
+/// Releases the caller's handle. NULL is a no-op. The state lives on while TLS contexts use it.
+#[no_mangle]
+pub extern "C" fn gpcguard_guard_free(guard: *mut gpcguard_guard) {
+    ffi_boundary!((), {
+        if !guard.is_null() {
+            drop(unsafe { Box::from_raw(guard) });
+        }
+    })
+}

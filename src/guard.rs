@@ -1,0 +1,90 @@
+//! The guard: one loaded configuration (settings, PKI, server identity), shared by every thread
+//! and by workers forked after it was built. `reload` re-reads every file and swaps the whole
+//! state at once; a request or handshake in flight keeps the state it started with.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use openssl::x509::{X509Ref, X509};
+
+use crate::config::{Config, Settings};
+use crate::error::Result;
+use crate::pki::{name_text, Pki};
+use crate::tls::ServerIdentity;
+use crate::verdict::Verdict;
+
+/// Everything one generation of the configuration loaded. Immutable.
+pub struct State {
+    pub settings: Settings,
+    pub pki: Pki,
+    pub server: Option<ServerIdentity>,
+    /// Increases with every successful reload.
+    pub generation: u64,
+}
+
+impl State {
+    fn load(config: &Config, generation: u64) -> Result<State> {
+        let settings = config.validate()?;
+        let pki = Pki::load(&settings)?;
+        let server = ServerIdentity::load(&settings)?;
+        Ok(State { settings, pki, server, generation })
+    }
+}
+
+/// A configured guard. Share it behind an `Arc`; every method takes `&self`.
+pub struct Guard {
+    config: Config,
+    state: ArcSwap<State>,
+    generation: AtomicU64,
+    /// Serialises reloads, so two reloads cannot interleave their file reads.
+    reloading: Mutex<()>,
+}
+
+impl Guard {
+    /// Checks the configuration and loads every file it names.
+    pub fn new(config: &Config) -> Result<Guard> {
+        let state = State::load(config, 1)?;
+        Ok(Guard {
+            config: config.clone(),
+            state: ArcSwap::from_pointee(state),
+            generation: AtomicU64::new(1),
+            reloading: Mutex::new(()),
+        })
+    }
+
+    /// Re-reads every file; on success the new state replaces the old at once, on failure the old
+    /// state stays in force and the error says why.
+    pub fn reload(&self) -> Result<()> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let generation = self.generation.load(Ordering::Relaxed) + 1;
+        let state = State::load(&self.config, generation)?;
+        self.state.store(Arc::new(state));
+        self.generation.store(generation, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The current state; hold it for the duration of one check.
+    pub fn state(&self) -> Arc<State> {
+        self.state.load_full()
+    }
+
+    /// Judges a client certificate chain (leaf, then whatever the peer sent) at `now`.
+    pub fn check_peer(&self, leaf: &X509Ref, presented: &[X509], now: i64) -> Verdict {
+        let state = self.state.load();
+        let chain: Vec<&X509Ref> = presented.iter().map(|c| &**c).collect();
+        match state.pki.verify(leaf, &chain, now) {
+            Ok(()) => Verdict::allow(format!("client certificate {} accepted", name_text(leaf.subject_name())), "", String::new()),
+            Err(r) => Verdict::refuse(r.reason, r.message, &state.settings.error_code_system),
+        }
+    }
+}
+
+/// Now as Unix seconds, for calls given `now = 0`. A clock before 1970 reads as the far future,
+/// so that every certificate and token looks expired (fail closed).
+pub fn system_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs().min(i64::MAX as u64) as i64)
+        .unwrap_or(i64::MAX)
+}

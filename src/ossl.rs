@@ -1,0 +1,48 @@
+//! OpenSSL 3.0 functions and constants that `openssl-sys` does not declare. They live in the
+//! system libssl/libcrypto that `openssl-sys` already links.
+
+#![allow(non_camel_case_types)]
+
+use libc::{c_int, c_uchar, c_void, size_t};
+use openssl_sys::{SSL, SSL_CTX, SSL_SESSION, X509, X509_CRL, X509_STORE, X509_STORE_CTX, X509_VERIFY_PARAM};
+
+pub(crate) type SSL_TICKET_STATUS = c_int;
+pub(crate) type SSL_TICKET_RETURN = c_int;
+
+pub(crate) const SSL_TICKET_FATAL: SSL_TICKET_STATUS = 0;
+pub(crate) const SSL_TICKET_SUCCESS: SSL_TICKET_STATUS = 4;
+pub(crate) const SSL_TICKET_SUCCESS_RENEW: SSL_TICKET_STATUS = 5;
+
+pub(crate) const SSL_TICKET_RETURN_ABORT: SSL_TICKET_RETURN = 0;
+pub(crate) const SSL_TICKET_RETURN_IGNORE_RENEW: SSL_TICKET_RETURN = 2;
+pub(crate) const SSL_TICKET_RETURN_USE: SSL_TICKET_RETURN = 3;
+pub(crate) const SSL_TICKET_RETURN_USE_RENEW: SSL_TICKET_RETURN = 4;
+
+pub(crate) type CertVerifyCallback = unsafe extern "C" fn(*mut X509_STORE_CTX, *mut c_void) -> c_int;
+pub(crate) type GenTicketCallback = unsafe extern "C" fn(*mut SSL, *mut c_void) -> c_int;
+pub(crate) type DecryptTicketCallback = unsafe extern "C" fn(
+    *mut SSL,
+    *mut SSL_SESSION,
+    *const c_uchar,
+    size_t,
+    SSL_TICKET_STATUS,
+    *mut c_void,
+) -> SSL_TICKET_RETURN;
+pub(crate) type VerifyCallback = unsafe extern "C" fn(c_int, *mut X509_STORE_CTX) -> c_int;
+
+extern "C" {
+    pub(crate) fn SSL_CTX_set_cert_verify_callback(ctx: *mut SSL_CTX, cb: Option<CertVerifyCallback>, arg: *mut c_void);
+    pub(crate) fn SSL_CTX_set_session_ticket_cb(
+        ctx: *mut SSL_CTX,
+        gen_cb: Option<GenTicketCallback>,
+        dec_cb: Option<DecryptTicketCallback>,
+        arg: *mut c_void,
+    ) -> c_int;
+    pub(crate) fn SSL_SESSION_get0_peer(s: *mut SSL_SESSION) -> *mut X509;
+    pub(crate) fn X509_STORE_CTX_get0_cert(ctx: *const X509_STORE_CTX) -> *mut X509;
+    pub(crate) fn X509_STORE_CTX_get0_untrusted(ctx: *const X509_STORE_CTX) -> *mut openssl_sys::stack_st_X509;
+    pub(crate) fn X509_STORE_CTX_get0_param(ctx: *const X509_STORE_CTX) -> *mut X509_VERIFY_PARAM;
+    pub(crate) fn X509_STORE_add_crl(store: *mut X509_STORE, crl: *mut X509_CRL) -> c_int;
+    pub(crate) fn X509_STORE_set_verify_cb(store: *mut X509_STORE, cb: Option<VerifyCallback>);
+    pub(crate) fn X509_STORE_CTX_get_error(ctx: *const X509_STORE_CTX) -> c_int;
+}
