@@ -30,7 +30,10 @@ OPENSSL_CFLAGS := $(shell pkg-config --cflags openssl 2>/dev/null)
 OPENSSL_LIBS   := $(or $(shell pkg-config --libs openssl 2>/dev/null),-lssl -lcrypto)
 C_WARNINGS := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter
 C_CFLAGS   := $(C_WARNINGS) -O1 -g -Iinclude $(OPENSSL_CFLAGS)
-C_LDLIBS   := -L$(LIBDIR) -Wl,-rpath,$(abspath $(LIBDIR)) -lgpcguard $(OPENSSL_LIBS)
+# The programs run against the freshly built library through its soname (libgpcguard.so.$(SOVERSION)),
+# which cargo does not create: c-tests/bin/lib holds that link, and the rpath points there.
+C_LIBDIR   := $(CTEST_BIN)/lib
+C_LDLIBS   := -L$(C_LIBDIR) -Wl,-rpath,$(abspath $(C_LIBDIR)) -lgpcguard $(OPENSSL_LIBS)
 # The same programs under AddressSanitizer + UBSan: leaks and bad frees across the C ABI fail the run.
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -67,7 +70,9 @@ check-header:
 
 # The C test programs use only include/gpcguard.h, OpenSSL and libc.
 c-tests: release
-	@mkdir -p $(CTEST_BIN)
+	@mkdir -p $(C_LIBDIR)
+	ln -sfn $(abspath $(LIBDIR))/libgpcguard.so $(C_LIBDIR)/libgpcguard.so.$(SOVERSION)
+	ln -sfn libgpcguard.so.$(SOVERSION) $(C_LIBDIR)/libgpcguard.so
 	$(CC) $(C_CFLAGS) -o $(CTEST_BIN)/api_basics c-tests/api_basics.c $(C_LDLIBS)
 	$(CC) $(C_CFLAGS) $(ASAN_FLAGS) -o $(CTEST_BIN)/api_basics-asan c-tests/api_basics.c $(C_LDLIBS)
 	$(foreach s,$(SERVERS),$(CC) $(C_CFLAGS) -o $(CTEST_BIN)/$(s) c-tests/$(s).c c-tests/tls_server_common.c $(C_LDLIBS);)
