@@ -11,6 +11,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
+# One cargo at a time, and deps must finish before anything compiles.
+.NOTPARALLEL:
 
 CARGO  ?= cargo
 CC     ?= cc
@@ -24,7 +26,7 @@ LIBDIR     := $(TARGET_DIR)/release
 CTEST_BIN  := c-tests/bin
 
 # Debian packages the build and the tests need (the Rust toolchain is assumed).
-DEB_PACKAGES := gcc libc6-dev make pkg-config libssl-dev openssl curl coreutils
+DEB_PACKAGES := gcc libc6-dev binutils make pkg-config libssl-dev openssl curl coreutils
 
 OPENSSL_CFLAGS := $(shell pkg-config --cflags openssl 2>/dev/null)
 OPENSSL_LIBS   := $(or $(shell pkg-config --libs openssl 2>/dev/null),-lssl -lcrypto)
@@ -87,6 +89,8 @@ run-c-tests: c-tests
 
 test: deps check-header
 	$(CARGO) test --release
+	@echo "tls_peers again with the C servers under AddressSanitizer + UBSan (leaks fail the run)"
+	GPCGUARD_C_SANITIZE=1 $(CARGO) test --release --test tls_peers
 	$(MAKE) --no-print-directory run-c-tests install-test
 
 define PC_FILE
@@ -115,8 +119,8 @@ install: release
 	printf '%s\n' "$$PC_FILE" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gpcguard.pc
 
 # Installs into a temporary prefix and builds a host program the way a user would: pkg-config
-# only, no path into this tree. Running it proves the soname chain resolves
-# (the program records NEEDED libgpcguard.so.$(SOVERSION)).
+# only, no path into this tree. Running it proves the soname chain resolves (the program records
+# NEEDED libgpcguard.so.$(SOVERSION)); a second build links libgpcguard.a with `pkg-config --static`.
 install-test: release
 	@prefix=$$(mktemp -d); trap 'rm -rf "$$prefix"' EXIT; \
 	$(MAKE) --no-print-directory install PREFIX="$$prefix" >/dev/null; \
@@ -127,6 +131,11 @@ install-test: release
 	$(CC) $(C_WARNINGS) -o "$$prefix/pkgconfig-host" c-tests/pkgconfig_host.c $$(pkg-config --cflags --libs gpcguard); \
 	readelf -d "$$prefix/pkgconfig-host" | grep -q 'NEEDED.*\[libgpcguard.so.$(SOVERSION)\]'; \
 	LD_LIBRARY_PATH="$$prefix/lib" "$$prefix/pkgconfig-host" "$(VERSION)"; \
+	static_libs=$$(pkg-config --static --libs gpcguard | sed 's/-lgpcguard//'); \
+	$(CC) $(C_WARNINGS) -o "$$prefix/static-host" c-tests/pkgconfig_host.c $$(pkg-config --cflags gpcguard) \
+	  "$$prefix/lib/libgpcguard.a" $$static_libs; \
+	! readelf -d "$$prefix/static-host" | grep -q 'NEEDED.*libgpcguard'; \
+	"$$prefix/static-host" "$(VERSION)"; \
 	echo "install-test: pkg-config build against $$prefix passed"
 
 # Installs the Debian packages that are missing (as root), or says which to install.

@@ -70,11 +70,18 @@ fn fixture() -> &'static Fixture {
         std::os::unix::fs::symlink(&so, lib.join("libgpcguard.so.0")).unwrap();
         std::os::unix::fs::symlink("libgpcguard.so.0", lib.join("libgpcguard.so")).unwrap();
 
-        // Same flags as `make c-tests`: only include/gpcguard.h, OpenSSL and libc.
+        // Same flags as `make c-tests`: only include/gpcguard.h, OpenSSL and libc. With
+        // GPCGUARD_C_SANITIZE=1 (make test) the servers run under ASan + UBSan, and a leak or bad
+        // free found when they stop fails the test (see Drop for Server).
+        let sanitize: &[&str] = match std::env::var("GPCGUARD_C_SANITIZE").as_deref() {
+            Ok("1") => &["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"],
+            _ => &[],
+        };
         for server in ["tls_server_new", "tls_server_apply"] {
             run_ok(
                 Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
                     .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-O1", "-g"])
+                    .args(sanitize)
                     .arg("-I").arg(repo().join("include"))
                     .arg("-o").arg(bin.join(server))
                     .arg(repo().join(format!("c-tests/{server}.c")))
@@ -192,18 +199,26 @@ impl Server {
     }
 }
 
+/// Stops the server with SIGTERM. A server that does not exit cleanly (a crash, or a sanitizer
+/// report when it frees its context and guard) fails the test that ran it.
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = Command::new("sh").arg("-c").arg(format!("kill -TERM {}", self.child.id())).status();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                _ if Instant::now() > deadline => break None,
+                _ => std::thread::sleep(Duration::from_millis(20)),
             }
-            std::thread::sleep(Duration::from_millis(20));
+        };
+        if status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            assert!(status.is_some_and(|s| s.success()), "{:?} server did not stop cleanly: {status:?}", self.kind);
+        }
     }
 }
 
