@@ -368,19 +368,22 @@ fn client_certificates_judged(kind: Kind) {
     }
     let out = s_client(&server, None, &[]);
     assert_refused(&mut server, &out, "peer did not return a certificate", "no client certificate");
-    // Each refused for its own reason (OpenSSL's verify result on the server), not by accident.
-    for (refused, why) in [
-        ("client-expired", "certificate has expired"),
-        ("client-not-yet-valid", "certificate is not yet valid"),
-        ("client-revoked", "certificate revoked"),
-        ("client-unrelated", "unable to get local issuer certificate"),
-        ("client-wrong-fqdn", "hostname mismatch"),
-        ("client-wrong-san", "hostname mismatch"),
-        ("client-server-eku", "unsuitable certificate purpose"),
+    assert!(out.contains("alert handshake failure"), "no client certificate: the client saw no handshake_failure alert:\n{out}");
+    // Each refused for its own reason (the server's verify result), and the peer is told which
+    // (the TLS alert the SSP logs), not by accident.
+    for (refused, why, alert) in [
+        ("client-expired", "certificate has expired", "alert certificate expired"),
+        ("client-not-yet-valid", "certificate is not yet valid", "alert bad certificate"),
+        ("client-revoked", "certificate revoked", "alert certificate revoked"),
+        ("client-unrelated", "unable to get local issuer certificate", "alert unknown ca"),
+        ("client-wrong-fqdn", "hostname mismatch", "alert bad certificate"),
+        ("client-wrong-san", "hostname mismatch", "alert bad certificate"),
+        ("client-server-eku", "unsuitable certificate purpose", "alert unsupported certificate"),
     ] {
         let out = s_client(&server, Some(refused), &[]);
         let report = assert_refused(&mut server, &out, VERIFY_FAILED, refused);
         assert!(report.contains(&format!("verify={why} errors=")), "{refused}: expected `{why}`: {report}");
+        assert!(out.contains(alert), "{refused}: the client did not receive `{alert}`:\n{out}");
     }
 }
 
