@@ -52,7 +52,17 @@ fn run_ok(cmd: &mut Command, what: &str) -> Output {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("tls_peers-{}", std::process::id()));
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        // One folder per test process; those of processes that have ended are removed.
+        for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("tls_peers-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let work = tmp.join(format!("tls_peers-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&work);
         let pki = work.join("pki");
         let bin = work.join("bin");
