@@ -286,9 +286,7 @@ fn authority_key_identifier(s: &Subject) -> Option<Finding> {
 
 /// RFC 5280 4.2.2.1: AuthorityInfoAccessSyntax is a SEQUENCE SIZE (1..MAX).
 fn authority_information_access(s: &Subject) -> Option<Finding> {
-    if extension_criticality(s.cert, sys::NID_info_access).is_none() {
-        return None;
-    }
+    extension_criticality(s.cert, sys::NID_info_access)?; // absent: nothing to judge
     match s.cert.authority_info() {
         Some(descriptions) if !descriptions.is_empty() => None,
         _ => {
@@ -372,9 +370,7 @@ fn leaf_not_ca(s: &Subject) -> Option<Finding> {
 /// RFC 5280 4.2.1.6: dNSNames in the preferred name syntax (RFC 1034 3.5, RFC 1123 2.1), a
 /// leftmost `*` label tolerated as a pattern (never matched, spec §9); rfc822Names mailboxes.
 fn leaf_names(s: &Subject) -> Option<Finding> {
-    if extension_criticality(s.cert, sys::NID_subject_alt_name).is_none() {
-        return None;
-    }
+    extension_criticality(s.cert, sys::NID_subject_alt_name)?; // absent: nothing to judge
     let Some(names) = s.cert.subject_alt_names() else {
         openssl::error::ErrorStack::get();
         return malformed(sys::X509_V_ERR_INVALID_EXTENSION, "has a subjectAltName extension that does not decode");
