@@ -7,8 +7,8 @@
 //! [`verdict::Verdict`]s with the HTTP status, Spine code and FHIR OperationOutcome to answer.
 //!
 //! Module map: [`config`] settings; [`guard`] the loaded, shareable state and its atomic reload;
-//! [`tls`] the `SSL_CTX` policy; [`pki`] certificate verification; [`request`] and the modules
-//! it calls ([`ssp`], [`interactions`], [`jwt`], [`claims`], [`scope`]) the per-request checks;
+//! [`tls`] the `SSL_CTX` policy; [`pki`] certificate verification, with [`profile`] the
+//! certificate and CRL profile rules OpenSSL does not make; [`request`] and the modules ([`ssp`], [`interactions`], [`jwt`], [`claims`], [`scope`]) the per-request checks;
 //! [`verdict`] reasons, statuses and bodies; `ffi` the C ABI only.
 
 pub mod config;
@@ -18,4 +18,5 @@ pub mod ffi;
 pub mod guard;
 mod ossl;
 pub mod pki;
+pub mod profile;
 pub mod tls;

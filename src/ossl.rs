@@ -46,3 +46,28 @@ extern "C" {
     pub(crate) fn X509_STORE_set_verify_cb(store: *mut X509_STORE, cb: Option<VerifyCallback>);
     pub(crate) fn X509_STORE_CTX_get_error(ctx: *const X509_STORE_CTX) -> c_int;
 }
+
+/// `NAME_CONSTRAINTS` as x509v3.h declares it (a public struct in OpenSSL 3.0): stacks of
+/// `GENERAL_SUBTREE`, either may be NULL.
+#[repr(C)]
+pub(crate) struct NAME_CONSTRAINTS {
+    pub(crate) permitted_subtrees: *mut openssl_sys::OPENSSL_STACK,
+    pub(crate) excluded_subtrees: *mut openssl_sys::OPENSSL_STACK,
+}
+
+/// `GENERAL_SUBTREE` as x509v3.h declares it.
+#[repr(C)]
+pub(crate) struct GENERAL_SUBTREE {
+    pub(crate) base: *mut openssl_sys::GENERAL_NAME,
+    pub(crate) minimum: *mut openssl_sys::ASN1_INTEGER,
+    pub(crate) maximum: *mut openssl_sys::ASN1_INTEGER,
+}
+
+/// keyUsage bit `cRLSign` as `X509_get_key_usage` reports it.
+pub(crate) const KU_CRL_SIGN: u32 = 0x0002;
+/// OpenSSL 3.0 `X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER` (x509_vfy.h).
+pub(crate) const X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER: c_int = 85;
+
+extern "C" {
+    pub(crate) fn NAME_CONSTRAINTS_free(nc: *mut NAME_CONSTRAINTS);
+}

@@ -17,6 +17,7 @@ use openssl_sys as sys;
 use crate::config::{Revocation, Settings};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ossl;
+use crate::profile;
 use crate::verdict::Reason;
 
 /// Which use the leaf must allow (clients, except in test harnesses of the verification itself).
@@ -117,6 +118,7 @@ impl Pki {
         let tls = |what: &'static str| move |e| Error::tls(what, e);
         let mut builder = X509StoreBuilder::new().map_err(tls("X509_STORE_new"))?;
         for a in &anchors {
+            profile::check_anchor(a)?;
             builder.add_cert(a.clone()).map_err(tls("adding a trust anchor"))?;
         }
         let mut infos = Vec::new();
@@ -138,6 +140,9 @@ impl Pki {
                         ),
                     )
                 })?;
+            profile::check_crl(&named.crl, issuer).map_err(|what| {
+                Error::new(ErrorKind::Crl, format!("configuration key `crl`: {} (issuer {}) {what}", named.source, name_text(issuer.subject_name())))
+            })?;
             infos.push(CrlInfo {
                 source: named.source.clone(),
                 issuer: name_text(issuer.subject_name()),
@@ -211,6 +216,13 @@ impl Pki {
                 let at = if current.is_null() { leaf } else { X509Ref::from_ptr(current) };
                 return Err(self.refusal(&subject, err, depth, at));
             }
+            // The profile rules judge the chain OpenSSL verified, read before the context is freed.
+            let chain = sys::X509_STORE_CTX_get0_chain(ctx.0);
+            if chain.is_null() {
+                return Err(internal("verification produced no chain"));
+            }
+            let chain: Vec<&X509Ref> = openssl::stack::StackRef::<X509>::from_ptr(chain).iter().collect();
+            profile::check_chain(&chain, self.policy.purpose)?;
         }
         self.check_fqdn(leaf, &subject)
     }
@@ -233,9 +245,10 @@ impl Pki {
             },
             Reason::CertExpired => format!("has expired (notAfter {})", at.not_after()),
             Reason::CertNotYetValid => format!("is not yet valid (notBefore {})", at.not_before()),
-            Reason::CertUntrusted if err == sys::X509_V_ERR_INVALID_PURPOSE => {
-                "does not allow TLS client authentication (extended key usage)".to_owned()
-            }
+            Reason::CertUntrusted if err == sys::X509_V_ERR_INVALID_PURPOSE => match self.policy.purpose {
+                Purpose::Server => "does not allow TLS server authentication (extended key usage)".to_owned(),
+                _ => "does not allow TLS client authentication (extended key usage)".to_owned(),
+            },
             _ => format!("is not trusted: {what} (issuer {issuer}; trust anchors: {})", self.anchor_names()),
         };
         CertRefusal { reason, message: format!("{which} {detail}"), x509_error: err }
