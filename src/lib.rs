@@ -13,5 +13,6 @@
 
 pub mod config;
 pub mod error;
+pub mod json;
 pub mod verdict;
 pub mod ffi;
