@@ -14,5 +14,7 @@
 pub mod config;
 pub mod error;
 pub mod json;
+pub mod jwt;
+pub mod refusal;
 pub mod verdict;
 pub mod ffi;
