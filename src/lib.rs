@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod error;
+pub mod interactions;
 pub mod json;
 pub mod jwt;
 pub mod refusal;
