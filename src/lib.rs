@@ -11,11 +11,13 @@
 //! it calls ([`ssp`], [`interactions`], [`jwt`], [`claims`], [`scope`]) the per-request checks;
 //! [`verdict`] reasons, statuses and bodies; `ffi` the C ABI only.
 
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod interactions;
 pub mod json;
 pub mod jwt;
 pub mod refusal;
+pub mod ssp;
 pub mod verdict;
 pub mod ffi;
