@@ -18,6 +18,7 @@ pub mod interactions;
 pub mod json;
 pub mod jwt;
 pub mod refusal;
+pub mod scope;
 pub mod ssp;
 pub mod verdict;
 pub mod ffi;
