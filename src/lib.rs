@@ -12,6 +12,7 @@
 //! [`verdict`] reasons, statuses and bodies; `ffi` the C ABI only.
 
 pub mod audit;
+pub mod claims;
 pub mod config;
 pub mod error;
 pub mod interactions;
@@ -20,5 +21,7 @@ pub mod jwt;
 pub mod refusal;
 pub mod scope;
 pub mod ssp;
+#[cfg(test)]
+mod testkit;
 pub mod verdict;
 pub mod ffi;
