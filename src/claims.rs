@@ -211,6 +211,23 @@ pub fn check<'d>(
     Ok(Claims { exp, iat, scope })
 }
 
+/// The time rules (spec §4.2, §9 "exp / iat"): `exp` not before `now - clock_skew_seconds`
+/// (`JwtExpired`); a future `iat` refused only when `check_iat_future` (GP Connect 1.2.3+ says
+/// providers shall not, I-640), as `JwtClaimInvalid`. i128 so no input can overflow.
+pub fn check_times(claims: &Claims, now: i64, clock_skew_seconds: i64, check_iat_future: bool) -> Checked<()> {
+    let (now, skew) = (now as i128, clock_skew_seconds as i128);
+    if (claims.exp as i128) < now - skew {
+        return Err(Refusal::new(
+            Reason::JwtExpired,
+            format!("the JWT expired {} seconds ago (clock_skew_seconds {clock_skew_seconds})", now - claims.exp as i128),
+        ));
+    }
+    if check_iat_future && claims.iat as i128 > now + skew {
+        return Err(invalid(format!("the JWT claim iat is {} seconds in the future", claims.iat as i128 - now)));
+    }
+    Ok(())
+}
+
 /// The resource claim as a FHIR STU3 resource: an object (else 400), with the right
 /// `resourceType` and only the resource's elements (else 422).
 fn resource<'d, 'a>(v: Value<'d, 'a>, claim: &str, elements: &FhirElements) -> Checked<Value<'d, 'a>> {
@@ -350,6 +367,24 @@ mod tests {
 
     fn remove(path: &str) -> std::result::Result<Claims, Reason> {
         run(&with(baseline_claims(), path, None))
+    }
+
+    #[test]
+    fn times() {
+        let scope = crate::scope::parse("patient/*.read").unwrap();
+        let c = Claims { exp: kit::IAT + 300, iat: kit::IAT, scope };
+        assert!(check_times(&c, kit::IAT + 300, 0, false).is_ok());
+        assert_eq!(check_times(&c, kit::IAT + 301, 0, false).unwrap_err().reason, Reason::JwtExpired);
+        assert!(check_times(&c, kit::IAT + 305, 5, false).is_ok());
+        assert_eq!(check_times(&c, kit::IAT + 306, 5, false).unwrap_err().reason, Reason::JwtExpired);
+        // Future iat (+200 s, the test pack's case) is accepted unless configured otherwise.
+        assert!(check_times(&c, kit::IAT - 200, 0, false).is_ok());
+        assert_eq!(check_times(&c, kit::IAT - 200, 0, true).unwrap_err().reason, Reason::JwtClaimInvalid);
+        assert!(check_times(&c, kit::IAT - 5, 5, true).is_ok());
+        let extreme = Claims { exp: i64::MIN, iat: i64::MAX, scope };
+        assert_eq!(check_times(&extreme, i64::MAX, 3600, true).unwrap_err().reason, Reason::JwtExpired);
+        let extreme = Claims { exp: i64::MAX, iat: i64::MAX, scope };
+        assert_eq!(check_times(&extreme, i64::MIN, 3600, true).unwrap_err().reason, Reason::JwtClaimInvalid);
     }
 
     #[test]

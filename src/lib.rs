@@ -19,6 +19,7 @@ pub mod interactions;
 pub mod json;
 pub mod jwt;
 pub mod refusal;
+pub mod request;
 pub mod scope;
 pub mod ssp;
 #[cfg(test)]
