@@ -251,11 +251,12 @@ fn resource<'d, 'a>(v: Value<'d, 'a>, claim: &str, elements: &FhirElements) -> C
     Ok(v)
 }
 
-/// The `value`s of the resource's identifiers whose `system` is one of `systems`.
-fn identifiers<'d>(r: Value<'d, '_>, claim: &str, systems: &[&str]) -> Checked<Vec<&'d str>> {
-    let Some(list) = r.get("identifier") else { return Ok(Vec::new()) };
+/// The first `value` among the resource's identifiers whose `system` is one of `systems`, and how
+/// many there are (counted, not collected: no allocation per request).
+fn identifiers<'d>(r: Value<'d, '_>, claim: &str, systems: &[&str]) -> Checked<(Option<&'d str>, usize)> {
+    let Some(list) = r.get("identifier") else { return Ok((None, 0)) };
     let list = list.elements().ok_or_else(|| invalid(format!("{claim}.identifier is not an array")))?;
-    let mut out = Vec::new();
+    let (mut first, mut count) = (None, 0);
     for id in list {
         if id.kind() != Kind::Object {
             return Err(invalid(format!("{claim}.identifier has an element that is not an Identifier object")));
@@ -263,18 +264,20 @@ fn identifiers<'d>(r: Value<'d, '_>, claim: &str, systems: &[&str]) -> Checked<V
         let system = id.get("system").and_then(|s| s.as_str());
         if system.is_some_and(|s| systems.contains(&s)) {
             let value = id.get("value").and_then(|v| v.as_str()).filter(|v| !v.is_empty());
-            out.push(value.ok_or_else(|| invalid(format!("{claim}.identifier with system {} has no value", system.unwrap_or(""))))?);
+            let value = value.ok_or_else(|| invalid(format!("{claim}.identifier with system {} has no value", system.unwrap_or(""))))?;
+            first = first.or(Some(value));
+            count += 1;
         }
     }
-    Ok(out)
+    Ok((first, count))
 }
 
 /// The single identifier value of `system`; none or two is `JwtClaimInvalid` (two would leave
 /// the audit trail ambiguous).
 fn one_identifier<'d>(r: Value<'d, '_>, claim: &str, systems: &[&str], what: &str) -> Checked<&'d str> {
-    match identifiers(r, claim, systems)?.as_slice() {
-        [one] => Ok(one),
-        [] => Err(invalid(format!("{claim} has no {what} identifier ({})", systems[0]))),
+    match identifiers(r, claim, systems)? {
+        (Some(one), 1) => Ok(one),
+        (_, 0) => Err(invalid(format!("{claim} has no {what} identifier ({})", systems[0]))),
         _ => Err(invalid(format!("{claim} has more than one {what} identifier"))),
     }
 }
@@ -334,7 +337,7 @@ fn practitioner_content<'d>(p: Value<'d, '_>) -> Checked<(&'d str, &'d str, Opti
         return Err(invalid(format!("{claim}.name is missing or not a non-empty array of HumanName objects")));
     }
     let user = one_identifier(p, claim, &[SDS_USER_ID_SYSTEM], "SDS user id")?;
-    let role = identifiers(p, claim, &[SDS_ROLE_PROFILE_SYSTEM])?.first().copied();
+    let (role, _) = identifiers(p, claim, &[SDS_ROLE_PROFILE_SYSTEM])?;
     Ok((id, user, role))
 }
 
