@@ -255,7 +255,7 @@ mod tests {
             ServiceRoot { capability: Capability::Structured, prefix: "/A1/STU3/1/gpconnect/structured".into() },
             ServiceRoot { capability: Capability::Documents, prefix: "/A1/STU3/1/gpconnect/documents".into() },
         ];
-        r.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        r.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         r
     }
 

@@ -51,16 +51,20 @@ pub fn decoded_len(n: usize) -> Option<usize> {
     }
 }
 
+/// Input that is not strict unpadded base64url.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotBase64url;
+
 /// Decodes strict unpadded base64url into `out` (which must be `decoded_len` long). Refuses any
 /// byte outside the alphabet (so `=`, `+`, `/`) and non-zero unused trailing bits, so every
 /// decoded value has exactly one encoding.
-pub fn base64url_decode(input: &[u8], out: &mut [u8]) -> Result<(), ()> {
+pub fn base64url_decode(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url> {
     if decoded_len(input.len()) != Some(out.len()) {
-        return Err(());
+        return Err(NotBase64url);
     }
-    let sextet = |b: u8| -> Result<u32, ()> {
+    let sextet = |b: u8| -> Result<u32, NotBase64url> {
         let v = BASE64URL[b as usize];
-        if v == 0xff { Err(()) } else { Ok(v as u32) }
+        if v == 0xff { Err(NotBase64url) } else { Ok(v as u32) }
     };
     let mut chunks = input.chunks_exact(4);
     let mut o = 0;
@@ -76,19 +80,19 @@ pub fn base64url_decode(input: &[u8], out: &mut [u8]) -> Result<(), ()> {
         [a, b] => {
             let n = sextet(a)? << 18 | sextet(b)? << 12;
             if n & 0xffff != 0 {
-                return Err(());
+                return Err(NotBase64url);
             }
             out[o] = (n >> 16) as u8;
         }
         [a, b, c] => {
             let n = sextet(a)? << 18 | sextet(b)? << 12 | sextet(c)? << 6;
             if n & 0xff != 0 {
-                return Err(());
+                return Err(NotBase64url);
             }
             out[o] = (n >> 16) as u8;
             out[o + 1] = (n >> 8) as u8;
         }
-        _ => return Err(()),
+        _ => return Err(NotBase64url),
     }
     Ok(())
 }

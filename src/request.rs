@@ -51,7 +51,7 @@ impl RequestChecker {
     pub fn new(settings: &Settings) -> Result<RequestChecker> {
         let mut service_roots = settings.service_roots.clone();
         // Settings sorts them already; the first-match-is-longest rule must not depend on that.
-        service_roots.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        service_roots.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         Ok(RequestChecker {
             provider_asid: settings.provider_asid.clone(),
             service_roots,
