@@ -51,7 +51,7 @@ impl Provenance<'_> {
         let mut out = String::with_capacity(512);
         out.push_str(if reason == Reason::Allowed { r#"{"verdict":"allowed""# } else { r#"{"verdict":"refused""# });
         out.push_str(r#","reason":"#);
-        push_json_string(&mut out, answer.name);
+        push_json(&mut out, answer.name);
         out.push_str(r#","status":"#);
         out.push_str(itoa(answer.http_status).as_str());
         let fields = [
@@ -66,7 +66,7 @@ impl Provenance<'_> {
         }
         if let Some(path) = self.path {
             out.push_str(r#","path":"#);
-            push_json_string(&mut out, &printable(path, MAX_PATH_BYTES));
+            push_json(&mut out, &printable(path, MAX_PATH_BYTES));
         }
         let claims = [
             ("ods_code", self.ods_code),
@@ -93,7 +93,18 @@ fn push_field(out: &mut String, name: &str, value: Option<&str>) {
         out.push_str(",\"");
         out.push_str(name);
         out.push_str("\":");
-        push_json_string(out, bounded(v, MAX_FIELD_CHARS));
+        push_json(out, bounded(v, MAX_FIELD_CHARS));
+    }
+}
+
+/// `push_json_string`, with a fast path for the usual plain-ASCII value that needs no escaping.
+fn push_json(out: &mut String, s: &str) {
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        push_json_string(out, s);
     }
 }
 
@@ -121,6 +132,16 @@ mod tests {
         assert_eq!(v["device"].as_str().unwrap().chars().count(), 128);
         assert!(v.get("from").is_none() && v.get("scope").is_none());
         assert_eq!(serde_json::from_str::<serde_json::Value>(&Provenance::default().record(Reason::Allowed)).unwrap()["verdict"], "allowed");
+    }
+
+    #[test]
+    fn fast_path_writes_what_push_json_string_writes() {
+        for s in ["plain", "with \"quote\"", "back\\slash", "ctl\u{1}", "é", "", "~ !"] {
+            let (mut a, mut b) = (String::new(), String::new());
+            push_json(&mut a, s);
+            push_json_string(&mut b, s);
+            assert_eq!(a, b, "{s:?}");
+        }
     }
 
     #[test]

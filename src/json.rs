@@ -282,19 +282,17 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
         self.pos += 1;
         let start = self.pos;
-        // Fast path: scan to the closing quote; the input is known to be UTF-8.
-        loop {
-            match self.peek() {
-                None => return Err(JsonError::Syntax),
-                Some(b'"') => {
-                    let s = self.text.get(start..self.pos).ok_or(JsonError::Syntax)?;
-                    self.pos += 1;
-                    return Ok(Cow::Borrowed(s));
-                }
-                Some(b'\\') => break,
-                Some(b) if b < 0x20 => return Err(JsonError::Syntax),
-                Some(_) => self.pos += 1,
+        // Fast path: scan to the closing quote in one tight loop; the input is known to be UTF-8.
+        let run = self.bytes[start..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+        self.pos = start + run.ok_or(JsonError::Syntax)?;
+        match self.bytes[self.pos] {
+            b'"' => {
+                let s = self.text.get(start..self.pos).ok_or(JsonError::Syntax)?;
+                self.pos += 1;
+                return Ok(Cow::Borrowed(s));
             }
+            b'\\' => {}
+            _ => return Err(JsonError::Syntax),
         }
         let mut out = String::from(self.text.get(start..self.pos).ok_or(JsonError::Syntax)?);
         loop {
