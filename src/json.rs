@@ -171,6 +171,27 @@ impl<'d, 'a> Iterator for Children<'d, 'a> {
     }
 }
 
+/// Offset of the first byte that ends a plain string run: `"`, `\\` or a control byte. Eight bytes
+/// at a time (SWAR), since strings are most of a token's bytes.
+fn string_run(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let special = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for c in chunks.by_ref() {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let zero_in = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+        // Any byte equal to '"' or '\\', or below 0x20 (exact, never misses one).
+        let hit = zero_in(x ^ (ONES * b'"' as u64)) | zero_in(x ^ (ONES * b'\\' as u64)) | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
+        if hit != 0 {
+            return c.iter().position(|&b| special(b)).map(|i| offset + i);
+        }
+        offset += 8;
+    }
+    chunks.remainder().iter().position(|&b| special(b)).map(|i| offset + i)
+}
+
 struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
@@ -283,8 +304,7 @@ impl<'a> Parser<'a> {
         self.pos += 1;
         let start = self.pos;
         // Fast path: scan to the closing quote in one tight loop; the input is known to be UTF-8.
-        let run = self.bytes[start..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
-        self.pos = start + run.ok_or(JsonError::Syntax)?;
+        self.pos = start + string_run(&self.bytes[start..]).ok_or(JsonError::Syntax)?;
         match self.bytes[self.pos] {
             b'"' => {
                 let s = self.text.get(start..self.pos).ok_or(JsonError::Syntax)?;
@@ -535,6 +555,20 @@ mod tests {
         assert_eq!(Document::parse(deep.as_bytes(), 64).unwrap_err(), JsonError::TooDeep);
         let deep_obj = "{\"a\":".repeat(10_000);
         assert_eq!(Document::parse(deep_obj.as_bytes(), 16).unwrap_err(), JsonError::TooDeep);
+    }
+
+    #[test]
+    fn string_run_finds_the_first_special_byte() {
+        let base = b"abcdefghijklmnopqrstuvwxyz\xc3\xa9\xe2\x82\xac0123456789".to_vec();
+        for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+            for at in 0..base.len() {
+                let mut v = base.clone();
+                v[at] = special;
+                assert_eq!(string_run(&v), Some(at), "{special} at {at}");
+            }
+        }
+        assert_eq!(string_run(&base), None);
+        assert_eq!(string_run(b""), None);
     }
 
     #[test]
