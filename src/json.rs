@@ -182,10 +182,12 @@ fn string_run(bytes: &[u8]) -> Option<usize> {
     for c in chunks.by_ref() {
         let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
         let zero_in = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-        // Any byte equal to '"' or '\\', or below 0x20 (exact, never misses one).
+        // Flags every byte equal to '"' or '\\' or below 0x20 (never misses one; may also flag
+        // bytes above a flagged one, which the lowest-bit rule below ignores).
         let hit = zero_in(x ^ (ONES * b'"' as u64)) | zero_in(x ^ (ONES * b'\\' as u64)) | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
         if hit != 0 {
-            return c.iter().position(|&b| special(b)).map(|i| offset + i);
+            // Borrows only spread upwards, so the lowest flagged byte is the first special one.
+            return Some(offset + (hit.trailing_zeros() / 8) as usize);
         }
         offset += 8;
     }
