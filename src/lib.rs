@@ -9,7 +9,9 @@
 //! Module map: [`config`] settings; [`guard`] the loaded, shareable state and its atomic reload;
 //! [`tls`] the `SSL_CTX` policy; [`pki`] certificate verification; [`request`] and the modules
 //! it calls ([`ssp`], [`interactions`], [`jwt`], [`claims`], [`scope`]) the per-request checks;
-//! [`verdict`] reasons, statuses and bodies; `ffi` the C ABI only.
+//! [`verdict`] reasons, statuses and bodies; `ffi` the C ABI only. Helpers of the request
+//! checks: [`json`] the strict JWT JSON parser, [`audit`] the audit record, [`refusal`] the
+//! internal failure value.
 
 pub mod audit;
 pub mod claims;
