@@ -2,7 +2,8 @@
 #
 #   make                 release library + check that include/gpcguard.h is current
 #   make header          regenerate include/gpcguard.h from the release build (then commit it)
-#   make test            what CI runs (.ci/run): deps, header check, cargo tests, C tests, install test
+#   make demo            the demo provider driven through a dozen requests (also part of make test)
+#   make test            what CI runs (.ci/run): deps, header check, cargo tests, C tests, install test, demo
 #   make install PREFIX=/usr/local [DESTDIR=...]
 #
 # Cargo's target folder is asked from cargo itself, so CARGO_TARGET_DIR and .cargo/config work.
@@ -91,7 +92,7 @@ test: deps check-header
 	$(CARGO) test --release
 	@echo "tls_peers again with the C servers under AddressSanitizer + UBSan (leaks fail the run)"
 	GPCGUARD_C_SANITIZE=1 $(CARGO) test --release --test tls_peers
-	$(MAKE) --no-print-directory run-c-tests install-test
+	$(MAKE) --no-print-directory run-c-tests install-test demo
 
 define PC_FILE
 prefix=$(PREFIX)
@@ -152,8 +153,12 @@ deps:
 	echo "deps: installing$$missing"; \
 	export DEBIAN_FRONTEND=noninteractive; apt-get update && apt-get install -y --no-install-recommends $$missing
 
-# Filled in by the demo issue; for now it only proves the build.
-demo: release
+# The README's first command: a throw-away PKI, the demo provider (examples/demo_provider.c, on
+# gpcguard_ssl_ctx_new + gpcguard_check_request), a dozen requests through curl, a table of the
+# outcomes and the audit lines. Fails when a row's status is not the expected one.
+demo: deps c-tests
+	$(CC) $(C_CFLAGS) -o $(CTEST_BIN)/demo_provider examples/demo_provider.c $(C_LDLIBS)
+	examples/demo.sh $(CTEST_BIN)/demo_provider
 
 clean:
 	$(CARGO) clean

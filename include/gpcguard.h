@@ -211,6 +211,32 @@ typedef struct gpcguard_bytes {
   size_t len;
 } gpcguard_bytes;
 
+/**
+ * One request header as received: `name_len` bytes at `name`, `value_len` bytes at `value`
+ * (no NUL terminator needed; NULL allowed with length 0).
+ */
+typedef struct gpcguard_header {
+  const char *name;
+  size_t name_len;
+  const char *value;
+  size_t value_len;
+} gpcguard_header;
+
+/**
+ * One request: method, target (path and query exactly as received, e.g.
+ * `/A1/STU3/1/gpconnect/Patient?identifier=...`), the headers, and `now` in Unix seconds
+ * (0 = the system clock).
+ */
+typedef struct gpcguard_request {
+  const char *method;
+  size_t method_len;
+  const char *target;
+  size_t target_len;
+  const struct gpcguard_header *headers;
+  size_t header_count;
+  int64_t now;
+} gpcguard_request;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -327,6 +353,20 @@ enum gpcguard_result gpcguard_check_peer_der(const struct gpcguard_guard *guard,
 enum gpcguard_result gpcguard_check_peer_ssl(const struct gpcguard_guard *guard,
                                              const struct ssl_st *ssl,
                                              struct gpcguard_verdict **out);
+
+/**
+ * Judges one request against the SSP header, interaction, JWT and scope rules, in the order
+ * API.md settles (size limits, SSP headers, interaction, Authorization/JWT envelope, claims,
+ * times, scope; the first failure decides), and writes the verdict to `*out`. A refusal is
+ * `GPCGUARD_OK` with a verdict that is not allowed; answer it with the verdict's status and
+ * OperationOutcome. The guard's current state is used (a reload during the call does not
+ * affect it). Safe to call from many threads at once.
+ * Errors: `GPCGUARD_NULL_PARAMETER` (a NULL `guard`, `req` or `out`, or a NULL pointer with a
+ * non-zero length inside `req`).
+ */
+enum gpcguard_result gpcguard_check_request(const struct gpcguard_guard *guard,
+                                            const struct gpcguard_request *req,
+                                            struct gpcguard_verdict **out);
 
 /**
  * Makes a TLS server context with the configured `server_certificate`/`server_private_key` and

@@ -11,6 +11,7 @@ use openssl::x509::{X509Ref, X509};
 use crate::config::{Config, Settings};
 use crate::error::Result;
 use crate::pki::{name_text, Pki};
+use crate::request::{Request, RequestChecker};
 use crate::tls::ServerIdentity;
 use crate::verdict::Verdict;
 
@@ -18,6 +19,8 @@ use crate::verdict::Verdict;
 pub struct State {
     pub settings: Settings,
     pub pki: Pki,
+    /// The per-request checks, prepared from the settings.
+    pub requests: RequestChecker,
     pub server: Option<ServerIdentity>,
     /// Increases with every successful reload.
     pub generation: u64,
@@ -27,8 +30,9 @@ impl State {
     fn load(config: &Config, generation: u64) -> Result<State> {
         let settings = config.validate()?;
         let pki = Pki::load(&settings)?;
+        let requests = RequestChecker::new(&settings)?;
         let server = ServerIdentity::load(&settings)?;
-        Ok(State { settings, pki, server, generation })
+        Ok(State { settings, pki, requests, server, generation })
     }
 }
 
@@ -64,9 +68,15 @@ impl Guard {
         Ok(())
     }
 
-    /// The current state; hold it for the duration of one check.
-    pub fn state(&self) -> Arc<State> {
-        self.state.load_full()
+    /// The current state; hold it for the duration of one check (a cheap, lock-free borrow:
+    /// no reference-count traffic shared between threads).
+    pub fn state(&self) -> arc_swap::Guard<Arc<State>> {
+        self.state.load()
+    }
+
+    /// Judges one request (its `now` already resolved) against the current state.
+    pub fn check_request(&self, req: &Request<'_>) -> Verdict {
+        self.state.load().requests.check(req)
     }
 
     /// Judges a client certificate chain (leaf, then whatever the peer sent) at `now`.

@@ -8,11 +8,25 @@
 //!
 //! Module map: [`config`] settings; [`guard`] the loaded, shareable state and its atomic reload;
 //! [`tls`] the `SSL_CTX` policy; [`pki`] certificate verification, with [`profile`] the
-//! certificate and CRL profile rules OpenSSL does not make; [`request`] and the modules ([`ssp`], [`interactions`], [`jwt`], [`claims`], [`scope`]) the per-request checks;
-//! [`verdict`] reasons, statuses and bodies; `ffi` the C ABI only.
+//! certificate and CRL profile rules OpenSSL does not make; [`request`] and the modules it calls
+//! ([`ssp`], [`interactions`], [`jwt`], [`claims`], [`scope`]) the per-request checks;
+//! [`verdict`] reasons, statuses and bodies; `ffi` the C ABI only. Helpers of the request
+//! checks: [`json`] the strict JWT JSON parser, [`audit`] the audit record, [`refusal`] the
+//! internal failure value.
 
+pub mod audit;
+pub mod claims;
 pub mod config;
 pub mod error;
+pub mod interactions;
+pub mod json;
+pub mod jwt;
+pub mod refusal;
+pub mod request;
+pub mod scope;
+pub mod ssp;
+#[cfg(test)]
+mod testkit;
 pub mod verdict;
 pub mod ffi;
 pub mod guard;

@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorKind};
 pub mod config;
 pub mod guard;
 pub mod peer;
+pub mod request;
 pub mod tls;
 pub mod verdict;
 

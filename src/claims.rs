@@ -1,0 +1,541 @@
+//! The GP Connect audit claims (spec §4.2, §9, §9.1; API.md "Settled details"): every required
+//! claim present, each of the right JSON type and value, and the three FHIR resource claims real
+//! STU3 resources with the content GP Connect requires.
+//!
+//! Failures: a missing claim is `JwtClaimMissing`; a wrong type or value, including missing
+//! content inside a present resource claim, `JwtClaimInvalid`; a resource claim with the wrong
+//! `resourceType` or an element the STU3 resource does not have `JwtInvalidResource` (422).
+//! Messages name the claim and the rule, never the claim's text.
+
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::audit::Provenance;
+use crate::error::{Error, ErrorKind, Result};
+use crate::interactions::Interaction;
+use crate::json::{Kind, Value};
+use crate::refusal::{Checked, Refusal};
+use crate::scope::{self, Scope};
+use crate::verdict::Reason;
+
+/// `exp` must be exactly this long after `iat` (spec §4.2: "5 minutes after").
+pub const TOKEN_LIFETIME_SECONDS: i128 = 300;
+
+pub const ODS_SYSTEMS: [&str; 2] = [
+    "https://fhir.nhs.uk/Id/ods-organization-code",
+    // The DSTU2-era system, still sent by some consumers; the demonstrator accepts it (spec §4.2).
+    "http://fhir.nhs.net/Id/ods-organization-code",
+];
+pub const SDS_USER_ID_SYSTEM: &str = "https://fhir.nhs.uk/Id/sds-user-id";
+pub const SDS_ROLE_PROFILE_SYSTEM: &str = "https://fhir.nhs.uk/Id/sds-role-profile-id";
+
+/// The claims the later checks (times, scope) need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claims {
+    pub exp: i64,
+    pub iat: i64,
+    pub scope: Scope,
+}
+
+/// The claims this module knows, in the order their failures are reported.
+const ISS: usize = 0;
+const SUB: usize = 1;
+const AUD: usize = 2;
+const EXP: usize = 3;
+const IAT: usize = 4;
+const REASON: usize = 5;
+const SCOPE: usize = 6;
+const DEVICE: usize = 7;
+const ORGANIZATION: usize = 8;
+const PRACTITIONER: usize = 9;
+const REQUESTED_RECORD: usize = 10;
+const CLAIM_NAMES: [&str; 11] = [
+    "iss", "sub", "aud", "exp", "iat", "reason_for_request", "requested_scope", "requesting_device",
+    "requesting_organization", "requesting_practitioner", "requested_record",
+];
+
+/// The STU3 elements of one resource claim (from `fhir_elements.toml`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceElements {
+    pub claim: String,
+    pub resource_type: String,
+    pub elements: Vec<String>,
+    pub primitives: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Common {
+    elements: Vec<String>,
+    primitives: Vec<String>,
+}
+
+/// The element lists, as data.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FhirElements {
+    common: Common,
+    resource: Vec<ResourceElements>,
+}
+
+const FHIR_ELEMENTS_TOML: &str = include_str!("fhir_elements.toml");
+
+impl FhirElements {
+    /// The embedded lists, parsed once.
+    pub fn standard() -> Result<&'static FhirElements> {
+        static LISTS: OnceLock<std::result::Result<FhirElements, String>> = OnceLock::new();
+        LISTS
+            .get_or_init(|| {
+                let f: FhirElements = toml::from_str(FHIR_ELEMENTS_TOML).map_err(|e| e.message().to_owned())?;
+                for claim in &CLAIM_NAMES[DEVICE..=PRACTITIONER] {
+                    if f.resource.iter().filter(|r| r.claim == *claim).count() != 1 {
+                        return Err(format!("{claim} must be listed once"));
+                    }
+                }
+                Ok(f)
+            })
+            .as_ref()
+            .map_err(|e| Error::new(ErrorKind::Syntax, format!("built-in FHIR element lists: {e}")))
+    }
+
+    fn resource(&self, claim: &str) -> Option<&ResourceElements> {
+        self.resource.iter().find(|r| r.claim == claim)
+    }
+
+    /// Whether `name` is a top-level element of the resource (or a primitive's `_name` companion).
+    fn allows(&self, r: &ResourceElements, name: &str) -> bool {
+        let listed = |list: &[String], n: &str| list.iter().any(|e| e == n);
+        match name.strip_prefix('_') {
+            Some(p) => listed(&self.common.primitives, p) || listed(&r.primitives, p),
+            None => listed(&self.common.elements, name) || listed(&r.elements, name),
+        }
+    }
+}
+
+/// What the claim checks need from the settings and the interaction.
+pub struct ClaimRules<'s> {
+    pub elements: &'s FhirElements,
+    pub audience: Option<&'s str>,
+}
+
+fn missing(name: &str) -> Refusal {
+    Refusal::new(Reason::JwtClaimMissing, format!("the JWT claim {name} is missing"))
+}
+
+fn invalid(message: impl Into<String>) -> Refusal {
+    Refusal::new(Reason::JwtClaimInvalid, message)
+}
+
+fn non_empty_string<'d>(v: Value<'d, '_>, name: &str) -> Checked<&'d str> {
+    match v.as_str() {
+        Some(s) if !s.is_empty() => Ok(s),
+        Some(_) => Err(invalid(format!("the JWT claim {name} is an empty string"))),
+        None => Err(invalid(format!("the JWT claim {name} is not a string"))),
+    }
+}
+
+fn integer(v: Value<'_, '_>, name: &str) -> Checked<i64> {
+    v.as_i64().ok_or_else(|| invalid(format!("the JWT claim {name} is not an integer (Unix seconds)")))
+}
+
+/// Checks all claims of the payload `root` for interaction `row`; fills the provenance fields
+/// (ODS code, SDS ids, device, scope, reason) as each is established.
+pub fn check<'d>(
+    root: Value<'d, '_>,
+    row: &Interaction,
+    rules: &ClaimRules<'_>,
+    prov: &mut Provenance<'d>,
+) -> Checked<Claims> {
+    let mut found: [Option<Value<'d, '_>>; 11] = [None; 11];
+    for (name, value) in root.members().into_iter().flatten() {
+        if let Some(i) = CLAIM_NAMES.iter().position(|n| *n == name) {
+            found[i] = Some(value);
+        }
+    }
+    for (i, name) in CLAIM_NAMES[..=PRACTITIONER].iter().enumerate() {
+        // Migration: practitioner fields are SHOULD, and the test pack sends none (spec §4.2).
+        if found[i].is_none() && !(i == PRACTITIONER && row.migrate) {
+            return Err(missing(name));
+        }
+    }
+    if found[REQUESTED_RECORD].is_some() {
+        return Err(invalid("the JWT claim requested_record is a GP Connect 0.x claim and is not allowed in 1.x"));
+    }
+    let get = |i: usize| found[i].ok_or_else(|| missing(CLAIM_NAMES[i]));
+
+    non_empty_string(get(ISS)?, "iss")?;
+    let sub = non_empty_string(get(SUB)?, "sub")?;
+    let aud = non_empty_string(get(AUD)?, "aud")?;
+    if let Some(expected) = rules.audience {
+        if aud != expected {
+            return Err(invalid(format!("the JWT claim aud is not this provider's audience {expected}")));
+        }
+    }
+    let exp = integer(get(EXP)?, "exp")?;
+    let iat = integer(get(IAT)?, "iat")?;
+    if exp as i128 - iat as i128 != TOKEN_LIFETIME_SECONDS {
+        return Err(invalid("the JWT claim exp is not exactly 300 seconds after iat"));
+    }
+
+    let reason = get(REASON)?.as_str().ok_or_else(|| invalid("the JWT claim reason_for_request is not a string"))?;
+    // Migrate interactions are for migration only; migration only through them (spec §3.1, §4.4).
+    let expected_reason = if row.migrate { "migration" } else { "directcare" };
+    if reason != expected_reason {
+        return Err(invalid(format!("the JWT claim reason_for_request must be {expected_reason} for {}", row.id)));
+    }
+    prov.reason_for_request = Some(reason);
+
+    let scope_text = get(SCOPE)?.as_str().ok_or_else(|| invalid("the JWT claim requested_scope is not a string"))?;
+    let scope = scope::parse(scope_text).ok_or_else(|| {
+        invalid("the JWT claim requested_scope is not one of patient/*.read, patient/*.write, organization/*.read, organization/*.write, optionally followed by conf/N or conf/R")
+    })?;
+    prov.scope = Some(scope_text);
+
+    let device = resource(get(DEVICE)?, CLAIM_NAMES[DEVICE], rules.elements)?;
+    prov.device = Some(device_content(device)?);
+
+    let organization = resource(get(ORGANIZATION)?, CLAIM_NAMES[ORGANIZATION], rules.elements)?;
+    prov.ods_code = Some(organization_content(organization)?);
+
+    if let Some(p) = found[PRACTITIONER] {
+        let practitioner = resource(p, CLAIM_NAMES[PRACTITIONER], rules.elements)?;
+        let (id, user, role) = practitioner_content(practitioner)?;
+        prov.sds_user_id = Some(user);
+        prov.sds_role_id = role;
+        if id != sub {
+            return Err(invalid("the JWT claim sub is not requesting_practitioner.id"));
+        }
+    }
+    Ok(Claims { exp, iat, scope })
+}
+
+/// The time rules (spec §4.2, §9 "exp / iat"): `exp` not before `now - clock_skew_seconds`
+/// (`JwtExpired`); a future `iat` refused only when `check_iat_future` (GP Connect 1.2.3+ says
+/// providers shall not, I-640), as `JwtClaimInvalid`. i128 so no input can overflow.
+pub fn check_times(claims: &Claims, now: i64, clock_skew_seconds: i64, check_iat_future: bool) -> Checked<()> {
+    let (now, skew) = (now as i128, clock_skew_seconds as i128);
+    if (claims.exp as i128) < now - skew {
+        return Err(Refusal::new(
+            Reason::JwtExpired,
+            format!("the JWT expired {} seconds ago (clock_skew_seconds {clock_skew_seconds})", now - claims.exp as i128),
+        ));
+    }
+    if check_iat_future && claims.iat as i128 > now + skew {
+        return Err(invalid(format!("the JWT claim iat is {} seconds in the future", claims.iat as i128 - now)));
+    }
+    Ok(())
+}
+
+/// The resource claim as a FHIR STU3 resource: an object (else 400), with the right
+/// `resourceType` and only the resource's elements (else 422).
+fn resource<'d, 'a>(v: Value<'d, 'a>, claim: &str, elements: &FhirElements) -> Checked<Value<'d, 'a>> {
+    let def = elements
+        .resource(claim)
+        .ok_or_else(|| Refusal::new(Reason::Internal, format!("no FHIR element list for {claim}")))?;
+    let members = v.members().ok_or_else(|| invalid(format!("the JWT claim {claim} is not a JSON object")))?;
+    let invalid_resource = |what: &str| {
+        Refusal::new(Reason::JwtInvalidResource, format!("the JWT claim {claim} is not a valid FHIR STU3 {}: {what}", def.resource_type))
+    };
+    match v.get("resourceType").map(|t| t.as_str()) {
+        Some(Some(t)) if t == def.resource_type => {}
+        Some(_) => return Err(invalid_resource("its resourceType is wrong")),
+        None => return Err(invalid_resource("it has no resourceType")),
+    }
+    for (name, _) in members {
+        if !elements.allows(def, name) {
+            return Err(invalid_resource("it has an element the resource does not define"));
+        }
+    }
+    Ok(v)
+}
+
+/// The first `value` among the resource's identifiers whose `system` is one of `systems`, and how
+/// many there are (counted, not collected: no allocation per request).
+fn identifiers<'d>(r: Value<'d, '_>, claim: &str, systems: &[&str]) -> Checked<(Option<&'d str>, usize)> {
+    let Some(list) = r.get("identifier") else { return Ok((None, 0)) };
+    let list = list.elements().ok_or_else(|| invalid(format!("{claim}.identifier is not an array")))?;
+    let (mut first, mut count) = (None, 0);
+    for id in list {
+        if id.kind() != Kind::Object {
+            return Err(invalid(format!("{claim}.identifier has an element that is not an Identifier object")));
+        }
+        let system = id.get("system").and_then(|s| s.as_str());
+        if system.is_some_and(|s| systems.contains(&s)) {
+            let value = id.get("value").and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+            let value = value.ok_or_else(|| invalid(format!("{claim}.identifier with system {} has no value", system.unwrap_or(""))))?;
+            first = first.or(Some(value));
+            count += 1;
+        }
+    }
+    Ok((first, count))
+}
+
+/// The single identifier value of `system`; none or two is `JwtClaimInvalid` (two would leave
+/// the audit trail ambiguous).
+fn one_identifier<'d>(r: Value<'d, '_>, claim: &str, systems: &[&str], what: &str) -> Checked<&'d str> {
+    match identifiers(r, claim, systems)? {
+        (Some(one), 1) => Ok(one),
+        (_, 0) => Err(invalid(format!("{claim} has no {what} identifier ({})", systems[0]))),
+        _ => Err(invalid(format!("{claim} has more than one {what} identifier"))),
+    }
+}
+
+fn required_string<'d>(r: Value<'d, '_>, claim: &str, element: &str) -> Checked<&'d str> {
+    match r.get(element).and_then(|v| v.as_str()) {
+        Some(s) if !s.is_empty() => Ok(s),
+        _ => Err(invalid(format!("{claim}.{element} is missing or not a non-empty string"))),
+    }
+}
+
+/// Device: an identifier (system and value), `model` and `version`. Returns the identifier value.
+fn device_content<'d>(d: Value<'d, '_>) -> Checked<&'d str> {
+    let claim = "requesting_device";
+    let ids = d
+        .get("identifier")
+        .and_then(|l| l.elements())
+        .ok_or_else(|| invalid(format!("{claim}.identifier is missing or not an array")))?;
+    let mut first = None;
+    for id in ids {
+        let system = id.get("system").and_then(|s| s.as_str()).filter(|s| !s.is_empty());
+        let value = id.get("value").and_then(|s| s.as_str()).filter(|s| !s.is_empty());
+        match (system, value) {
+            (Some(_), Some(v)) => first = first.or(Some(v)),
+            _ => return Err(invalid(format!("{claim}.identifier has an Identifier without system and value"))),
+        }
+    }
+    let value = first.ok_or_else(|| invalid(format!("{claim}.identifier is empty")))?;
+    required_string(d, claim, "model")?;
+    required_string(d, claim, "version")?;
+    Ok(value)
+}
+
+/// Organization: `name` and one ODS code identifier. Returns the ODS code.
+fn organization_content<'d>(o: Value<'d, '_>) -> Checked<&'d str> {
+    let claim = "requesting_organization";
+    required_string(o, claim, "name")?;
+    one_identifier(o, claim, &ODS_SYSTEMS, "ODS code")
+}
+
+/// Practitioner: `id`, a `name` (array of HumanName objects) and one SDS user id identifier
+/// (`UNK` allowed). Returns the id, the SDS user id and the first SDS role profile id if any.
+fn practitioner_content<'d>(p: Value<'d, '_>) -> Checked<(&'d str, &'d str, Option<&'d str>)> {
+    let claim = "requesting_practitioner";
+    let id = required_string(p, claim, "id")?;
+    let names_ok = p
+        .get("name")
+        .and_then(|n| n.elements())
+        .is_some_and(|mut names| {
+            let mut any = false;
+            names.all(|n| {
+                any = true;
+                n.kind() == Kind::Object
+            }) && any
+        });
+    if !names_ok {
+        return Err(invalid(format!("{claim}.name is missing or not a non-empty array of HumanName objects")));
+    }
+    let user = one_identifier(p, claim, &[SDS_USER_ID_SYSTEM], "SDS user id")?;
+    let (role, _) = identifiers(p, claim, &[SDS_ROLE_PROFILE_SYSTEM])?;
+    Ok((id, user, role))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interactions::Table;
+    use crate::json::Document;
+    use crate::testkit::{self as kit, baseline_claims, with};
+    use serde_json::json;
+
+    const READ_PATIENT: &str = "urn:nhs:names:services:gpconnect:fhir:rest:read:patient-1";
+    const MIGRATE: &str = "urn:nhs:names:services:gpconnect:fhir:operation:gpc.migratestructuredrecord-1";
+
+    fn run_raw(text: &str, iid: &str, audience: Option<&str>) -> Checked<Claims> {
+        let doc = Document::parse(text.as_bytes(), 16).expect("test JSON");
+        let row = Table::standard().unwrap().find(iid.as_bytes()).unwrap();
+        let rules = ClaimRules { elements: FhirElements::standard().unwrap(), audience };
+        let mut prov = Provenance::default();
+        check(doc.root(), row, &rules, &mut prov)
+    }
+
+    fn run(claims: &serde_json::Value) -> std::result::Result<Claims, Reason> {
+        run_raw(&claims.to_string(), READ_PATIENT, None).map_err(|r| r.reason)
+    }
+
+    fn change(path: &str, value: serde_json::Value) -> std::result::Result<Claims, Reason> {
+        run(&with(baseline_claims(), path, Some(value)))
+    }
+
+    fn remove(path: &str) -> std::result::Result<Claims, Reason> {
+        run(&with(baseline_claims(), path, None))
+    }
+
+    #[test]
+    fn times() {
+        let scope = crate::scope::parse("patient/*.read").unwrap();
+        let c = Claims { exp: kit::IAT + 300, iat: kit::IAT, scope };
+        assert!(check_times(&c, kit::IAT + 300, 0, false).is_ok());
+        assert_eq!(check_times(&c, kit::IAT + 301, 0, false).unwrap_err().reason, Reason::JwtExpired);
+        assert!(check_times(&c, kit::IAT + 305, 5, false).is_ok());
+        assert_eq!(check_times(&c, kit::IAT + 306, 5, false).unwrap_err().reason, Reason::JwtExpired);
+        // Future iat (+200 s, the test pack's case) is accepted unless configured otherwise.
+        assert!(check_times(&c, kit::IAT - 200, 0, false).is_ok());
+        assert_eq!(check_times(&c, kit::IAT - 200, 0, true).unwrap_err().reason, Reason::JwtClaimInvalid);
+        assert!(check_times(&c, kit::IAT - 5, 5, true).is_ok());
+        let extreme = Claims { exp: i64::MIN, iat: i64::MAX, scope };
+        assert_eq!(check_times(&extreme, i64::MAX, 3600, true).unwrap_err().reason, Reason::JwtExpired);
+        let extreme = Claims { exp: i64::MAX, iat: i64::MAX, scope };
+        assert_eq!(check_times(&extreme, i64::MIN, 3600, true).unwrap_err().reason, Reason::JwtClaimInvalid);
+    }
+
+    #[test]
+    fn element_lists_parse() {
+        let e = FhirElements::standard().unwrap();
+        let device = e.resource("requesting_device").unwrap();
+        assert!(e.allows(device, "model") && e.allows(device, "_model") && e.allows(device, "meta"));
+        assert!(!e.allows(device, "_identifier") && !e.allows(device, "name") && !e.allows(device, "_meta"));
+    }
+
+    #[test]
+    fn baseline_is_accepted_and_fills_provenance() {
+        let text = baseline_claims().to_string();
+        let doc = Document::parse(text.as_bytes(), 16).unwrap();
+        let row = Table::standard().unwrap().find(READ_PATIENT.as_bytes()).unwrap();
+        let rules = ClaimRules { elements: FhirElements::standard().unwrap(), audience: Some("https://authorize.fhir.nhs.net/token") };
+        let mut prov = Provenance::default();
+        let c = check(doc.root(), row, &rules, &mut prov).unwrap();
+        assert_eq!((c.exp, c.iat), (kit::IAT + 300, kit::IAT));
+        assert_eq!(prov.ods_code, Some("GPCA0001"));
+        assert_eq!(prov.sds_user_id, Some("GCASDS0001"));
+        assert_eq!(prov.sds_role_id, Some("112233445566"));
+        assert_eq!(prov.device, Some("Client"));
+        assert_eq!(prov.scope, Some("patient/*.read"));
+        assert_eq!(prov.reason_for_request, Some("directcare"));
+    }
+
+    #[test]
+    fn each_missing_claim_is_claim_missing() {
+        for name in &CLAIM_NAMES[..=PRACTITIONER] {
+            assert_eq!(remove(name), Err(Reason::JwtClaimMissing), "{name}");
+        }
+    }
+
+    #[test]
+    fn practitioner_may_be_absent_on_migrate_only() {
+        let mut c = with(baseline_claims(), "requesting_practitioner", None);
+        c = with(c, "reason_for_request", Some(json!("migration")));
+        assert!(run_raw(&c.to_string(), MIGRATE, None).is_ok());
+        let docs_migrate = "urn:nhs:names:services:gpconnect:documents:fhir:rest:migrate:binary-1";
+        assert!(run_raw(&c.to_string(), docs_migrate, None).is_ok());
+    }
+
+    #[test]
+    fn reason_for_request() {
+        assert_eq!(change("reason_for_request", json!("badReason")), Err(Reason::JwtClaimInvalid));
+        assert_eq!(change("reason_for_request", json!("migration")), Err(Reason::JwtClaimInvalid));
+        assert_eq!(change("reason_for_request", json!("DirectCare")), Err(Reason::JwtClaimInvalid));
+        assert_eq!(change("reason_for_request", json!(null)), Err(Reason::JwtClaimInvalid));
+        let c = baseline_claims().to_string();
+        assert_eq!(run_raw(&c, MIGRATE, None).unwrap_err().reason, Reason::JwtClaimInvalid);
+    }
+
+    #[test]
+    fn wrong_types_are_claim_invalid() {
+        for (name, v) in [
+            ("iss", json!(1)), ("iss", json!("")), ("sub", json!(null)), ("sub", json!(["1"])), ("aud", json!("")),
+            ("aud", json!(null)), ("aud", json!(["https://authorize.fhir.nhs.net/token"])), ("exp", json!("1503995882")),
+            ("exp", json!(1503995882.0)), ("iat", json!(null)), ("requested_scope", json!(["patient/*.read"])),
+            ("requested_scope", json!("badScope")), ("requested_scope", json!("")), ("requesting_device", json!("Device")),
+            ("requesting_organization", json!(null)), ("requesting_practitioner", json!([])),
+            ("requested_record", json!({"resourceType": "Patient"})),
+        ] {
+            assert_eq!(change(name, v.clone()), Err(Reason::JwtClaimInvalid), "{name} = {v}");
+        }
+    }
+
+    #[test]
+    fn exp_is_iat_plus_300_exactly() {
+        for delta in [299, 301, -1, 0, -300] {
+            assert_eq!(change("exp", json!(kit::IAT + delta)), Err(Reason::JwtClaimInvalid), "{delta}");
+        }
+        // No overflow at the extremes.
+        let c = with(with(baseline_claims(), "exp", Some(json!(i64::MAX))), "iat", Some(json!(i64::MIN)));
+        assert_eq!(run(&c), Err(Reason::JwtClaimInvalid));
+        let c = with(with(baseline_claims(), "exp", Some(json!(i64::MAX))), "iat", Some(json!(i64::MAX - 300)));
+        assert!(run(&c).is_ok());
+        let text = baseline_claims().to_string().replace(&(kit::IAT + 300).to_string(), "99999999999999999999");
+        assert_eq!(run_raw(&text, READ_PATIENT, None).unwrap_err().reason, Reason::JwtClaimInvalid);
+    }
+
+    #[test]
+    fn audience_is_checked_only_when_configured() {
+        let c = baseline_claims().to_string();
+        assert!(run_raw(&c, READ_PATIENT, None).is_ok());
+        assert!(run_raw(&c, READ_PATIENT, Some("https://authorize.fhir.nhs.net/token")).is_ok());
+        assert_eq!(run_raw(&c, READ_PATIENT, Some("https://provider/A1/STU3/1")).unwrap_err().reason, Reason::JwtClaimInvalid);
+    }
+
+    #[test]
+    fn sub_must_be_the_practitioner_id() {
+        assert_eq!(change("sub", json!("2")), Err(Reason::JwtClaimInvalid));
+        assert_eq!(change("requesting_practitioner.id", json!("2")), Err(Reason::JwtClaimInvalid));
+    }
+
+    #[test]
+    fn invalid_fhir_resources_are_422() {
+        for (path, v) in [
+            ("requesting_device.resourceType", json!("Organization")),
+            ("requesting_device.resourceType", json!("device")),
+            ("requesting_device.resourceType", json!(null)),
+            ("requesting_device.notAnElement", json!("x")),
+            ("requesting_device.name", json!("x")),
+            ("requesting_device._identifier", json!({})),
+            ("requesting_organization.resourceType", json!("Practitioner")),
+            ("requesting_organization.model", json!("x")),
+            ("requesting_practitioner.resourceType", json!("Patient")),
+            ("requesting_practitioner.requested_scope", json!("x")),
+        ] {
+            assert_eq!(change(path, v.clone()), Err(Reason::JwtInvalidResource), "{path} = {v}");
+        }
+        assert_eq!(remove("requesting_device.resourceType"), Err(Reason::JwtInvalidResource));
+        // Common elements and primitive companions are STU3.
+        assert!(change("requesting_device.meta", json!({"profile": ["x"]})).is_ok());
+        assert!(change("requesting_device._model", json!({"id": "m"})).is_ok());
+        assert!(change("requesting_organization.telecom", json!([])).is_ok());
+    }
+
+    #[test]
+    fn missing_mandatory_content_is_400() {
+        for path in [
+            "requesting_device.identifier", "requesting_device.model", "requesting_device.version",
+            "requesting_device.identifier.0.value", "requesting_device.identifier.0.system",
+            "requesting_organization.name", "requesting_organization.identifier",
+            "requesting_organization.identifier.0.value", "requesting_organization.identifier.0.system",
+            "requesting_practitioner.id", "requesting_practitioner.name", "requesting_practitioner.identifier",
+            "requesting_practitioner.identifier.0", "requesting_practitioner.identifier.0.value",
+        ] {
+            assert_eq!(remove(path), Err(Reason::JwtClaimInvalid), "{path}");
+        }
+        assert_eq!(change("requesting_organization.identifier.0.system", json!("https://example.org/ods")), Err(Reason::JwtClaimInvalid));
+        assert_eq!(change("requesting_practitioner.name", json!([])), Err(Reason::JwtClaimInvalid));
+        assert_eq!(change("requesting_practitioner.name", json!("Dr Who")), Err(Reason::JwtClaimInvalid));
+        assert_eq!(change("requesting_device.identifier", json!([])), Err(Reason::JwtClaimInvalid));
+        assert_eq!(change("requesting_device.model", json!(1)), Err(Reason::JwtClaimInvalid));
+        assert_eq!(change("requesting_organization.identifier", json!({"system": ODS_SYSTEMS[0], "value": "A"})), Err(Reason::JwtClaimInvalid));
+        // Two ODS codes: ambiguous provenance.
+        let two = json!([{"system": ODS_SYSTEMS[0], "value": "A"}, {"system": ODS_SYSTEMS[1], "value": "B"}]);
+        assert_eq!(change("requesting_organization.identifier", two), Err(Reason::JwtClaimInvalid));
+    }
+
+    #[test]
+    fn unk_identifiers_and_optional_ones_are_accepted() {
+        assert!(change("requesting_practitioner.identifier.0.value", json!("UNK")).is_ok());
+        assert!(change("requesting_practitioner.identifier.1.value", json!("UNK")).is_ok());
+        assert!(remove("requesting_practitioner.identifier.2").is_ok());
+        assert!(remove("requesting_practitioner.identifier.1").is_ok());
+        assert!(change("requesting_organization.identifier.0.system", json!(ODS_SYSTEMS[1])).is_ok());
+        assert!(change("extra_claim", json!({"anything": 1})).is_ok());
+    }
+}

@@ -1,0 +1,344 @@
+//! The compact JWS envelope of the GP Connect audit token, unsigned (spec §4.1, §9 "JWT
+//! envelope"): `Authorization: Bearer <header>.<payload>.` with strict base64url, the header
+//! exactly `{"alg":"none","typ":"JWT"}` and an empty signature.
+//!
+//! Strictness is the point: every alternative spelling (padding, std-base64 characters,
+//! non-canonical trailing bits, `alg` in another case, `kid`/`jku`/`crit` in the header, a
+//! signature) is a place where two parsers could disagree about what was sent, so each is refused.
+
+use crate::config::Limits;
+use crate::json::{Document, Kind};
+use crate::refusal::{Checked, Refusal};
+use crate::verdict::Reason;
+
+/// Decoded headers longer than this cannot be the one header we accept (26 bytes plus a little
+/// whitespace); refusing them early keeps the header on the stack.
+const MAX_HEADER_JSON_BYTES: usize = 256;
+
+fn malformed(message: impl Into<String>) -> Refusal {
+    Refusal::new(Reason::JwtMalformed, message)
+}
+
+/// The token of an `Authorization` value (already trimmed of SP/HTAB): `Bearer` in any case,
+/// exactly one space, then the token. An empty value is `AuthorizationMissing`.
+pub fn bearer_token(value: &[u8]) -> Checked<&[u8]> {
+    if value.is_empty() {
+        return Err(Refusal::new(Reason::AuthorizationMissing, "the Authorization header is empty"));
+    }
+    match value.split_at_checked(7) {
+        Some((scheme, token)) if scheme[..6].eq_ignore_ascii_case(b"bearer") && scheme[6] == b' ' && !token.is_empty() => Ok(token),
+        _ => Err(malformed("the Authorization header is not `Bearer <token>` (one space, then the token)")),
+    }
+}
+
+/// Strict base64url (RFC 4648 §5) without padding: the value of each alphabet byte, 0xff for others.
+static BASE64URL: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut i = 0;
+    while i < 64 {
+        t[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+const INVALID: u32 = 1 << 31;
+
+/// [`BASE64URL`] shifted into place for each of the four characters of a quantum.
+static SHIFTED: [[u32; 256]; 4] = {
+    let mut t = [[INVALID; 256]; 4];
+    let mut b = 0;
+    while b < 256 {
+        let v = BASE64URL[b];
+        if v != 0xff {
+            t[0][b] = (v as u32) << 18;
+            t[1][b] = (v as u32) << 12;
+            t[2][b] = (v as u32) << 6;
+            t[3][b] = v as u32;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// Bytes that `n` base64url characters decode to; `None` for a length no encoding has.
+pub fn decoded_len(n: usize) -> Option<usize> {
+    match n % 4 {
+        1 => None,
+        r => Some(n / 4 * 3 + [0, 0, 1, 2][r]),
+    }
+}
+
+/// Input that is not strict unpadded base64url.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotBase64url;
+
+/// Decodes strict unpadded base64url into `out` (which must be `decoded_len` long). Refuses any
+/// byte outside the alphabet (so `=`, `+`, `/`) and non-zero unused trailing bits, so every
+/// decoded value has exactly one encoding.
+pub fn base64url_decode(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url> {
+    if decoded_len(input.len()) != Some(out.len()) {
+        return Err(NotBase64url);
+    }
+    let sextet = |b: u8| -> Result<u32, NotBase64url> {
+        let v = BASE64URL[b as usize];
+        if v == 0xff { Err(NotBase64url) } else { Ok(v as u32) }
+    };
+    let whole = input.len() / 4 * 4;
+    let (full_in, _) = input.split_at(whole);
+    let (full_out, rest_out) = out.split_at_mut(whole / 4 * 3);
+    // Hot loop: one lookup per byte in tables pre-shifted to each position, invalid bytes
+    // carrying bit 31; errors are collected with OR and tested once, after the loop.
+    let mut bad = 0u32;
+    for (c, o) in full_in.chunks_exact(4).zip(full_out.chunks_exact_mut(3)) {
+        let n = SHIFTED[0][c[0] as usize] | SHIFTED[1][c[1] as usize] | SHIFTED[2][c[2] as usize] | SHIFTED[3][c[3] as usize];
+        bad |= n;
+        o[0] = (n >> 16) as u8;
+        o[1] = (n >> 8) as u8;
+        o[2] = n as u8;
+    }
+    if bad & INVALID != 0 {
+        return Err(NotBase64url);
+    }
+    // The last 2 or 3 characters; their unused low bits must be zero (canonical encoding).
+    let (out, o) = (rest_out, 0);
+    match input[whole..] {
+        [] => {}
+        [a, b] => {
+            let n = sextet(a)? << 18 | sextet(b)? << 12;
+            if n & 0xffff != 0 {
+                return Err(NotBase64url);
+            }
+            out[o] = (n >> 16) as u8;
+        }
+        [a, b, c] => {
+            let n = sextet(a)? << 18 | sextet(b)? << 12 | sextet(c)? << 6;
+            if n & 0xff != 0 {
+                return Err(NotBase64url);
+            }
+            out[o] = (n >> 16) as u8;
+            out[o + 1] = (n >> 8) as u8;
+        }
+        _ => return Err(NotBase64url),
+    }
+    Ok(())
+}
+
+/// Checks the unsigned envelope `header.payload.` and returns the decoded payload bytes (its JSON
+/// is parsed by [`parse_payload`]).
+pub fn decode_unsigned(token: &[u8], limits: &Limits) -> Checked<Vec<u8>> {
+    // Exactly two dots, the second one last: `header.payload.` with an empty signature. The
+    // header is short, so the first dot is found by a forward scan; the payload must then end at
+    // the last byte. Dots inside the payload are not base64url, so the payload decode refuses
+    // them; `explain_dots` only words that refusal precisely.
+    let Some(first) = token.iter().position(|&b| b == b'.') else {
+        return Err(malformed("the bearer token is not `header.payload.` (no dot)"));
+    };
+    let header = &token[..first];
+    let rest = &token[first + 1..];
+    let Some((&b'.', payload)) = rest.split_last() else {
+        return Err(explain_dots(rest));
+    };
+    if header.is_empty() || payload.is_empty() {
+        return Err(malformed("the bearer token has an empty header or payload"));
+    }
+    for (part, what) in [(header, "header"), (payload, "payload")] {
+        match decoded_len(part.len()) {
+            None => return Err(malformed(format!("the JWT {what} is not base64url (impossible length)"))),
+            Some(n) if n > limits.max_json_bytes => {
+                return Err(Refusal::new(
+                    Reason::RequestTooLarge,
+                    format!("the JWT {what} decodes to {n} bytes, more than max_json_bytes ({})", limits.max_json_bytes),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    check_header(header, limits)?;
+    let mut out = vec![0u8; decoded_len(payload.len()).unwrap_or(0)];
+    base64url_decode(payload, &mut out).map_err(|_| {
+        if payload.contains(&b'.') {
+            explain_dots(rest)
+        } else {
+            malformed("the JWT payload is not strict base64url without padding")
+        }
+    })?;
+    Ok(out)
+}
+
+/// The refusal for a token whose part after the header is not `payload.`.
+fn explain_dots(rest: &[u8]) -> Refusal {
+    match rest.iter().filter(|&&b| b == b'.').count() {
+        0 => malformed("the bearer token is not `header.payload.` (one dot: the empty signature must be kept)"),
+        1 => malformed("the bearer token is signed; GP Connect tokens are unsigned (alg none, empty signature)"),
+        _ => malformed("the bearer token has more than three parts"),
+    }
+}
+
+/// The JOSE header must be exactly `{"alg":"none","typ":"JWT"}` (any member order, JSON
+/// whitespace allowed). Any other member (`kid`, `jku`, `jwk`, `crit`, ...) or value is refused:
+/// in unsigned mode there is nothing they could legitimately mean.
+fn check_header(encoded: &[u8], limits: &Limits) -> Checked<()> {
+    let mut buf = [0u8; MAX_HEADER_JSON_BYTES];
+    let n = decoded_len(encoded.len()).unwrap_or(usize::MAX);
+    let out = buf
+        .get_mut(..n)
+        .ok_or_else(|| malformed("the JWT header is longer than {\"alg\":\"none\",\"typ\":\"JWT\"} can be"))?;
+    base64url_decode(encoded, out).map_err(|_| malformed("the JWT header is not strict base64url without padding"))?;
+    let doc = Document::parse(out, limits.max_json_depth.min(2))
+        .map_err(|e| malformed(format!("the JWT header {}", e.describe())))?;
+    let root = doc.root();
+    let members = root.members().ok_or_else(|| malformed("the JWT header is not a JSON object"))?;
+    let (mut alg, mut typ) = (false, false);
+    for (name, value) in members {
+        match (name, value.as_str()) {
+            ("alg", Some("none")) => alg = true,
+            ("typ", Some("JWT")) => typ = true,
+            ("alg", _) => return Err(malformed("the JWT header alg is not \"none\" (unsigned tokens only)")),
+            ("typ", _) => return Err(malformed("the JWT header typ is not \"JWT\"")),
+            _ => return Err(malformed("the JWT header has a member other than alg and typ")),
+        }
+    }
+    if !(alg && typ) {
+        return Err(malformed("the JWT header must have alg \"none\" and typ \"JWT\""));
+    }
+    Ok(())
+}
+
+/// The payload as a strict JSON object. Depth beyond `max_json_depth` is `JwtMalformed` (the
+/// bytes were already within the size limit; the shape is what is wrong).
+pub fn parse_payload<'a>(payload: &'a [u8], limits: &Limits) -> Checked<Document<'a>> {
+    let doc = Document::parse(payload, limits.max_json_depth)
+        .map_err(|e| malformed(format!("the JWT payload {}", e.describe())))?;
+    if doc.root().kind() != Kind::Object {
+        return Err(malformed("the JWT payload is not a JSON object"));
+    }
+    Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(data: &[u8]) -> String {
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = String::new();
+        for c in data.chunks(3) {
+            let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+            for i in 0..c.len() + 1 {
+                out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+
+    fn token(header: &str, payload: &str) -> String {
+        format!("{}.{}.", b64(header.as_bytes()), b64(payload.as_bytes()))
+    }
+
+    const HEADER: &str = r#"{"alg":"none","typ":"JWT"}"#;
+
+    fn decode(t: &str) -> Checked<Vec<u8>> {
+        decode_unsigned(t.as_bytes(), &Limits::default())
+    }
+
+    fn reason(t: &str) -> Reason {
+        decode(t).unwrap_err().reason
+    }
+
+    #[test]
+    fn base64url_round_trips_and_is_canonical() {
+        for data in [&b""[..], b"f", b"fo", b"foo", b"foob", b"fooba", b"foobar", b"\xff\xfe\xfd"] {
+            let e = b64(data);
+            let mut out = vec![0; decoded_len(e.len()).unwrap()];
+            base64url_decode(e.as_bytes(), &mut out).unwrap();
+            assert_eq!(out, data);
+        }
+        let mut out = [0u8; 1];
+        // "Zg" is "f"; "Zh" carries non-zero unused bits.
+        assert!(base64url_decode(b"Zg", &mut out).is_ok());
+        assert!(base64url_decode(b"Zh", &mut out).is_err());
+        let mut out = [0u8; 2];
+        assert!(base64url_decode(b"Zm8", &mut out).is_ok());
+        assert!(base64url_decode(b"Zm9", &mut out).is_err());
+        assert_eq!(decoded_len(5), None);
+        let mut out = [0u8; 3];
+        for bad in [&b"Zm9+"[..], b"Zm9/", b"Zm9=", b"Zm 9", b"Zm\09"] {
+            assert!(base64url_decode(bad, &mut out).is_err());
+        }
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_with_one_space() {
+        assert_eq!(bearer_token(b"Bearer abc").unwrap(), b"abc");
+        assert_eq!(bearer_token(b"bEARER abc").unwrap(), b"abc");
+        assert_eq!(bearer_token(b"").unwrap_err().reason, Reason::AuthorizationMissing);
+        for bad in [&b"Bearer"[..], b"Bearer ", b"Basic abc", b"Bearerabc", b"Bearer\tabc", b"Token abc", b"Bear"] {
+            assert_eq!(bearer_token(bad).unwrap_err().reason, Reason::JwtMalformed, "{bad:?}");
+        }
+        // Two spaces: the token then starts with a space, which the envelope refuses.
+        let t = bearer_token(b"Bearer  abc").unwrap();
+        assert_eq!(decode_unsigned(t, &Limits::default()).unwrap_err().reason, Reason::JwtMalformed);
+    }
+
+    #[test]
+    fn accepts_the_unsigned_envelope_in_any_member_order() {
+        assert_eq!(decode(&token(HEADER, r#"{"a":1}"#)).unwrap(), br#"{"a":1}"#);
+        assert!(decode(&token(r#"{"typ":"JWT","alg":"none"}"#, "{}")).is_ok());
+        assert!(decode(&token(r#" { "typ" : "JWT" , "alg" : "none" } "#, "{}")).is_ok());
+        assert!(parse_payload(b"{}", &Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn refuses_other_headers() {
+        for h in [
+            r#"{"alg":"None","typ":"JWT"}"#, r#"{"alg":"NONE","typ":"JWT"}"#, r#"{"alg":"nOnE","typ":"JWT"}"#,
+            r#"{"alg":"HS256","typ":"JWT"}"#, r#"{"alg":"none","typ":"jwt"}"#, r#"{"alg":"none"}"#, r#"{"typ":"JWT"}"#,
+            r#"{"alg":"none","typ":"JWT","kid":"1"}"#, r#"{"alg":"none","typ":"JWT","jku":"https://x"}"#,
+            r#"{"alg":"none","typ":"JWT","crit":["exp"]}"#, r#"{"alg":"none","typ":"JWT","alg":"none"}"#,
+            r#"{"alg":null,"typ":"JWT"}"#, r#"["alg","none"]"#, r#"{"alg":"none","typ":"JWT"}x"#, "{}",
+            r#"{"alg":"none ","typ":"JWT"}"#, r#"{"alg":"n\u006fne","typ":"JWT","x":1}"#,
+        ] {
+            assert_eq!(reason(&token(h, "{}")), Reason::JwtMalformed, "{h}");
+        }
+    }
+
+    #[test]
+    fn refuses_other_envelopes() {
+        let good = token(HEADER, "{}");
+        let (h, p) = (b64(HEADER.as_bytes()), b64(b"{}"));
+        for bad in [
+            format!("{h}.{p}"), format!("{h}.{p}.sig"), format!("{h}.{p}.."), format!("{h}.{p}.x.y"),
+            format!(".{p}."), format!("{h}.."), format!("{h}{p}"), format!("{good}="), format!("{h}=.{p}."),
+            format!("{h}.{p}=."), format!("{}.{p}.", h.replace('J', "+")), format!("{}.{p}.", HEADER),
+            format!("{HEADER}.{{}}."), format!(" {good}"), format!("{good} "), String::new(),
+        ] {
+            assert_eq!(reason(&bad), Reason::JwtMalformed, "{bad}");
+        }
+        // Std-base64 characters in the payload.
+        let with_slash = token(HEADER, "{\"a\":\"???\"}");
+        assert!(with_slash.contains('_'));
+        assert_eq!(reason(&with_slash.replace('_', "/")), Reason::JwtMalformed);
+    }
+
+    #[test]
+    fn payload_must_be_strict_json_object() {
+        let l = Limits::default();
+        assert_eq!(parse_payload(b"[]", &l).unwrap_err().reason, Reason::JwtMalformed);
+        assert_eq!(parse_payload(b"{\"a\":1,\"a\":1}", &l).unwrap_err().reason, Reason::JwtMalformed);
+        assert_eq!(parse_payload(b"{\"a\":\"\xc3\x28\"}", &l).unwrap_err().reason, Reason::JwtMalformed);
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(20), "]".repeat(20));
+        assert_eq!(parse_payload(deep.as_bytes(), &l).unwrap_err().reason, Reason::JwtMalformed);
+    }
+
+    #[test]
+    fn sizes_are_bounded_before_decoding() {
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(9000));
+        assert_eq!(reason(&token(HEADER, &big)), Reason::RequestTooLarge);
+        let deep = "[".repeat(10_000);
+        assert_eq!(reason(&token(HEADER, &deep)), Reason::RequestTooLarge);
+        let long_header = format!("{{\"alg\":\"none\",\"typ\":\"JWT\"{}}}", " ".repeat(300));
+        assert_eq!(reason(&token(&long_header, "{}")), Reason::JwtMalformed);
+    }
+}
