@@ -42,6 +42,12 @@ ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 
 SERVERS := tls_server_new tls_server_apply
 
+# Further test suites live in mk/*.mk fragments, one per concern (fuzzing, sanitizers, scanners,
+# host modules...). Each may append Debian packages to DEB_PACKAGES, its test target to
+# EXTRA_TESTS (run by `make test`, after the core tests) and its targets to .PHONY.
+EXTRA_TESTS :=
+include $(sort $(wildcard mk/*.mk))
+
 .PHONY: all release header check-header c-tests run-c-tests test install install-test deps demo clean
 
 all: release check-header
@@ -92,7 +98,7 @@ test: deps check-header
 	$(CARGO) test --release
 	@echo "tls_peers again with the C servers under AddressSanitizer + UBSan (leaks fail the run)"
 	GPCGUARD_C_SANITIZE=1 $(CARGO) test --release --test tls_peers
-	$(MAKE) --no-print-directory run-c-tests install-test demo
+	$(MAKE) --no-print-directory run-c-tests install-test demo $(EXTRA_TESTS)
 
 define PC_FILE
 prefix=$(PREFIX)
