@@ -715,33 +715,72 @@ ngx_http_gpcguard_refuse(ngx_http_request_t *r, const gpcguard_verdict *v)
 }
 
 
-/* Logs a refusal to the error log: the verdict's message names what was checked and what
- * failed, never the token or a query-string value. */
+/*
+ * The error log gets what gpcguard decided and why (the verdict's message names what was checked
+ * and what failed, never the token or a query-string value). nginx's own request context would
+ * append the whole request line, query string included, so these lines are written through a
+ * copy of the connection's log without that handler, with the client and the path alone.
+ */
 static void
-ngx_http_gpcguard_log_refusal(ngx_http_request_t *r, const char *what,
+ngx_http_gpcguard_log_verdict(ngx_http_request_t *r, const char *what,
     const gpcguard_verdict *v)
 {
-    ngx_uint_t  level;
+    u_char      *q;
+    ngx_log_t    log;
+    ngx_str_t    path;
+    ngx_uint_t   level, status;
 
-    level = gpcguard_verdict_http_status(v) >= 500 ? NGX_LOG_ERR : NGX_LOG_WARN;
+    status = gpcguard_verdict_http_status(v);
 
-    ngx_log_error(level, r->connection->log, 0,
-                  "gpcguard refused the %s: %ui %s %s: %s", what,
-                  (ngx_uint_t) gpcguard_verdict_http_status(v),
-                  gpcguard_verdict_error_code(v),
+    if (gpcguard_verdict_allowed(v)) {
+        level = NGX_LOG_INFO;
+    } else {
+        level = status >= 500 ? NGX_LOG_ERR : NGX_LOG_WARN;
+    }
+
+    if (r->connection->log->log_level < level) {
+        return;
+    }
+
+    log = *r->connection->log;
+    log.handler = NULL;
+    log.data = NULL;
+
+    path = r->unparsed_uri;
+    q = ngx_strlchr(path.data, path.data + path.len, '?');
+    if (q) {
+        path.len = q - path.data;
+    }
+
+    if (gpcguard_verdict_allowed(v)) {
+        ngx_log_error(level, &log, 0,
+                      "gpcguard allowed %s, client: %V, path: \"%V\"",
+                      gpcguard_verdict_interaction_id(v), &r->connection->addr_text, &path);
+        return;
+    }
+
+    ngx_log_error(level, &log, 0,
+                  "gpcguard refused the %s: %ui %s %s: %s, client: %V, path: \"%V\"", what,
+                  status, gpcguard_verdict_error_code(v),
                   gpcguard_reason_name(gpcguard_verdict_reason(v)),
-                  gpcguard_verdict_message(v));
+                  gpcguard_verdict_message(v), &r->connection->addr_text, &path);
 }
 
 
 static ngx_int_t
 ngx_http_gpcguard_fail(ngx_http_request_t *r, const char *call, gpcguard_result rc)
 {
-    u_char  *detail;
+    u_char     *detail;
+    ngx_log_t   log;
+
+    /* Without nginx's request context, as in ngx_http_gpcguard_log_verdict. */
+    log = *r->connection->log;
+    log.handler = NULL;
+    log.data = NULL;
 
     detail = ngx_http_gpcguard_last_error(r->pool);
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "gpcguard: %s failed: %s (%s)",
-                  call, detail, gpcguard_result_name(rc));
+    ngx_log_error(NGX_LOG_ERR, &log, 0, "gpcguard: %s failed: %s (%s), client: %V",
+                  call, detail, gpcguard_result_name(rc), &r->connection->addr_text);
 
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
@@ -832,7 +871,7 @@ ngx_http_gpcguard_access_handler(ngx_http_request_t *r)
     }
 
     if (!gpcguard_verdict_allowed(v)) {
-        ngx_http_gpcguard_log_refusal(r, "client certificate", v);
+        ngx_http_gpcguard_log_verdict(r, "client certificate", v);
         goto refuse;
     }
     gpcguard_verdict_free(v);
@@ -849,12 +888,11 @@ ngx_http_gpcguard_access_handler(ngx_http_request_t *r)
     ngx_http_gpcguard_audit(r, lcf, v);
 
     if (!gpcguard_verdict_allowed(v)) {
-        ngx_http_gpcguard_log_refusal(r, "request", v);
+        ngx_http_gpcguard_log_verdict(r, "request", v);
         goto refuse;
     }
 
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0, "gpcguard allowed %s",
-                  gpcguard_verdict_interaction_id(v));
+    ngx_http_gpcguard_log_verdict(r, "request", v);
     gpcguard_verdict_free(v);
 
     if (ngx_http_gpcguard_mark_allowed(r, lcf->guard) != NGX_OK) {
