@@ -131,6 +131,24 @@ bad_config "missing provider_asid" provider_asid "$work/bad.toml" "bad.conf:"
 sed "s#\"\([a-z-]*\.\(pem\|crl\|key\)\)\"#\"$pki/\1\"#g; s#sub-ca.crl#no-such.crl#" "$pki/provider.toml" > "$work/bad.toml"
 bad_config "unreadable CRL file" crl "$pki/no-such.crl"
 
+# bad_nginx_conf NAME SED_SCRIPT EXPECTED_SUBSTRING: nginx -t refuses the configuration edited by SED_SCRIPT.
+bad_nginx_conf() {
+  sed "$2" "$nginx_conf" > "$work/conf/bad.conf"
+  if "$NGINX" -t -q -p "$work/" -c "$work/conf/bad.conf" > "$work/t.out" 2>&1; then
+    gpc_fail "$1" "nginx -t accepted it"
+  elif grep -qF -- "$3" "$work/t.out"; then
+    gpc_pass "$1"
+  else
+    gpc_fail "$1" "no \"$3\" in: $(cat "$work/t.out")"
+  fi
+}
+bad_nginx_conf "gpcguard on without gpcguard_config" "/gpcguard_config /d" 'has no "gpcguard_config"'
+# An unguarded default server on the guarded server's address would fix the protocol and
+# ciphers of every connection there (SNI switches the certificate, not those).
+bad_nginx_conf "unguarded default server on a guarded ssl address" \
+  "/# The GP Connect provider/i server { listen 127.0.0.1:$tls_port ssl default_server; server_name other; ssl_certificate $pki/server-chain.pem; ssl_certificate_key $pki/server.key; }
+s# ssl default_server;\$# ssl;#" "does not use gpcguard"
+
 echo "== starting nginx (127.0.0.1:$tls_port TLS, :$plain_port plain, backend :$backend_port)"
 if ! "$NGINX" -p "$work/" -c "$nginx_conf" 2> "$work/start.out"; then
   echo "nginx did not start:"; cat "$work/start.out" "$work/logs/error.log" 2>/dev/null
