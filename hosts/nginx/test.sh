@@ -28,7 +28,8 @@ cleanup() {
 }
 trap cleanup EXIT
 # The whole test ends by itself: a stuck step is killed (and fails the run) after 5 minutes.
-( sleep 300; echo "test.sh: timed out" >&2; kill -TERM $$ ) 2>/dev/null & watchdog=$!
+( trap 'kill $nap 2>/dev/null; exit 0' TERM; sleep 300 & nap=$!; wait $nap
+  echo "test.sh: timed out" >&2; kill -TERM $$ ) 2>/dev/null & watchdog=$!
 trap 'kill $watchdog 2>/dev/null; cleanup' EXIT
 
 root=/A20047/STU3/1/gpconnect
@@ -97,6 +98,7 @@ http {
         location $root/ {
             root $work/static;
             default_type application/fhir+json;
+            expires 1h;         # the module's Cache-Control: no-store must win over this
         }
     }
 }
