@@ -36,6 +36,7 @@ root=/A20047/STU3/1/gpconnect
 pki=$work/pki
 echo "== test PKI and nginx configuration in $work"
 gpc_make_pki "$pki" "$root"
+sed 's/^ssp_fqdn = .*/ssp_fqdn = ["msg.other.spine2.ncrs.nhs.uk"]/' "$pki/provider.toml" > "$pki/other-fqdn.toml"
 tls_port=$(gpc_free_port)
 plain_port=$(gpc_free_port)
 backend_port=$(gpc_free_port)
@@ -94,6 +95,12 @@ http {
 
         location $root/Patient {
             proxy_pass http://127.0.0.1:$backend_port;
+        }
+        # A second guard: the SSP FQDN of another environment. The handshake (server guard)
+        # accepts client-valid; this location's guard re-checks the peer and refuses it (495).
+        location $root/Practitioner {
+            gpcguard_config $pki/other-fqdn.toml;
+            root $work/static;
         }
         location $root/ {
             root $work/static;
@@ -318,6 +325,8 @@ if [ "$status" = 400 ] && [ "$(header Content-Type)" = application/fhir+json ] &
 else
   gpc_fail "HEAD refused with status and headers" "status $status ${why:-}"
 fi
+refused "location with another guard re-checks the peer in the access phase (495)" 495 BAD_REQUEST client-valid \
+  "${READ[@]}" -H "Authorization: Bearer $GOOD" "$url/Practitioner/1"
 refused "plain-HTTP connection: access phase has no certificate (496)" 496 BAD_REQUEST none \
   "${READ[@]}" -H "Authorization: Bearer $GOOD" "http://127.0.0.1:$plain_port$root/Patient/2"
 
