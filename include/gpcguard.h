@@ -204,6 +204,16 @@ typedef struct gpcguard_guard gpcguard_guard;
 typedef struct gpcguard_verdict gpcguard_verdict;
 
 /**
+ * A host function told of each client certificate a TLS handshake on a gpcguard context refused:
+ * `userdata` as given, the reason, and a NUL-terminated message naming the certificate and what
+ * failed (valid only during the call). Called on the handshaking thread, possibly from many
+ * threads at once; it must not call back into the guard.
+ */
+typedef void (*gpcguard_handshake_fn)(void *userdata,
+                                      enum gpcguard_reason reason,
+                                      const char *message);
+
+/**
  * One DER certificate: `len` bytes at `data`.
  */
 typedef struct gpcguard_bytes {
@@ -318,6 +328,17 @@ enum gpcguard_result gpcguard_guard_reload(struct gpcguard_guard *guard);
  * Releases the caller's handle. NULL is a no-op. The state lives on while TLS contexts use it.
  */
 void gpcguard_guard_free(struct gpcguard_guard *guard);
+
+/**
+ * Sets the function told of refused handshakes (NULL `hook` removes it), so hosts can log why a
+ * client was refused: the handshake itself ends only with a TLS alert. `userdata` is passed
+ * through untouched and must stay valid until the hook is replaced or the guard and every
+ * context using it are freed. Takes effect at once for all contexts using the guard.
+ * Errors: `GPCGUARD_NULL_PARAMETER` (NULL `guard`).
+ */
+enum gpcguard_result gpcguard_guard_set_handshake_hook(struct gpcguard_guard *guard,
+                                                       gpcguard_handshake_fn hook,
+                                                       void *userdata);
 
 /**
  * Judges a client certificate chain given as PEM (`len` bytes at `pem`: the leaf first, then any

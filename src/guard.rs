@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use openssl::x509::{X509Ref, X509};
 
 use crate::config::{Config, Settings};
@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::pki::{name_text, Pki};
 use crate::request::{Request, RequestChecker};
 use crate::tls::ServerIdentity;
-use crate::verdict::Verdict;
+use crate::verdict::{Reason, Verdict};
 
 /// Everything one generation of the configuration loaded. Immutable.
 pub struct State {
@@ -36,10 +36,15 @@ impl State {
     }
 }
 
+/// Told of every client certificate a TLS handshake refused (reason, message), so a host can log
+/// why: the handshake itself only ends with an alert. Called on the handshaking thread.
+pub struct HandshakeHook(pub Box<dyn Fn(Reason, &str) + Send + Sync>);
+
 /// A configured guard. Share it behind an `Arc`; every method takes `&self`.
 pub struct Guard {
     config: Config,
     state: ArcSwap<State>,
+    handshake_hook: ArcSwapOption<HandshakeHook>,
     generation: AtomicU64,
     /// Serialises reloads, so two reloads cannot interleave their file reads.
     reloading: Mutex<()>,
@@ -52,6 +57,7 @@ impl Guard {
         Ok(Guard {
             config: config.clone(),
             state: ArcSwap::from_pointee(state),
+            handshake_hook: ArcSwapOption::empty(),
             generation: AtomicU64::new(1),
             reloading: Mutex::new(()),
         })
@@ -72,6 +78,18 @@ impl Guard {
     /// no reference-count traffic shared between threads).
     pub fn state(&self) -> arc_swap::Guard<Arc<State>> {
         self.state.load()
+    }
+
+    /// Sets (or with `None` clears) the hook told of refused handshakes.
+    pub fn set_handshake_hook(&self, hook: Option<HandshakeHook>) {
+        self.handshake_hook.store(hook.map(Arc::new));
+    }
+
+    /// Tells the hook, if any, that a handshake refused a client certificate.
+    pub(crate) fn report_handshake_refusal(&self, reason: Reason, message: &str) {
+        if let Some(hook) = self.handshake_hook.load().as_ref() {
+            (hook.0)(reason, message);
+        }
     }
 
     /// Judges one request (its `now` already resolved) against the current state.

@@ -187,7 +187,10 @@ unsafe extern "C" fn verify_peer(x509_ctx: *mut sys::X509_STORE_CTX, arg: *mut c
         let untrusted = ossl::X509_STORE_CTX_get0_untrusted(x509_ctx);
         let presented: Vec<&X509Ref> =
             if untrusted.is_null() { Vec::new() } else { StackRef::<X509>::from_ptr(untrusted).iter().collect() };
-        guard.state().pki.verify(X509Ref::from_ptr(leaf), &presented, system_now()).map_err(|r| r.x509_error)
+        guard.state().pki.verify(X509Ref::from_ptr(leaf), &presented, system_now()).map_err(|r| {
+            guard.report_handshake_refusal(r.reason, &r.message);
+            r.x509_error
+        })
     });
     let (ok, err) = match judged {
         Ok(Ok(())) => (1, sys::X509_V_OK),
@@ -385,11 +388,22 @@ mod tests {
         let client = X509::from_pem(&std::fs::read(dir.join("client.pem")).unwrap()).unwrap();
         let v = g.check_peer(&client, &[], system_now());
         assert!(v.allowed(), "{}", v.message);
+        let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&told);
+        g.set_handshake_hook(Some(crate::guard::HandshakeHook(Box::new(move |reason, message: &str| {
+            sink.lock().unwrap().push((reason, message.to_owned()));
+        }))));
         drop(g); // the context holds its own reference to the guard
         assert!(handshake(&ctx, &dir, Some("client")));
         assert!(!handshake(&ctx, &dir, None), "no client certificate");
         assert!(!handshake(&ctx, &dir, Some("client-server-eku")), "serverAuth-only EKU");
         assert!(!handshake(&ctx, &dir, Some("server")), "the server's own certificate has the wrong FQDN and EKU");
+        // The hook heard each certificate refusal (not the missing certificate: OpenSSL refuses
+        // that before any verification), with a message naming the certificate.
+        let told = told.lock().unwrap();
+        assert_eq!(told.len(), 2, "{told:?}");
+        assert!(told.iter().all(|(r, _)| *r == crate::verdict::Reason::CertUntrusted));
+        assert!(told[0].1.contains("CN=SSP server eku") && told[1].1.contains("CN=localhost"), "{told:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

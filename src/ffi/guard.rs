@@ -2,11 +2,13 @@
 //! handle and frees it with `gpcguard_guard_free`; TLS contexts it was applied to hold their own
 //! reference, so freeing the handle while they live is safe.
 
+use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
 use super::config::gpcguard_config;
 use super::{fail_with, ffi_boundary, gpcguard_result, require_non_null, write_out};
-use crate::guard::Guard;
+use crate::guard::{Guard, HandshakeHook};
+use crate::verdict::Reason;
 
 /// A configured guard (opaque). Thread-safe: share one across threads and forked workers.
 pub struct gpcguard_guard {
@@ -56,5 +58,35 @@ pub extern "C" fn gpcguard_guard_free(guard: *mut gpcguard_guard) {
         if !guard.is_null() {
             drop(unsafe { Box::from_raw(guard) });
         }
+    })
+}
+
+/// A host function told of each client certificate a TLS handshake on a gpcguard context refused:
+/// `userdata` as given, the reason, and a NUL-terminated message naming the certificate and what
+/// failed (valid only during the call). Called on the handshaking thread, possibly from many
+/// threads at once; it must not call back into the guard.
+pub type gpcguard_handshake_fn = Option<unsafe extern "C" fn(userdata: *mut c_void, reason: Reason, message: *const c_char)>;
+
+/// Sets the function told of refused handshakes (NULL `hook` removes it), so hosts can log why a
+/// client was refused: the handshake itself ends only with a TLS alert. `userdata` is passed
+/// through untouched and must stay valid until the hook is replaced or the guard and every
+/// context using it are freed. Takes effect at once for all contexts using the guard.
+/// Errors: `GPCGUARD_NULL_PARAMETER` (NULL `guard`).
+#[no_mangle]
+pub extern "C" fn gpcguard_guard_set_handshake_hook(guard: *mut gpcguard_guard, hook: gpcguard_handshake_fn, userdata: *mut c_void) -> gpcguard_result {
+    ffi_boundary!({
+        require_non_null!(guard);
+        let guard = unsafe { &(*guard).inner };
+        let hook = hook.map(|f| {
+            // The host promised the pointer stays valid and the function is thread-safe.
+            let userdata = userdata as usize;
+            HandshakeHook(Box::new(move |reason: Reason, message: &str| {
+                let text = std::ffi::CString::new(message.replace('\0', "?")).unwrap_or_default();
+                // SAFETY: a function the host registered for exactly this call.
+                unsafe { f(userdata as *mut c_void, reason, text.as_ptr()) }
+            }))
+        });
+        guard.set_handshake_hook(hook);
+        gpcguard_result::GPCGUARD_OK
     })
 }
