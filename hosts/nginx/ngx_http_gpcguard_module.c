@@ -183,6 +183,16 @@ ngx_http_gpcguard_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /* Builds (or reuses) the guard of one configuration file. Done here, while the directive is
  * parsed, so that `nginx -t` reports a bad file at its gpcguard_config line. */
+/* Called by the library on the worker that refused a handshake; the message names the
+ * certificate and what failed, never anything from a request. */
+static void
+ngx_http_gpcguard_handshake_refused(void *userdata, gpcguard_reason reason, const char *message)
+{
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0, "gpcguard: TLS handshake refused (%s): %s",
+                  gpcguard_reason_name(reason), message);
+}
+
+
 static char *
 ngx_http_gpcguard_config(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -267,6 +277,9 @@ ngx_http_gpcguard_config(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     cln->handler = ngx_http_gpcguard_free_guard;
     cln->data = guard;
+    /* A refused client certificate ends the handshake with an alert only; this makes the error
+     * log say which certificate and why. */
+    gpcguard_guard_set_handshake_hook(guard, ngx_http_gpcguard_handshake_refused, NULL);
 
     entry->guard = guard;
     lcf->guard = guard;

@@ -350,6 +350,11 @@ else
 fi
 # nginx's own info lines carry the request line (query included) like its access_log; the
 # module's lines must not.
+if grep -q '\[warn\].*gpcguard: TLS handshake refused (CERT_REVOKED): certificate CN=SSP revoked .*is revoked by the CRL of' "$work/logs/error.log"; then
+  gpc_pass "error log explains a refused handshake (handshake hook)"
+else
+  gpc_fail "error log explains a refused handshake (handshake hook)" "$(grep 'handshake' "$work/logs/error.log" | head -n 3)"
+fi
 if grep -q 'gpcguard allowed .*search:patient-1' "$work/logs/error.log" \
    && ! grep gpcguard "$work/logs/error.log" | grep -qF -e "${GOOD%%.*}" -e 9000000009; then
   gpc_pass "gpcguard's error-log lines hold no token and no query-string value"
