@@ -13,14 +13,14 @@
 # (-detect_leaks=1), at most FUZZ_BUDGET_MS (100) ms of CPU (checked inside each target, since
 # libFuzzer's -timeout counts whole seconds; -timeout=1 stays as the wall-clock backstop for
 # hangs), no single allocation above FUZZ_MALLOC_MB (64) MiB, resident memory under FUZZ_RSS_MB
-# (1024) MiB. Failing inputs are written to fuzz/artifacts/<target>/.
+# (2048) MiB. Failing inputs are written to fuzz/artifacts/<target>/.
 
 FUZZ_TARGETS       := jwt_envelope claims check_request config peer_chain
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_BUDGET_MS     ?= 100
 FUZZ_MALLOC_MB     ?= 64
-FUZZ_RSS_MB        ?= 1024
+FUZZ_RSS_MB        ?= 2048
 FUZZ_SANITIZER     ?= address
 CARGO_FUZZ_VERSION := 0.13.2
 FUZZ_TOOLS         := build/tools
