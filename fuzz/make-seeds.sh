@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Regenerates the committed fuzzing inputs: the test PKI of the peer_chain target (fuzz/pki/, from
+# c-tests/make-pki.sh; certificates and CRLs only, no private keys, plus NOW, a Unix time inside
+# their validity) and the seed corpora fuzz/corpus/<target>/. Run once; the outputs are committed
+# and nothing in `make fuzz` runs this again. Needs openssl and coreutils (basenc).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+"$here/../c-tests/make-pki.sh" "$tmp/pki" >/dev/null 2>&1
+mkdir -p "$here/pki"
+for f in root-ca.pem sub-ca.pem root-ca.crl sub-ca.crl client-valid.pem client-cn-only.pem client-later-revoked.pem; do
+  cp "$tmp/pki/$f" "$here/pki/$f"
+done
+echo $(( $(date -u +%s) + 3600 )) > "$here/pki/NOW"
+
+c="$here/corpus"
+rm -rf "$c"; mkdir -p "$c"/{jwt_envelope,claims,check_request,config,peer_chain}
+
+b64() { basenc --base64url -w0 | tr -d '='; }
+HEADER='{"alg":"none","typ":"JWT"}'
+IAT=1503995582; EXP=$((IAT + 300))
+claims() { # claims SCOPE REASON [EXTRA-MEMBER]
+  printf '{"iss":"http://gpconnect-uat.answerappcloud.com/","sub":"1","aud":"https://authorize.fhir.nhs.net/token","exp":%s,"iat":%s,"reason_for_request":"%s","requested_scope":"%s",' "$EXP" "$IAT" "$2" "$1"
+  printf '"requesting_device":{"resourceType":"Device","identifier":[{"system":"GPConnectTestSystem","value":"Client"}],"model":"v1","version":"1.1"},'
+  printf '"requesting_organization":{"resourceType":"Organization","identifier":[{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"GPCA0001"}],"name":"GP Connect Assurance"},'
+  printf '"requesting_practitioner":{"resourceType":"Practitioner","id":"1","identifier":[{"system":"https://fhir.nhs.uk/Id/sds-user-id","value":"GCASDS0001"},{"system":"https://fhir.nhs.uk/Id/sds-role-profile-id","value":"112233445566"}],"name":[{"family":"AssurancePractitioner","given":["AssuranceTest"],"prefix":["Dr."]}]}%s}' "${3:-}"
+}
+token() { printf '%s.%s.' "$(printf '%s' "$HEADER" | b64)" "$(printf '%s' "$1" | b64)"; }
+
+# jwt_envelope: Authorization values.
+j="$c/jwt_envelope"
+printf 'Bearer %s' "$(token "$(claims 'patient/*.read' directcare)")" > "$j/valid"
+printf 'bearer %s' "$(token '{}')" > "$j/empty-payload"
+printf 'Bearer %s.%s.sig' "$(printf '{"alg":"HS256","typ":"JWT"}' | b64)" "$(printf '{}' | b64)" > "$j/signed"
+printf 'Bearer %s.%s.' "$(printf '{"alg":"None","typ":"JWT","kid":"1"}' | b64)" "$(printf '{"a":1}' | b64)" > "$j/header-member"
+printf 'Bearer %s=.%s.' "$(printf '%s' "$HEADER" | b64)" "$(printf '{"a":[1,2]}' | b64)" > "$j/padded"
+printf 'Basic dXNlcjpwYXNz' > "$j/basic"
+
+# claims: payload JSON.
+k="$c/claims"
+claims 'patient/*.read' directcare > "$k/baseline"
+claims 'patient/*.read conf/N' migration > "$k/migration"
+claims 'organization/*.write' directcare ',"requested_record":{"resourceType":"Patient"}' > "$k/requested-record"
+claims 'patient/*.read' directcare ',"sub":"2"' > "$k/duplicate-sub"
+printf '{"a":"\\ud800","b":[1e400,-0.5e-3,true,null],"c":{"d":"\\u00e9\\n"}}' > "$k/escapes"
+
+# check_request: method, target, headers.
+req() { # req FILE METHOD PATH INTERACTION SCOPE REASON [TO]
+  {
+    printf '%s\n%s\n' "$2" "/A1/STU3/1/gpconnect$3"
+    printf 'Ssp-TraceID: 5b1e7a4c-9f2d-4c1b-8e3a-2d6f0c9b7a15\nSsp-From: 200000000359\nSsp-To: %s\n' "${7:-918999198993}"
+    printf 'Ssp-InteractionID: urn:nhs:names:services:gpconnect:%s\n' "$4"
+    printf 'Authorization: Bearer %s\nAccept: application/fhir+json\n' "$(token "$(claims "$5" "$6")")"
+  } > "$c/check_request/$1"
+}
+req patient-read GET /Patient/2 fhir:rest:read:patient-1 'patient/*.read' directcare
+req patient-search GET '/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009' fhir:rest:search:patient-1 'patient/*.read' directcare
+req structured-migrate POST '/structured/Patient/$gpc.migratestructuredrecord' fhir:operation:gpc.migratestructuredrecord-1 'patient/*.read conf/N' migration
+req binary-migrate GET /documents/Binary/07a6483f-732b-461e-86b6-edb665c45510 documents:fhir:rest:migrate:binary-1 'patient/*.read conf/R' migration
+req wrong-to PUT /Appointment/1 fhir:rest:update:appointment-1 'patient/*.write' directcare 918999198994
+req wrong-scope GET /metadata fhir:rest:read:metadata-1 'patient/*.write' directcare
+
+# config: TOML and key=value.
+cp "$tmp/pki/provider.toml" "$c/config/provider.toml"
+cat > "$c/config/roots.toml" <<'TOML'
+provider_asid = "918999198993"
+ssp_fqdn = "msg.dev.spine2.ncrs.nhs.uk"
+trust_anchor = ["/etc/gpcguard/root.pem", "root2.pem"]
+revocation = "leaf"
+require_crl = false
+service_root = ["structured=/A1/STU3/1/gpconnect/structured/", "foundations=/A1/STU3/1/gpconnect", "documents = /A1/STU3/1/gpconnect/documents"]
+enforce_scope = true
+jwt_audience = "https://authorize.fhir.nhs.net/token"
+clock_skew_seconds = 30
+check_iat_future = true
+max_json_depth = 8
+max_peer_certificates = 4
+max_header_bytes = 16777216
+TOML
+printf 'provider_asid=918999198993\nssp_fqdn=MSG.dev.spine2.ncrs.nhs.uk\ntrust_anchor=/r.pem\ncrl=/c.crl\nrequire_crl=on\nclock_skew_seconds=3600\nservice_root=structured=/x/\n' > "$c/config/key-value"
+
+# peer_chain: 'P' + PEM chain, or DER certificates each after a 2-byte big-endian length.
+p="$c/peer_chain"
+for name in client-valid client-revoked client-unrelated client-wrong-san client-expired; do
+  { printf P; cat "$tmp/pki/$name.pem" "$tmp/pki/sub-ca.pem"; } > "$p/pem-$name"
+done
+der_chain() { # der_chain OUT CERT...
+  local out=$1; shift
+  printf D > "$out"
+  for cert in "$@"; do
+    openssl x509 -in "$tmp/pki/$cert.pem" -outform DER -out "$tmp/one.der"
+    local n; n=$(stat -c %s "$tmp/one.der")
+    printf "\\x$(printf %02x $((n >> 8)))\\x$(printf %02x $((n & 255)))" >> "$out"
+    cat "$tmp/one.der" >> "$out"
+  done
+}
+der_chain "$p/der-client-cn-only" client-cn-only sub-ca root-ca
+der_chain "$p/der-client-server-eku" client-server-eku
+echo "seeds: $(find "$c" -type f | wc -l) files, $(du -sk "$c" | cut -f1) KiB; pki: $(ls "$here/pki" | wc -l) files"
