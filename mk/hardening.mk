@@ -120,7 +120,7 @@ panic-test: hardening-programs
 	@! grep -q 'test-panic feature' $(LIBDIR)/libgpcguard.so || { echo "$(LIBDIR)/libgpcguard.so contains the test-panic hook" >&2; exit 1; }
 	@$(with_pki) \
 	echo "== panic_containment against the test-panic build (the panic messages below are expected)"; \
-	$(HARDENING_DIR)/panic_containment-hooked "$$pki" hooked; \
+	RUST_BACKTRACE=0 $(HARDENING_DIR)/panic_containment-hooked "$$pki" hooked; \
 	echo "== panic_containment against the shipped build"; \
 	$(HARDENING_DIR)/panic_containment "$$pki" shipped
 
