@@ -211,6 +211,16 @@ pub(crate) unsafe fn write_out<T>(out: *mut *mut T, value: T) -> gpcguard_result
     gpcguard_result::GPCGUARD_OK
 }
 
+/// Test-only (feature `test-panic`, never in a shipped build): panics inside `function` when the
+/// environment variable GPCGUARD_TEST_PANIC names it, to prove the panic boundary of a function
+/// with an out-pointer while it holds a state snapshot (c-tests/panic_containment.c).
+#[cfg(feature = "test-panic")]
+pub(crate) fn test_panic_point(function: &str) {
+    if std::env::var_os("GPCGUARD_TEST_PANIC").is_some_and(|v| v == function) {
+        panic!("test-panic feature: deliberate panic in {function}");
+    }
+}
+
 /// The library version, e.g. "0.1.0"; static.
 #[no_mangle]
 pub extern "C" fn gpcguard_version() -> *const c_char {

@@ -50,6 +50,8 @@ pub extern "C" fn gpcguard_check_peer_pem(
         };
         let guard = unsafe { &(*guard).inner };
         let limits = &guard.state().settings.limits;
+        #[cfg(feature = "test-panic")]
+        super::test_panic_point("gpcguard_check_peer_pem");
         let chain = parse_pem_chain(pem, limits.max_peer_certificates, limits.max_peer_chain_bytes);
         unsafe { write_out(out, gpcguard_verdict::new(judge(guard, chain, now))) }
     })
