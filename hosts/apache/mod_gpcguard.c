@@ -202,6 +202,11 @@ static const command_rec gpcguard_commands[] = {
     {NULL, {NULL}, NULL, 0, 0, NULL}
 };
 
+static unsigned server_port(server_rec *s)
+{
+    return s->port ? s->port : (s->addrs ? s->addrs->host_port : 0);
+}
+
 static dir_config *server_level(server_rec *s)
 {
     return ap_get_module_config(s->lookup_defaults, &gpcguard_module);
@@ -220,14 +225,14 @@ static int ssl_init_server(server_rec *s, apr_pool_t *p, int is_proxy, SSL_CTX *
     if (c->guard == NULL) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
                      "gpcguard: GpcGuard On for %s:%u without GpcGuardConfig",
-                     s->server_hostname, s->port);
+                     s->server_hostname, server_port(s));
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     rc = gpcguard_ssl_ctx_apply(c->guard->guard, ctx);
     if (rc != GPCGUARD_OK) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
                      "gpcguard: applying the TLS policy of %s to %s:%u failed: %s (%s)",
-                     c->guard->path, s->server_hostname, s->port, last_error(p),
+                     c->guard->path, s->server_hostname, server_port(s), last_error(p),
                      gpcguard_result_name(rc));
         return HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -241,7 +246,7 @@ static int ssl_init_server(server_rec *s, apr_pool_t *p, int is_proxy, SSL_CTX *
     ensure_tables(p);
     apr_hash_set(applied_servers, apr_pmemdup(p, &s, sizeof s), sizeof s, s);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "gpcguard: TLS policy of %s applied to %s:%u",
-                 c->guard->path, s->server_hostname, s->port);
+                 c->guard->path, s->server_hostname, server_port(s));
     return OK;
 }
 
@@ -306,14 +311,14 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
         if (c->guard == NULL) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
                          "gpcguard: GpcGuard On for %s:%u without GpcGuardConfig",
-                         s->server_hostname, s->port);
+                         s->server_hostname, server_port(s));
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         if (applied_servers == NULL || apr_hash_get(applied_servers, &s, sizeof s) == NULL) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                          "gpcguard: GpcGuard On for %s:%u, which has no mod_ssl TLS: every request "
                          "there is refused as having no client certificate (496)",
-                         s->server_hostname, s->port);
+                         s->server_hostname, server_port(s));
         }
     }
     return OK;
