@@ -102,6 +102,12 @@ SSLSessionCache "shmcb:$work/run/ssl_scache(512000)"
     ForceType application/fhir+json
   </Directory>
   Header set Cache-Control "public, max-age=3600"
+  # A guard switched on in directory context, on a host without TLS: fails closed (496).
+  <Location "/guarded">
+    GpcGuard On
+    GpcGuardConfig "$1"
+    GpcGuardAuditLog "$work/audit-location.log"
+  </Location>
 </VirtualHost>
 
 # The GP Connect provider. mod_ssl's own TLS settings are deliberately weak: the guard's policy
@@ -250,6 +256,14 @@ expect "search with a query string: 200" test "$status" = 200
 fetch client-valid "${SSP[@]}" "${READ[@]}" "${AUTH[@]}" "$url/Patient/403"
 expect "allowed by the guard, denied by httpd: 403" test "$status" = 403
 check_response_headers "httpd's own 403"
+
+echo "== a guard in <Location> on a host without TLS"
+fetch none "${SSP[@]}" "${READ[@]}" "${AUTH[@]}" "http://127.0.0.1:$backend_port/guarded$root/Patient/2"
+if [ "$status" = 496 ] && grep -q "\"code\":\"BAD_REQUEST\"" <<<"$body"; then pass "<Location> guard without TLS: 496 with an OperationOutcome"; else fail "<Location> guard without TLS: 496" "$status $body"; fi
+check_response_headers "<Location> guard without TLS"
+expect "<Location> guard: its own audit log has the refusal" grep -q "\"reason\":\"CERT_MISSING\",\"status\":496" "$work/audit-location.log"
+fetch none "http://127.0.0.1:$backend_port/elsewhere"
+expect "outside the <Location>: served unguarded (200, backend headers)" bash -c "[ $status = 200 ] && grep -q \"^cache-control: public\" <<<\"\$1\"" _ "$headers"
 
 echo "== client certificates"
 tls_refused "no client certificate" none
