@@ -137,6 +137,8 @@ install-test: release
 	test "$$(pkg-config --modversion gpcguard)" = "$(VERSION)"; \
 	$(CC) $(C_WARNINGS) -o "$$prefix/pkgconfig-host" c-tests/pkgconfig_host.c $$(pkg-config --cflags --libs gpcguard); \
 	readelf -d "$$prefix/pkgconfig-host" | grep -q 'NEEDED.*\[libgpcguard.so.$(SOVERSION)\]'; \
+	readelf -d "$$prefix/lib/libgpcguard.so" | grep -q 'NEEDED.*\[libssl.so.3\]'; \
+	! nm -D --defined-only "$$prefix/lib/libgpcguard.so" | grep -qw 'SSL_CTX_new'; \
 	LD_LIBRARY_PATH="$$prefix/lib" "$$prefix/pkgconfig-host" "$(VERSION)"; \
 	static_libs=$$(pkg-config --static --libs gpcguard | sed 's/-lgpcguard//'); \
 	$(CC) $(C_WARNINGS) -o "$$prefix/static-host" c-tests/pkgconfig_host.c $$(pkg-config --cflags gpcguard) \

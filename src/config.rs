@@ -391,7 +391,7 @@ impl Config {
             }
         }
         // Longest prefix first, so the first match is the longest (API.md).
-        service_roots.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        service_roots.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         Ok(Settings {
             provider_asid,
             ssp_fqdn: self.ssp_fqdn.clone(),

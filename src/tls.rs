@@ -226,3 +226,183 @@ unsafe extern "C" fn resume_if_still_valid(
         _ => ossl::SSL_TICKET_RETURN_IGNORE_RENEW,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::BigNum;
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::rsa::Rsa;
+    use openssl::ssl::{Ssl, SslConnector, SslFiletype, SslVerifyMode, SslVersion};
+    use openssl::x509::extension::{AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier};
+    use openssl::x509::{X509Builder, X509NameBuilder};
+    use std::net::{TcpListener, TcpStream};
+    use std::path::Path;
+
+    const SSP: &str = "msg.dev.spine2.ncrs.nhs.uk";
+    const SSL_CTRL_GET_SESS_CACHE_MODE: c_int = 45;
+
+    extern "C" {
+        fn SSL_get_ciphers(ssl: *const sys::SSL) -> *mut sys::stack_st_SSL_CIPHER;
+        fn SSL_CTX_get_client_CA_list(ctx: *const sys::SSL_CTX) -> *mut sys::stack_st_X509_NAME;
+    }
+
+    /// A certificate for `cn` signed by `issuer` (self-signed when None), written as PEM files.
+    fn issue(dir: &Path, name: &str, cn: &str, issuer: Option<(&X509, &PKey<Private>)>, ca: bool, eku_client: bool, san: Option<&str>) -> (X509, PKey<Private>) {
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut subject = X509NameBuilder::new().unwrap();
+        subject.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
+        let subject = subject.build();
+        let mut b = X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        let serial = BigNum::from_u32((name.len() * 7919 + cn.len()) as u32 + 1).unwrap();
+        b.set_serial_number(&serial.to_asn1_integer().unwrap()).unwrap();
+        b.set_subject_name(&subject).unwrap();
+        b.set_issuer_name(issuer.map_or(&subject, |(c, _)| c.subject_name())).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(30).unwrap()).unwrap();
+        if ca {
+            b.append_extension(BasicConstraints::new().critical().ca().build().unwrap()).unwrap();
+            b.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build().unwrap()).unwrap();
+        } else {
+            b.append_extension(BasicConstraints::new().critical().build().unwrap()).unwrap();
+            b.append_extension(KeyUsage::new().critical().digital_signature().key_encipherment().build().unwrap()).unwrap();
+            let mut eku = ExtendedKeyUsage::new();
+            if eku_client { eku.client_auth(); } else { eku.server_auth(); }
+            b.append_extension(eku.build().unwrap()).unwrap();
+        }
+        let skid = SubjectKeyIdentifier::new().build(&b.x509v3_context(issuer.map(|(c, _)| &**c), None)).unwrap();
+        b.append_extension(skid).unwrap();
+        if issuer.is_some() {
+            let akid = AuthorityKeyIdentifier::new().keyid(true).build(&b.x509v3_context(issuer.map(|(c, _)| &**c), None)).unwrap();
+            b.append_extension(akid).unwrap();
+        }
+        if let Some(dns) = san {
+            let ext = SubjectAlternativeName::new().dns(dns).build(&b.x509v3_context(issuer.map(|(c, _)| &**c), None)).unwrap();
+            b.append_extension(ext).unwrap();
+        }
+        b.sign(issuer.map_or(&key, |(_, k)| k), MessageDigest::sha256()).unwrap();
+        let cert = b.build();
+        std::fs::write(dir.join(format!("{name}.pem")), cert.to_pem().unwrap()).unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        (cert, key)
+    }
+
+    /// A guard over a fresh root, with a server identity, revocation off (CRLs are exercised by
+    /// the C-server tests with real openssl peers).
+    fn guard(dir: &Path) -> Arc<Guard> {
+        let root = issue(dir, "root", "Test RootCA", None, true, false, None);
+        issue(dir, "server", "localhost", Some((&root.0, &root.1)), false, false, Some("localhost"));
+        issue(dir, "client", "SSP client", Some((&root.0, &root.1)), false, true, Some(SSP));
+        issue(dir, "client-server-eku", "SSP server eku", Some((&root.0, &root.1)), false, false, Some(SSP));
+        let mut c = Config::new();
+        for (k, v) in [("provider_asid", "918999198993"), ("ssp_fqdn", SSP), ("revocation", "off")] {
+            c.set(k, v).unwrap();
+        }
+        for (k, f) in [("trust_anchor", "root.pem"), ("server_certificate", "server.pem"), ("server_private_key", "server.key")] {
+            c.set(k, dir.join(f).to_str().unwrap()).unwrap();
+        }
+        Arc::new(Guard::new(&c).unwrap())
+    }
+
+    fn temp_dir(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("gpcguard-tls-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn context_carries_the_whole_policy() {
+        let dir = temp_dir("policy");
+        let ctx = new_context(&guard(&dir)).unwrap();
+        unsafe {
+            let raw = ctx.as_ptr();
+            assert_eq!(sys::SSL_CTX_get_min_proto_version(raw), sys::TLS1_2_VERSION);
+            assert_eq!(sys::SSL_CTX_get_max_proto_version(raw), sys::TLS1_2_VERSION);
+            let opts = sys::SSL_CTX_get_options(raw);
+            for must in [sys::SSL_OP_CIPHER_SERVER_PREFERENCE, sys::SSL_OP_NO_RENEGOTIATION, sys::SSL_OP_NO_COMPRESSION, sys::SSL_OP_NO_TLSv1_3] {
+                assert_eq!(opts & must, must);
+            }
+            assert_eq!(opts & sys::SSL_OP_NO_TICKET, 0, "tickets stay on: they are re-verified");
+            assert_eq!(sys::SSL_CTX_ctrl(raw, SSL_CTRL_GET_SESS_CACHE_MODE, 0, std::ptr::null_mut()), sys::SSL_SESS_CACHE_OFF as c_long);
+        }
+        assert_eq!(ctx.verify_mode(), SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT | SslVerifyMode::CLIENT_ONCE);
+        let ssl = Ssl::new(&ctx).unwrap();
+        let names: Vec<&str> = unsafe {
+            StackRef::<openssl::ssl::SslCipher>::from_ptr(SSL_get_ciphers(ssl.as_ptr())).iter().map(|c| c.name()).collect()
+        };
+        // The OpenSSL 3.0 expansion of the policy that applies to an RSA certificate, in order.
+        // (TLS 1.3 suites are listed but unreachable: the protocol is pinned to 1.2.)
+        let rsa: Vec<&str> = names.iter().copied().filter(|n| !n.contains("ECDSA") && !n.contains("DSS") && !n.starts_with("TLS_")).collect();
+        assert_eq!(
+            rsa,
+            [
+                "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384",
+                "DHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-SHA384", "ECDHE-RSA-AES256-SHA",
+                "DHE-RSA-AES256-CCM8", "DHE-RSA-AES256-CCM", "DHE-RSA-AES256-SHA256", "DHE-RSA-AES256-SHA",
+            ]
+        );
+        let ca_names = unsafe { SSL_CTX_get_client_CA_list(ctx.as_ptr()) };
+        let ca_names = unsafe { StackRef::<X509Name>::from_ptr(ca_names) };
+        assert_eq!(ca_names.len(), 1);
+        assert_eq!(name_text(ca_names.get(0).unwrap()), "CN=Test RootCA");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Runs one handshake against a context of `guard` with the client certificate `client`.
+    fn handshake(ctx: &SslContext, dir: &Path, client: Option<&str>) -> bool {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ctx = ctx.clone();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            Ssl::new(&ctx).unwrap().accept(tcp).is_ok()
+        });
+        let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
+        b.set_ca_file(dir.join("root.pem")).unwrap();
+        if let Some(name) = client {
+            b.set_certificate_file(dir.join(format!("{name}.pem")), SslFiletype::PEM).unwrap();
+            b.set_private_key_file(dir.join(format!("{name}.key")), SslFiletype::PEM).unwrap();
+        }
+        b.set_min_proto_version(Some(SslVersion::TLS1_2)).unwrap();
+        let client_ok = b.build().connect("localhost", TcpStream::connect(addr).unwrap()).map(|mut s| {
+            // TLS 1.2: the server's verdict is known once the handshake completes on both sides.
+            let _ = std::io::Write::write_all(&mut s, b"x");
+        });
+        let server_ok = server.join().unwrap();
+        server_ok && client_ok.is_ok()
+    }
+
+    #[test]
+    fn handshakes_are_judged_by_the_guard_and_survive_the_guard_handle() {
+        let dir = temp_dir("handshake");
+        let g = guard(&dir);
+        let ctx = new_context(&g).unwrap();
+        let client = X509::from_pem(&std::fs::read(dir.join("client.pem")).unwrap()).unwrap();
+        let v = g.check_peer(&client, &[], system_now());
+        assert!(v.allowed(), "{}", v.message);
+        drop(g); // the context holds its own reference to the guard
+        assert!(handshake(&ctx, &dir, Some("client")));
+        assert!(!handshake(&ctx, &dir, None), "no client certificate");
+        assert!(!handshake(&ctx, &dir, Some("client-server-eku")), "serverAuth-only EKU");
+        assert!(!handshake(&ctx, &dir, Some("server")), "the server's own certificate has the wrong FQDN and EKU");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn applying_twice_replaces_the_guard_without_leaking_it() {
+        let dir = temp_dir("twice");
+        let g = guard(&dir);
+        let ctx = new_context(&g).unwrap();
+        assert_eq!(Arc::strong_count(&g), 2);
+        unsafe { apply(&g, ctx.as_ptr()).unwrap() };
+        assert_eq!(Arc::strong_count(&g), 2, "the old hold was released");
+        drop(ctx);
+        assert_eq!(Arc::strong_count(&g), 1, "freeing the context releases its hold");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -5,6 +5,9 @@
 //! unwinds into nginx, httpd or the JVM; pointers go through the checked helpers below.
 
 #![allow(non_camel_case_types)]
+// The exported functions are called from C, where `unsafe` means nothing; each checks its
+// pointers explicitly (require_non_null!, bytes_arg, str_arg) before any dereference.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr};
