@@ -299,6 +299,7 @@ fi
 echo "== request refusals"
 refused "missing Ssp-TraceID" 400 BAD_REQUEST client-valid -H "Ssp-From: $ASID_FROM" -H "Ssp-To: $ASID_TO" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
 refused "wrong Ssp-To" 400 BAD_REQUEST client-valid -H "Ssp-TraceID: $TRACE" -H "Ssp-From: $ASID_FROM" -H "Ssp-To: 123456789123" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
+refused "repeated Ssp-To (httpd joins the values)" 400 BAD_REQUEST client-valid "${SSP[@]}" -H "Ssp-To: $ASID_TO" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
 refused "mismatched interaction" 400 BAD_REQUEST client-valid "${SSP[@]}" -H "Ssp-InteractionID: $IID:fhir:rest:read:metadata-1" "${AUTH[@]}" "$url/Patient/2"
 refused "malformed JWT (signed, HS256)" 400 BAD_REQUEST client-valid "${SSP[@]}" "${READ[@]}" \
   -H "Authorization: Bearer $(printf '{"alg":"HS256","typ":"JWT"}' | b64url).$(printf '{"sub":"1"}' | b64url).c2ln" "$url/Patient/2"
@@ -327,6 +328,7 @@ fetch client-later-revoked "${SSP[@]}" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2
 expect "before the new CRL: client-later-revoked allowed (200)" test "$status" = 200
 cp "$pki/subca-revoked-later.crl" "$pki/sub-ca.crl"
 gens=$(generations)
+expect "configtest before the reload (as apachectl graceful does)" "$APACHE" -f "$conf" -t
 "$APACHE" -f "$conf" -k graceful
 if wait_ready $((gens + 1)); then pass "graceful reload done"; else fail "graceful reload done" "$(tail -5 "$work/error.log")"; fi
 expect "the parent process is the same (no restart)" test "$(cat "$work/run/httpd.pid")" = "$parent_pid"
