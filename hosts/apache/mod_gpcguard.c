@@ -603,7 +603,12 @@ static void register_hooks(apr_pool_t *p)
         static const char *const after_ssl[] = {"mod_ssl.c", NULL};
         ap_hook_post_config(post_config, after_ssl, NULL, APR_HOOK_LAST);
     }
-    ap_hook_post_read_request(post_read_request, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    {
+        /* After mod_ssl (its SNI/Host consistency check) and mod_remoteip (the client address the
+         * audit line records). Hooks before this one can only refuse, never allow. */
+        static const char *const after[] = {"mod_ssl.c", "mod_remoteip.c", NULL};
+        ap_hook_post_read_request(post_read_request, after, NULL, APR_HOOK_MIDDLE);
+    }
     ap_hook_header_parser(header_parser, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_insert_filter(insert_headers_filter, NULL, NULL, APR_HOOK_LAST);
     ap_hook_insert_error_filter(insert_headers_filter, NULL, NULL, APR_HOOK_LAST);
