@@ -1,0 +1,344 @@
+#!/usr/bin/env bash
+# End-to-end test of mod_gpcguard in Debian's apache2: a throw-away Spine-like PKI, one httpd
+# (its own ServerRoot, PidFile and logs under a temporary folder; no system service touched)
+# with a guarded TLS virtual host on 127.0.0.1 proxying to a plain backend virtual host that
+# serves a static FHIR resource, driven with curl and openssl s_client.
+#
+# Usage: hosts/apache/test.sh MODULE_SO   (make test-apache builds it and calls this)
+# Prints one line per assertion, then "N passed, N failed"; exits non-zero on any failure.
+set -euo pipefail
+
+module=$(readlink -f "${1:?usage: test.sh path/to/mod_gpcguard.so}")
+here=$(cd "$(dirname "$0")/../.." && pwd)
+APACHE=${APACHE:-/usr/sbin/apache2}
+MODULES=${APACHE_MODULES:-/usr/lib/apache2/modules}
+work=$(mktemp -d /tmp/gpcguard-apache.XXXXXX)
+conf=$work/httpd.conf
+
+stop_server() {
+  local pid
+  pid=$(cat "$work/run/httpd.pid" 2>/dev/null) || return 0
+  "$APACHE" -f "$conf" -k stop >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+}
+cleanup() {
+  stop_server
+  if [ "${KEEP_WORK:-}" = 1 ]; then echo "work folder kept: $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+# The whole run must end by itself.
+( sleep 240; echo "test-apache: timed out" >&2; kill -TERM $$ ) 2>/dev/null & watchdog=$!
+trap 'kill $watchdog 2>/dev/null; cleanup' EXIT
+
+passed=0 failed=0
+pass() { passed=$((passed + 1)); printf '  ok    %s\n' "$1"; }
+fail() { failed=$((failed + 1)); printf '  FAIL  %s\n' "$1"; [ -n "${2:-}" ] && printf '        %s\n' "$2"; return 0; }
+expect() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
+
+# A free TCP port on 127.0.0.1 (nothing answers a connect), from a bounded number of tries.
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$(( (RANDOM % 20000) + 30000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  echo "test-apache: no free port" >&2; return 1
+}
+
+echo "== PKI, configuration"
+"$here/c-tests/make-pki.sh" "$work/pki" >/dev/null
+pki=$work/pki
+root=/A20047/STU3/1/gpconnect
+cat >> "$pki/provider.toml" <<TOML
+service_root = ["foundations=$root", "structured=$root/structured", "documents=$root/documents"]
+TOML
+mkdir -p "$work/run" "$work/backend"
+printf '%s\n' '{"resourceType":"Patient","id":"2","identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9000000009"}]}' \
+  > "$work/backend/patient.json"
+# The children run as nobody: they read the backend file, nothing else of the work folder.
+chmod 755 "$work" "$work/backend"; chmod 644 "$work/backend/patient.json"
+
+tls_port=$(free_port)
+backend_port=$(free_port)
+while [ "$backend_port" = "$tls_port" ]; do backend_port=$(free_port); done
+
+# write_conf GPCGUARD_CONFIG_FILE: the whole httpd.conf (self-contained: no /etc/apache2).
+write_conf() {
+  cat > "$conf" <<CONF
+ServerRoot "$work"
+DefaultRuntimeDir "$work/run"
+PidFile "$work/run/httpd.pid"
+ErrorLog "$work/error.log"
+LogLevel warn gpcguard:info ssl:warn
+ServerName localhost
+Listen 127.0.0.1:$tls_port
+Listen 127.0.0.1:$backend_port
+LoadModule mpm_event_module $MODULES/mod_mpm_event.so
+LoadModule authz_core_module $MODULES/mod_authz_core.so
+LoadModule alias_module $MODULES/mod_alias.so
+LoadModule headers_module $MODULES/mod_headers.so
+LoadModule proxy_module $MODULES/mod_proxy.so
+LoadModule proxy_http_module $MODULES/mod_proxy_http.so
+LoadModule socache_shmcb_module $MODULES/mod_socache_shmcb.so
+LoadModule ssl_module $MODULES/mod_ssl.so
+LoadModule gpcguard_module $module
+User nobody
+Group nogroup
+StartServers 2
+ServerLimit 4
+ThreadsPerChild 8
+MaxRequestWorkers 32
+KeepAliveTimeout 2
+CustomLog "$work/access.log" "%h %>s %r"
+SSLSessionCache "shmcb:$work/run/ssl_scache(512000)"
+
+# The backend: a static FHIR resource for any path, with a cache header the guard must replace.
+<VirtualHost 127.0.0.1:$backend_port>
+  ServerName backend
+  AliasMatch "^/" "$work/backend/patient.json"
+  <Directory "$work/backend">
+    Require all granted
+    ForceType application/fhir+json
+  </Directory>
+  Header set Cache-Control "public, max-age=3600"
+  # A guard switched on in directory context, on a host without TLS: fails closed (496).
+  <Location "/guarded">
+    GpcGuard On
+    GpcGuardConfig "$1"
+    GpcGuardAuditLog "$work/audit-location.log"
+  </Location>
+</VirtualHost>
+
+# The GP Connect provider. mod_ssl's own TLS settings are deliberately weak: the guard's policy
+# (TLS 1.2 only, Spine ciphers, mandatory Spine client certificate) must win over them.
+<VirtualHost 127.0.0.1:$tls_port>
+  ServerName localhost
+  SSLEngine on
+  SSLCertificateFile "$pki/server-chain.pem"
+  SSLCertificateKeyFile "$pki/server.key"
+  SSLProtocol all
+  SSLCipherSuite ALL:@SECLEVEL=0
+  SSLVerifyClient none
+  GpcGuard On
+  GpcGuardConfig "$1"
+  GpcGuardAuditLog "$work/audit.log"
+  Header always set Cache-Control "public"
+  ProxyPass "/" "http://127.0.0.1:$backend_port/"
+  <Location "$root/Patient/403">
+    Require all denied
+  </Location>
+</VirtualHost>
+CONF
+}
+
+generations() { grep -c 'resuming normal operations' "$work/error.log" 2>/dev/null || true; }
+# wait_ready N: until the error log shows N "resuming normal operations" and the port answers.
+wait_ready() {
+  for _ in $(seq 150); do
+    if [ "$(generations)" -ge "$1" ] && (exec 3<>"/dev/tcp/127.0.0.1/$tls_port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+echo "== configuration test reports a bad gpcguard file with the key and the file"
+printf 'provider_asid = "918999198993"\nssp_fqdn = ["x"]\ntrust_anchor = ["root-ca.pem"]\ncrl = ["root-ca.crl"]\nno_such_key = 1\n' > "$pki/bad-key.toml"
+write_conf "$pki/bad-key.toml"
+if out=$("$APACHE" -f "$conf" -t 2>&1); then
+  fail "configtest fails on an unknown gpcguard key" "$out"
+else
+  expect "configtest fails on an unknown gpcguard key, naming key and file" \
+    grep -q "no_such_key.*bad-key.toml\|bad-key.toml.*no_such_key" <<<"$out"
+fi
+sed -e 's/^trust_anchor.*/trust_anchor = ["missing-anchor.pem"]/' "$pki/provider.toml" > "$pki/bad-file.toml"
+write_conf "$pki/bad-file.toml"
+if out=$("$APACHE" -f "$conf" -t 2>&1); then
+  fail "configtest fails on an unreadable trust anchor" "$out"
+else
+  expect "configtest fails on an unreadable trust anchor, naming key and file" \
+    grep -q "trust_anchor.*missing-anchor.pem" <<<"$out"
+fi
+write_conf "$pki/provider.toml"
+expect "configtest passes with the test PKI" "$APACHE" -f "$conf" -t
+
+echo "== starting httpd on 127.0.0.1:$tls_port (backend :$backend_port)"
+"$APACHE" -f "$conf" -k start
+if ! wait_ready 1; then
+  echo "test-apache: httpd did not start"; cat "$work/error.log" 2>/dev/null; exit 1
+fi
+parent_pid=$(cat "$work/run/httpd.pid")
+
+b64url() { basenc --base64url -w0 | tr -d '='; }
+ASID_TO=918999198993
+ASID_FROM=200000000359
+IID=urn:nhs:names:services:gpconnect
+# token EXP_OFFSET SCOPE DEVICE_TYPE: an unsigned GP Connect audit JWT (test-pack baseline).
+token() {
+  local now iat exp claims
+  now=$(date +%s); exp=$((now + $1)); iat=$((exp - 300))
+  claims=$(cat <<JSON
+{"iss":"https://consumersupplier.thirdparty.nhs.uk/","sub":"1","aud":"https://provider.thirdparty.nhs.uk/A20047/STU3/1/gpconnect","exp":$exp,"iat":$iat,"reason_for_request":"directcare","requested_scope":"$2","requesting_device":{"resourceType":"$3","identifier":[{"system":"https://consumersupplier.com/Id/device-identifier","value":"CONS-APP-4"}],"model":"Consumer product name","version":"5.3.0"},"requesting_organization":{"resourceType":"Organization","identifier":[{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"A11111"}],"name":"Consumer organisation name"},"requesting_practitioner":{"resourceType":"Practitioner","id":"1","identifier":[{"system":"https://fhir.nhs.uk/Id/sds-user-id","value":"111111111"},{"system":"https://fhir.nhs.uk/Id/sds-role-profile-id","value":"22222222222222"}],"name":[{"family":"Demo","given":["Clinician"],"prefix":["Dr"]}]}}
+JSON
+)
+  printf '%s.%s.' "$(printf '{"alg":"none","typ":"JWT"}' | b64url)" "$(printf '%s' "$claims" | b64url)"
+}
+GOOD=$(token 300 'patient/*.read' Device)
+TRACE=09a01679-2564-0fb4-5129-aecc81ea2706
+url=https://127.0.0.1:$tls_port$root
+SSP=(-H "Ssp-TraceID: $TRACE" -H "Ssp-From: $ASID_FROM" -H "Ssp-To: $ASID_TO")
+READ=(-H "Ssp-InteractionID: $IID:fhir:rest:read:patient-1")
+AUTH=(-H "Authorization: Bearer $GOOD")
+
+# fetch CERT CURL_ARGS...: sets $status, $headers (lower-cased names) and $body. CERT "none" = no
+# client certificate.
+fetch() {
+  local cert=$1; shift
+  local certargs=()
+  [ "$cert" != none ] && certargs=(--cert "$pki/$cert.pem" --key "$pki/$cert.key")
+  status=$(curl -sS -o "$work/body" -D "$work/headers" -w '%{http_code}' --max-time 10 \
+    --cacert "$pki/root-ca.pem" "${certargs[@]}" "$@" 2>"$work/curl.err") || true
+  headers=$(tr -d '\r' < "$work/headers" 2>/dev/null | tr 'A-Z' 'a-z' || true)
+  body=$(cat "$work/body" 2>/dev/null || true)
+  rm -f "$work/body" "$work/headers"
+}
+header_is() { grep -qx "$1: $2" <<<"$headers"; }
+header_count() { grep -c "^$1:" <<<"$headers" || true; }
+
+# Every response of the guarded host: exactly one Cache-Control, no-store; HSTS present.
+check_response_headers() {
+  local name=$1
+  if [ "$(header_count cache-control)" = 1 ] && header_is cache-control no-store; then
+    pass "$name: Cache-Control: no-store (only)"
+  else
+    fail "$name: Cache-Control: no-store (only)" "$(grep '^cache-control' <<<"$headers" | tr '\n' ' ')"
+  fi
+  expect "$name: Strict-Transport-Security" grep -q '^strict-transport-security: max-age=' <<<"$headers"
+}
+
+# refused NAME STATUS SPINE_CODE CERT CURL_ARGS...: the status, the FHIR content type, an
+# OperationOutcome with the Spine code, and the response headers.
+refused() {
+  local name=$1 want=$2 code=$3 cert=$4; shift 4
+  fetch "$cert" "$@"
+  if [ "$status" = "$want" ]; then pass "$name: status $want"; else fail "$name: status $want" "got $status: $body"; fi
+  expect "$name: Content-Type application/fhir+json" grep -q '^content-type: application/fhir+json' <<<"$headers"
+  if grep -q '"resourceType":"OperationOutcome"' <<<"$body" && grep -q "\"code\":\"$code\"" <<<"$body"; then
+    pass "$name: OperationOutcome $code"
+  else
+    fail "$name: OperationOutcome $code" "$body"
+  fi
+  check_response_headers "$name"
+}
+
+# tls_refused NAME CERT: the handshake itself fails (curl gets no HTTP status at all).
+tls_refused() {
+  local name=$1 cert=$2
+  fetch "$cert" "${SSP[@]}" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
+  if [ "$status" = 000 ]; then
+    pass "$name: refused in the TLS handshake ($(grep -o 'alert [a-z ]*' "$work/curl.err" | head -1 || true))"
+  else
+    fail "$name: refused in the TLS handshake" "got HTTP $status"
+  fi
+}
+
+echo "== allowed"
+fetch client-valid "${SSP[@]}" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
+if [ "$status" = 200 ] && grep -q '"resourceType":"Patient"' <<<"$body"; then pass "valid read: 200 with the backend's resource"; else fail "valid read: 200 with the backend's resource" "$status $body"; fi
+check_response_headers "valid read"
+fetch client-cn-only "${SSP[@]}" -H "Ssp-InteractionID: $IID:fhir:rest:read:metadata-1" \
+  -H "Authorization: Bearer $(token 300 'organization/*.read' Device)" "$url/metadata"
+expect "valid metadata with a CN-only certificate: 200" test "$status" = 200
+QUERY_VALUE=9000000009
+fetch client-valid "${SSP[@]}" -H "Ssp-InteractionID: $IID:fhir:rest:search:patient-1" "${AUTH[@]}" \
+  "$url/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number%7C$QUERY_VALUE"
+expect "search with a query string: 200" test "$status" = 200
+fetch client-valid "${SSP[@]}" "${READ[@]}" "${AUTH[@]}" "$url/Patient/403"
+expect "allowed by the guard, denied by httpd: 403" test "$status" = 403
+check_response_headers "httpd's own 403"
+
+echo "== a guard in <Location> on a host without TLS"
+fetch none "${SSP[@]}" "${READ[@]}" "${AUTH[@]}" "http://127.0.0.1:$backend_port/guarded$root/Patient/2"
+if [ "$status" = 496 ] && grep -q "\"code\":\"BAD_REQUEST\"" <<<"$body"; then pass "<Location> guard without TLS: 496 with an OperationOutcome"; else fail "<Location> guard without TLS: 496" "$status $body"; fi
+check_response_headers "<Location> guard without TLS"
+expect "<Location> guard: its own audit log has the refusal" grep -q "\"reason\":\"CERT_MISSING\",\"status\":496" "$work/audit-location.log"
+fetch none "http://127.0.0.1:$backend_port/elsewhere"
+expect "outside the <Location>: served unguarded (200, backend headers)" bash -c "[ $status = 200 ] && grep -q \"^cache-control: public\" <<<\"\$1\"" _ "$headers"
+
+echo "== client certificates"
+tls_refused "no client certificate" none
+tls_refused "expired client certificate" client-expired
+tls_refused "revoked client certificate" client-revoked
+tls_refused "wrong-CA client certificate" client-unrelated
+tls_refused "wrong-FQDN client certificate" client-wrong-fqdn
+tls_refused "SAN of another host, CN of the SSP" client-wrong-san
+
+echo "== TLS protocol (openssl s_client)"
+s_client() { timeout 10 openssl s_client -connect "127.0.0.1:$tls_port" -CAfile "$pki/root-ca.pem" "$@" </dev/null 2>&1 || true; }
+out=$(s_client -tls1_2 -cert "$pki/client-valid.pem" -key "$pki/client-valid.key")
+if grep -q 'Protocol *: TLSv1.2' <<<"$out" && grep -qE 'Cipher *: (ECDHE|DHE)-[A-Z0-9-]*(GCM|AES256)' <<<"$out"; then
+  pass "TLS 1.2 with a Spine client certificate: a policy cipher ($(grep -oE 'Cipher *: [A-Z0-9-]+' <<<"$out" | head -1))"
+else
+  fail "TLS 1.2 with a Spine client certificate" "$(grep -E 'Protocol|Cipher|alert|error' <<<"$out" | head -5)"
+fi
+out=$(s_client -tls1_1 -cipher 'DEFAULT@SECLEVEL=0' -cert "$pki/client-valid.pem" -key "$pki/client-valid.key")
+if grep -q "Cipher is (NONE)" <<<"$out" && grep -q "alert protocol version" <<<"$out"; then
+  pass "TLS 1.1 refused"
+else
+  fail "TLS 1.1 refused" "$(head -c 400 <<<"$out")"
+fi
+out=$(s_client -tls1_3 -cert "$pki/client-valid.pem" -key "$pki/client-valid.key")
+if grep -q "Cipher is (NONE)" <<<"$out" && grep -q "alert protocol version" <<<"$out"; then pass "TLS 1.3 refused"; else fail "TLS 1.3 refused" "$(head -c 400 <<<"$out")"; fi
+out=$(s_client -tls1_2 -cipher 'AES128-SHA' -cert "$pki/client-valid.pem" -key "$pki/client-valid.key")
+if grep -q 'Cipher is (NONE)\|handshake failure\|alert' <<<"$out" && ! grep -q 'Cipher *: AES128-SHA' <<<"$out"; then
+  pass "a cipher outside the Spine list refused (SSLCipherSuite ALL did not win)"
+else
+  fail "a cipher outside the Spine list refused" "$(grep -E 'Cipher|alert' <<<"$out" | head -3)"
+fi
+
+echo "== request refusals"
+refused "missing Ssp-TraceID" 400 BAD_REQUEST client-valid -H "Ssp-From: $ASID_FROM" -H "Ssp-To: $ASID_TO" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
+refused "wrong Ssp-To" 400 BAD_REQUEST client-valid -H "Ssp-TraceID: $TRACE" -H "Ssp-From: $ASID_FROM" -H "Ssp-To: 123456789123" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
+refused "repeated Ssp-To (httpd joins the values)" 400 BAD_REQUEST client-valid "${SSP[@]}" -H "Ssp-To: $ASID_TO" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
+refused "mismatched interaction" 400 BAD_REQUEST client-valid "${SSP[@]}" -H "Ssp-InteractionID: $IID:fhir:rest:read:metadata-1" "${AUTH[@]}" "$url/Patient/2"
+refused "malformed JWT (signed, HS256)" 400 BAD_REQUEST client-valid "${SSP[@]}" "${READ[@]}" \
+  -H "Authorization: Bearer $(printf '{"alg":"HS256","typ":"JWT"}' | b64url).$(printf '{"sub":"1"}' | b64url).c2ln" "$url/Patient/2"
+refused "invalid FHIR claim (Devise)" 422 INVALID_RESOURCE client-valid "${SSP[@]}" "${READ[@]}" \
+  -H "Authorization: Bearer $(token 300 'patient/*.read' Devise)" "$url/Patient/2"
+refused "wrong scope (write for a read)" 400 BAD_REQUEST client-valid "${SSP[@]}" "${READ[@]}" \
+  -H "Authorization: Bearer $(token 300 'patient/*.write' Device)" "$url/Patient/2"
+refused "expired JWT" 400 BAD_REQUEST client-valid "${SSP[@]}" "${READ[@]}" \
+  -H "Authorization: Bearer $(token -60 'patient/*.read' Device)" "$url/Patient/2"
+refused "no Authorization" 400 BAD_REQUEST client-valid "${SSP[@]}" "${READ[@]}" "$url/Patient/2"
+
+echo "== logs"
+sleep 0.2
+expect "audit log: a provenance line for the allowed read" \
+  grep -q "\"verdict\":\"allowed\".*\"trace_id\":\"$TRACE\".*\"from\":\"$ASID_FROM\".*\"to\":\"$ASID_TO\".*\"interaction\":\"$IID:fhir:rest:read:patient-1\"" "$work/audit.log"
+expect "audit log: the refusal of the wrong scope, with its reason" grep -q '"verdict":"refused","reason":"SCOPE_DENIED","status":400' "$work/audit.log"
+expect "audit log: the search is logged by path" grep -q "\"path\":\"$root/Patient\"" "$work/audit.log"
+expect "audit log: no query-string value" bash -c "! grep -q '$QUERY_VALUE' '$work/audit.log'"
+expect "audit log: no token" bash -c "! grep -qF '${GOOD:0:40}' '$work/audit.log'"
+expect "audit log: one JSON line per checked request" bash -c "! grep -v '^{\"time\":.*}\$' '$work/audit.log'"
+expect "error log: the verdict message of a refusal" grep -q 'gpcguard: request refused 422 JWT_INVALID_RESOURCE INVALID_RESOURCE' "$work/error.log"
+expect "error log: no query-string value, no token" bash -c "! grep -q -e '$QUERY_VALUE' -e '${GOOD:0:40}' '$work/error.log'"
+
+echo "== CRL reload with apachectl graceful (no restart)"
+fetch client-later-revoked "${SSP[@]}" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
+expect "before the new CRL: client-later-revoked allowed (200)" test "$status" = 200
+cp "$pki/subca-revoked-later.crl" "$pki/sub-ca.crl"
+gens=$(generations)
+expect "configtest before the reload (as apachectl graceful does)" "$APACHE" -f "$conf" -t
+"$APACHE" -f "$conf" -k graceful
+if wait_ready $((gens + 1)); then pass "graceful reload done"; else fail "graceful reload done" "$(tail -5 "$work/error.log")"; fi
+expect "the parent process is the same (no restart)" test "$(cat "$work/run/httpd.pid")" = "$parent_pid"
+tls_refused "after the new CRL: client-later-revoked" client-later-revoked
+fetch client-valid "${SSP[@]}" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
+expect "after the new CRL: client-valid still allowed (200)" test "$status" = 200
+fetch client-valid "${SSP[@]}" -H "Ssp-To: 123456789123" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
+expect "after the reload: the request checks still run (400)" test "$status" = 400
+
+stop_server
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
