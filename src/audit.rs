@@ -2,7 +2,6 @@
 //! "Logging"). It carries what was established before the verdict (fields not yet known are
 //! omitted) and never the token, the query string or the body.
 
-use crate::refusal::printable;
 use crate::verdict::{push_json_string, Reason};
 
 /// Claim values are bounded in the record so a hostile token cannot flood a log line.
@@ -30,6 +29,10 @@ pub struct Provenance<'a> {
 
 /// `s` cut to at most `max` characters, on a character boundary.
 fn bounded(s: &str, max: usize) -> &str {
+    // No more bytes than `max`: no more characters either (the usual case, no scan).
+    if s.len() <= max {
+        return s;
+    }
     match s.char_indices().nth(max) {
         Some((i, _)) => s.get(..i).unwrap_or(""),
         None => s,
@@ -53,7 +56,7 @@ impl Provenance<'_> {
         out.push_str(r#","reason":"#);
         push_json(&mut out, answer.name);
         out.push_str(r#","status":"#);
-        out.push_str(itoa(answer.http_status).as_str());
+        push_u16(&mut out, answer.http_status);
         let fields = [
             ("trace_id", self.trace_id),
             ("from", self.from),
@@ -66,7 +69,7 @@ impl Provenance<'_> {
         }
         if let Some(path) = self.path {
             out.push_str(r#","path":"#);
-            push_json(&mut out, &printable(path, MAX_PATH_BYTES));
+            push_printable_json(&mut out, path, MAX_PATH_BYTES);
         }
         let claims = [
             ("ods_code", self.ods_code),
@@ -84,8 +87,47 @@ impl Provenance<'_> {
     }
 }
 
-fn itoa(n: u16) -> String {
-    n.to_string()
+/// Decimal digits of `n`, without a temporary string.
+fn push_u16(out: &mut String, n: u16) {
+    let mut buf = [0u8; 5];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &buf[i..] {
+        out.push(d as char);
+    }
+}
+
+/// `push_json(out, &printable(bytes, max))` without the temporary string: printable ASCII kept,
+/// other bytes as `?`, `...` after `max` bytes; quotes and backslashes escaped.
+fn push_printable_json(out: &mut String, bytes: &[u8], max: usize) {
+    let shown = &bytes[..bytes.len().min(max)];
+    out.reserve(shown.len() + 5);
+    out.push('"');
+    if shown.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+        // All plain ASCII: valid UTF-8, nothing to escape.
+        out.push_str(std::str::from_utf8(shown).unwrap_or(""));
+    } else {
+        for &b in shown {
+            match b {
+                b'"' => out.push_str("\\\""),
+                b'\\' => out.push_str("\\\\"),
+                0x20..=0x7e => out.push(b as char),
+                _ => out.push('?'),
+            }
+        }
+    }
+    if bytes.len() > max {
+        out.push_str("...");
+    }
+    out.push('"');
 }
 
 fn push_field(out: &mut String, name: &str, value: Option<&str>) {
@@ -141,6 +183,21 @@ mod tests {
             push_json(&mut a, s);
             push_json_string(&mut b, s);
             assert_eq!(a, b, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn printable_path_is_what_printable_then_push_json_writes() {
+        for (path, max) in [(&b"/a/b"[..], 512), (b"/a\"b\\c\n\xff", 512), (b"/abcdef", 3), (b"", 512)] {
+            let (mut a, mut b) = (String::new(), String::new());
+            push_printable_json(&mut a, path, max);
+            push_json(&mut b, &crate::refusal::printable(path, max));
+            assert_eq!(a, b, "{path:?}");
+        }
+        for n in [0u16, 7, 200, 495, 65535] {
+            let mut s = String::new();
+            push_u16(&mut s, n);
+            assert_eq!(s, n.to_string());
         }
     }
 

@@ -471,10 +471,13 @@ impl<'a> Parser<'a> {
             })
         };
         if members <= PAIRWISE_DUPLICATE_CHECK_MAX {
-            for (i, a) in names().enumerate() {
-                if names().skip(i + 1).any(|b| b == a) {
+            // The names gathered once on the stack, then compared pairwise.
+            let mut seen: [&str; PAIRWISE_DUPLICATE_CHECK_MAX] = [""; PAIRWISE_DUPLICATE_CHECK_MAX];
+            for (i, name) in names().enumerate().take(PAIRWISE_DUPLICATE_CHECK_MAX) {
+                if seen[..i].iter().any(|b| b.len() == name.len() && *b == name) {
                     return Err(JsonError::DuplicateMember);
                 }
+                seen[i] = name;
             }
         } else {
             let mut all: Vec<&str> = names().collect();

@@ -91,8 +91,23 @@ pub fn base64url_decode(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url
     // Hot loop: one lookup per byte in tables pre-shifted to each position, invalid bytes
     // carrying bit 31; errors are collected with OR and tested once, after the loop.
     let mut bad = 0u32;
-    for (c, o) in full_in.chunks_exact(4).zip(full_out.chunks_exact_mut(3)) {
-        let n = SHIFTED[0][c[0] as usize] | SHIFTED[1][c[1] as usize] | SHIFTED[2][c[2] as usize] | SHIFTED[3][c[3] as usize];
+    let quantum = |c: &[u8]| SHIFTED[0][c[0] as usize] | SHIFTED[1][c[1] as usize] | SHIFTED[2][c[2] as usize] | SHIFTED[3][c[3] as usize];
+    // Two quanta (8 characters, 6 bytes) per step: fewer loop and bounds-check instructions.
+    let mut pairs_in = full_in.chunks_exact(8);
+    let mut pairs_out = full_out.chunks_exact_mut(6);
+    for (c, o) in pairs_in.by_ref().zip(pairs_out.by_ref()) {
+        let (c, o): (&[u8; 8], &mut [u8; 6]) = match (c.try_into(), o.try_into()) {
+            (Ok(c), Ok(o)) => (c, o),
+            _ => return Err(NotBase64url),
+        };
+        let a = quantum(&c[..4]);
+        let b = quantum(&c[4..]);
+        bad |= a | b;
+        let v = ((a as u64) << 24 | (b & 0x00ff_ffff) as u64).to_be_bytes();
+        o.copy_from_slice(&v[2..]);
+    }
+    for (c, o) in pairs_in.remainder().chunks_exact(4).zip(pairs_out.into_remainder().chunks_exact_mut(3)) {
+        let n = quantum(c);
         bad |= n;
         o[0] = (n >> 16) as u8;
         o[1] = (n >> 8) as u8;
@@ -186,6 +201,11 @@ fn check_header(encoded: &[u8], limits: &Limits) -> Checked<()> {
         .get_mut(..n)
         .ok_or_else(|| malformed("the JWT header is longer than {\"alg\":\"none\",\"typ\":\"JWT\"} can be"))?;
     base64url_decode(encoded, out).map_err(|_| malformed("the JWT header is not strict base64url without padding"))?;
+    // The header every GP Connect consumer sends, byte for byte, in either member order: what the
+    // strict parse below accepts for it, without building a document.
+    if out == br#"{"alg":"none","typ":"JWT"}"# || out == br#"{"typ":"JWT","alg":"none"}"# {
+        return Ok(());
+    }
     let doc = Document::parse(out, limits.max_json_depth.min(2))
         .map_err(|e| malformed(format!("the JWT header {}", e.describe())))?;
     let root = doc.root();

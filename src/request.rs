@@ -125,7 +125,10 @@ impl RequestChecker {
         attempt!(scope::check(&claims.scope, row, self.enforce_scope));
 
         let record = prov.record(Reason::Allowed);
-        Verdict::allow(format!("allowed: {}", row.id), &row.id, record)
+        let mut message = String::with_capacity("allowed: ".len() + row.id.len() + 1);
+        message.push_str("allowed: ");
+        message.push_str(&row.id);
+        Verdict::allow(message, &row.id, record)
     }
 
     fn refuse(&self, refusal: Refusal, matched: Option<&Interaction>, prov: &Provenance<'_>) -> Verdict {

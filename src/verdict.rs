@@ -174,7 +174,7 @@ impl Verdict {
         Verdict {
             reason: Reason::Allowed,
             message: message.into(),
-            interaction_id: interaction_id.to_owned(),
+            interaction_id: c_ready(interaction_id),
             operation_outcome: None,
             audit_record,
         }
@@ -196,7 +196,7 @@ impl Verdict {
     }
 
     pub fn with_interaction(mut self, interaction_id: &str) -> Self {
-        self.interaction_id = interaction_id.to_owned();
+        self.interaction_id = c_ready(interaction_id);
         self
     }
 
@@ -204,6 +204,13 @@ impl Verdict {
         self.audit_record = audit_record;
         self
     }
+}
+
+/// `s` owned, with room for the NUL the C ABI appends (so that no reallocation follows).
+fn c_ready(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 1);
+    out.push_str(s);
+    out
 }
 
 /// The GP Connect OperationOutcome for a refusal: one issue, severity `error`, the Spine coding,
@@ -231,6 +238,12 @@ pub fn operation_outcome(reason: Reason, message: &str, error_code_system: &str)
 /// result is one line of plain ASCII, safe for any log.
 pub fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
+    // The usual value (plain printable ASCII without quotes or backslashes) is copied whole.
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),

@@ -16,18 +16,24 @@ pub struct gpcguard_verdict {
     audit_record: CString,
 }
 
-/// A C string of `s`; a NUL inside (never produced by the checks) becomes `?`.
-fn c_string(s: &str) -> CString {
-    CString::new(s).unwrap_or_else(|_| CString::new(s.replace('\0', "?")).unwrap_or_default())
+/// A C string of `s`, reusing its buffer (no copy); a NUL inside (never produced by the checks)
+/// becomes `?`.
+fn c_string(s: String) -> CString {
+    CString::new(s).unwrap_or_else(|e| {
+        let s = String::from_utf8_lossy(&e.into_vec()).replace('\0', "?");
+        CString::new(s).unwrap_or_default()
+    })
 }
 
 impl gpcguard_verdict {
-    pub(crate) fn new(verdict: Verdict) -> Self {
+    /// The verdict's strings move into the C strings (the accessors read only those and the
+    /// verdict's reason).
+    pub(crate) fn new(mut verdict: Verdict) -> Self {
         gpcguard_verdict {
-            message: c_string(&verdict.message),
-            interaction_id: c_string(&verdict.interaction_id),
-            operation_outcome: verdict.operation_outcome.as_deref().map(c_string),
-            audit_record: c_string(&verdict.audit_record),
+            message: c_string(std::mem::take(&mut verdict.message)),
+            interaction_id: c_string(std::mem::take(&mut verdict.interaction_id)),
+            operation_outcome: verdict.operation_outcome.take().map(c_string),
+            audit_record: c_string(std::mem::take(&mut verdict.audit_record)),
             verdict,
         }
     }
