@@ -42,6 +42,9 @@ pub struct HandshakeHook(pub Box<dyn Fn(Reason, &str) + Send + Sync>);
 
 /// A configured guard. Share it behind an `Arc`; every method takes `&self`.
 pub struct Guard {
+    /// Random, per guard: a session ticket stamped by one guard means nothing to another that
+    /// happens to share the ticket keys (nginx can share them across servers).
+    id: u64,
     config: Config,
     state: ArcSwap<State>,
     handshake_hook: ArcSwapOption<HandshakeHook>,
@@ -54,7 +57,10 @@ impl Guard {
     /// Checks the configuration and loads every file it names.
     pub fn new(config: &Config) -> Result<Guard> {
         let state = State::load(config, 1)?;
+        let mut id = [0u8; 8];
+        openssl::rand::rand_bytes(&mut id).map_err(|e| crate::error::Error::tls("RAND_bytes", e))?;
         Ok(Guard {
+            id: u64::from_ne_bytes(id),
             config: config.clone(),
             state: ArcSwap::from_pointee(state),
             handshake_hook: ArcSwapOption::empty(),
@@ -78,6 +84,11 @@ impl Guard {
     /// no reference-count traffic shared between threads).
     pub fn state(&self) -> arc_swap::Guard<Arc<State>> {
         self.state.load()
+    }
+
+    /// This guard's random identity.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Sets (or with `None` clears) the hook told of refused handshakes.

@@ -30,6 +30,8 @@ mod testkit;
 pub mod verdict;
 pub mod ffi;
 pub mod guard;
+/// OpenSSL declarations for the library's own use: not part of the C ABI.
+/// cbindgen:ignore
 mod ossl;
 pub mod pki;
 pub mod profile;

@@ -45,6 +45,8 @@ extern "C" {
     pub(crate) fn X509_STORE_add_crl(store: *mut X509_STORE, crl: *mut X509_CRL) -> c_int;
     pub(crate) fn X509_STORE_set_verify_cb(store: *mut X509_STORE, cb: Option<VerifyCallback>);
     pub(crate) fn X509_STORE_CTX_get_error(ctx: *const X509_STORE_CTX) -> c_int;
+    pub(crate) fn SSL_SESSION_set1_ticket_appdata(ss: *mut SSL_SESSION, data: *const c_void, len: size_t) -> c_int;
+    pub(crate) fn SSL_SESSION_get0_ticket_appdata(ss: *mut SSL_SESSION, data: *mut *mut c_void, len: *mut size_t) -> c_int;
 }
 
 /// `NAME_CONSTRAINTS` as x509v3.h declares it (a public struct in OpenSSL 3.0): stacks of

@@ -80,6 +80,10 @@ pub struct Pki {
     anchors: Vec<X509>,
     crls: Vec<CrlInfo>,
     policy: PkiPolicy,
+    /// Until when (Unix seconds) every configured CA is within its validity and, when revocation
+    /// is checked, every CRL is before its nextUpdate: within that time and this state, a chain
+    /// that verified once still verifies, as long as its own certificates have not expired.
+    stable_until: i64,
 }
 
 // SAFETY: the store, certificates and CRLs are only read after construction; OpenSSL's X509_STORE
@@ -165,7 +169,21 @@ impl Pki {
                 ossl::X509_STORE_set_verify_cb(builder.as_ptr(), Some(tolerate_missing_crl));
             }
         }
-        Ok(Pki { store: builder.build(), intermediates, anchors, crls: infos, policy })
+        let mut stable_until = anchors.iter().chain(&intermediates).map(|c| unix_time(c.not_after())).min().unwrap_or(i64::MIN);
+        if policy.revocation != Revocation::Off {
+            for named in &crls {
+                // A CRL without nextUpdate never goes stale; one with an unreadable time does at once.
+                let next = named.crl.next_update().map_or(i64::MAX, unix_time);
+                stable_until = stable_until.min(next);
+            }
+        }
+        Ok(Pki { store: builder.build(), intermediates, anchors, crls: infos, policy, stable_until })
+    }
+
+    /// See the field: the end of the period in which a verification's outcome cannot change
+    /// through configured CAs or CRLs aging.
+    pub fn stable_until(&self) -> i64 {
+        self.stable_until
     }
 
     /// The configured trust anchors (their subjects are the CA names a server asks clients for).
@@ -343,6 +361,12 @@ pub fn reason_of(err: c_int) -> Reason {
         sys::X509_V_ERR_HOSTNAME_MISMATCH => Reason::CertWrongHost,
         _ => Reason::CertUntrusted,
     }
+}
+
+/// An ASN.1 time as Unix seconds; an unreadable one as the distant past (fail closed).
+pub fn unix_time(t: &openssl::asn1::Asn1TimeRef) -> i64 {
+    let Ok(epoch) = openssl::asn1::Asn1Time::from_unix(0) else { return i64::MIN };
+    epoch.diff(t).map_or(i64::MIN, |d| i64::from(d.days) * 86_400 + i64::from(d.secs))
 }
 
 fn same_name(a: &X509NameRef, b: &X509NameRef) -> bool {

@@ -22,7 +22,7 @@ use crate::config::Settings;
 use crate::error::{Error, ErrorKind, Result};
 use crate::guard::{system_now, Guard};
 use crate::ossl;
-use crate::pki::{name_text, read_cert_file};
+use crate::pki::{name_text, read_cert_file, unix_time};
 
 /// The Spine cipher preference (spec §1, the Tomcat APR example), applied in server order.
 pub const CIPHER_LIST: &CStr = c"AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH";
@@ -129,7 +129,7 @@ pub unsafe fn apply(guard: &Arc<Guard>, ctx: *mut sys::SSL_CTX) -> Result<()> {
     }
     let arg = Arc::as_ptr(guard) as *mut c_void;
     ossl::SSL_CTX_set_cert_verify_callback(ctx, Some(verify_peer), arg);
-    if ossl::SSL_CTX_set_session_ticket_cb(ctx, None, Some(resume_if_still_valid), arg) != 1 {
+    if ossl::SSL_CTX_set_session_ticket_cb(ctx, Some(stamp_ticket), Some(resume_if_still_valid), arg) != 1 {
         return Err(fail("installing the session ticket check"));
     }
     if !old.is_null() {
@@ -187,10 +187,14 @@ unsafe extern "C" fn verify_peer(x509_ctx: *mut sys::X509_STORE_CTX, arg: *mut c
         let untrusted = ossl::X509_STORE_CTX_get0_untrusted(x509_ctx);
         let presented: Vec<&X509Ref> =
             if untrusted.is_null() { Vec::new() } else { StackRef::<X509>::from_ptr(untrusted).iter().collect() };
-        guard.state().pki.verify(X509Ref::from_ptr(leaf), &presented, system_now()).map_err(|r| {
+        let state = guard.state();
+        state.pki.verify(X509Ref::from_ptr(leaf), &presented, system_now()).map_err(|r| {
             guard.report_handshake_refusal(r.reason, &r.message);
             r.x509_error
-        })
+        })?;
+        let ssl = sys::X509_STORE_CTX_get_ex_data(x509_ctx, sys::SSL_get_ex_data_X509_STORE_CTX_idx()) as *mut sys::SSL;
+        record_verified_generation(ssl, state.generation);
+        Ok(())
     });
     let (ok, err) = match judged {
         Ok(Ok(())) => (1, sys::X509_V_OK),
@@ -201,11 +205,97 @@ unsafe extern "C" fn verify_peer(x509_ctx: *mut sys::X509_STORE_CTX, arg: *mut c
     ok
 }
 
-/// Resumes a TLS session only when its client certificate still passes verification against the
-/// current state (a reload may have revoked it, or it may have expired); otherwise the client
-/// gets a full handshake, which verifies the chain it sends.
+/// The ex_data slot of an `SSL` holding the state generation (+1, so 0 means none) whose PKI
+/// last verified the peer on this connection: a session ticket is stamped with it, never with
+/// whatever generation is current when the ticket happens to be written.
+fn verified_generation_index() -> c_int {
+    static INDEX: OnceLock<c_int> = OnceLock::new();
+    *INDEX.get_or_init(|| unsafe {
+        sys::CRYPTO_get_ex_new_index(sys::CRYPTO_EX_INDEX_SSL, 0, std::ptr::null_mut(), None, None, None)
+    })
+}
+
+unsafe fn record_verified_generation(ssl: *mut sys::SSL, generation: u64) {
+    let index = verified_generation_index();
+    if !ssl.is_null() && index >= 0 {
+        sys::SSL_set_ex_data(ssl, index, (generation as usize).wrapping_add(1) as *mut c_void);
+    }
+}
+
+unsafe fn verified_generation(ssl: *mut sys::SSL) -> Option<u64> {
+    let index = verified_generation_index();
+    if ssl.is_null() || index < 0 {
+        return None;
+    }
+    match sys::SSL_get_ex_data(ssl, index) as usize {
+        0 => None,
+        g => Some((g - 1) as u64),
+    }
+}
+
+/// What a session ticket carries (inside the ticket's encryption and MAC) about the verification
+/// behind it: which guard, which state generation, and when the peer's own chain first expires.
+struct TicketStamp {
+    guard_id: u64,
+    generation: u64,
+    chain_not_after: i64,
+}
+
+impl TicketStamp {
+    const LEN: usize = 24;
+
+    fn to_bytes(&self) -> [u8; Self::LEN] {
+        let mut b = [0u8; Self::LEN];
+        b[..8].copy_from_slice(&self.guard_id.to_le_bytes());
+        b[8..16].copy_from_slice(&self.generation.to_le_bytes());
+        b[16..].copy_from_slice(&self.chain_not_after.to_le_bytes());
+        b
+    }
+
+    fn from_bytes(b: &[u8]) -> Option<TicketStamp> {
+        if b.len() != Self::LEN {
+            return None;
+        }
+        let word = |i: usize| <[u8; 8]>::try_from(&b[i..i + 8]).ok();
+        Some(TicketStamp {
+            guard_id: u64::from_le_bytes(word(0)?),
+            generation: u64::from_le_bytes(word(8)?),
+            chain_not_after: i64::from_le_bytes(word(16)?),
+        })
+    }
+}
+
+/// Stamps a new session ticket with the verification behind it (see `TicketStamp`). A ticket
+/// without a stamp is still issued; its resumption then re-verifies the certificate in full.
+unsafe extern "C" fn stamp_ticket(ssl: *mut sys::SSL, arg: *mut c_void) -> c_int {
+    let _ = std::panic::catch_unwind(|| {
+        let guard = &*(arg as *const Guard);
+        let Some(generation) = verified_generation(ssl) else { return };
+        let ssl_ref = openssl::ssl::SslRef::from_ptr(ssl);
+        let Some(leaf) = ssl_ref.peer_certificate() else { return };
+        let mut chain_not_after = unix_time(leaf.not_after());
+        if let Some(chain) = ssl_ref.peer_cert_chain() {
+            for c in chain {
+                chain_not_after = chain_not_after.min(unix_time(c.not_after()));
+            }
+        }
+        let stamp = TicketStamp { guard_id: guard.id(), generation, chain_not_after }.to_bytes();
+        let session = sys::SSL_get_session(ssl);
+        if !session.is_null() {
+            ossl::SSL_SESSION_set1_ticket_appdata(session, stamp.as_ptr().cast(), stamp.len());
+        }
+    });
+    1
+}
+
+/// Resumes a TLS session only when its client certificate's verification still holds under the
+/// current state: either the ticket was stamped by this guard at the current generation (no
+/// reload since, so no CRL or anchor changed), the peer's chain has not expired, and no
+/// configured CA or CRL has aged out (`Pki::stable_until`); or the certificate passes a full
+/// re-verification now. Otherwise the client gets a full handshake, which verifies the chain it
+/// sends. A reload therefore always forces re-verification of older sessions.
 unsafe extern "C" fn resume_if_still_valid(
-    _ssl: *mut sys::SSL,
+    ssl: *mut sys::SSL,
     session: *mut sys::SSL_SESSION,
     _keyname: *const c_uchar,
     _keyname_len: size_t,
@@ -218,14 +308,32 @@ unsafe extern "C" fn resume_if_still_valid(
     if status != ossl::SSL_TICKET_SUCCESS && status != ossl::SSL_TICKET_SUCCESS_RENEW {
         return ossl::SSL_TICKET_RETURN_IGNORE_RENEW;
     }
-    let still_valid = std::panic::catch_unwind(|| {
+    let judged = std::panic::catch_unwind(|| {
         let guard = &*(arg as *const Guard);
+        let state = guard.state();
+        let now = system_now();
         let peer = ossl::SSL_SESSION_get0_peer(session);
-        !peer.is_null() && guard.state().pki.verify(X509Ref::from_ptr(peer), &[], system_now()).is_ok()
+        if peer.is_null() {
+            return None;
+        }
+        let mut data: *mut c_void = std::ptr::null_mut();
+        let mut len: size_t = 0;
+        let stamp = (ossl::SSL_SESSION_get0_ticket_appdata(session, &mut data, &mut len) == 1 && !data.is_null())
+            .then(|| TicketStamp::from_bytes(std::slice::from_raw_parts(data as *const u8, len)))
+            .flatten();
+        let unchanged = stamp.is_some_and(|s| {
+            s.guard_id == guard.id() && s.generation == state.generation && now <= s.chain_not_after && now <= state.pki.stable_until()
+        });
+        if unchanged || state.pki.verify(X509Ref::from_ptr(peer), &[], now).is_ok() {
+            record_verified_generation(ssl, state.generation);
+            // A ticket verified in full gets a fresh stamp, so its next resumption is cheap.
+            return Some(!unchanged);
+        }
+        None
     });
-    match still_valid {
-        Ok(true) if status == ossl::SSL_TICKET_SUCCESS_RENEW => ossl::SSL_TICKET_RETURN_USE_RENEW,
-        Ok(true) => ossl::SSL_TICKET_RETURN_USE,
+    match judged {
+        Ok(Some(renew)) if renew || status == ossl::SSL_TICKET_SUCCESS_RENEW => ossl::SSL_TICKET_RETURN_USE_RENEW,
+        Ok(Some(_)) => ossl::SSL_TICKET_RETURN_USE,
         _ => ossl::SSL_TICKET_RETURN_IGNORE_RENEW,
     }
 }
@@ -356,14 +464,19 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// Runs one handshake against a context of `guard` with the client certificate `client`.
-    fn handshake(ctx: &SslContext, dir: &Path, client: Option<&str>) -> bool {
+    /// Runs one handshake against `ctx` with the client certificate `client`, offering `session`
+    /// for resumption; returns whether both sides completed it, whether it resumed, and the
+    /// client's session.
+    fn handshake_with(ctx: &SslContext, dir: &Path, client: Option<&str>, session: Option<&openssl::ssl::SslSession>) -> (bool, bool, Option<openssl::ssl::SslSession>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let ctx = ctx.clone();
         let server = std::thread::spawn(move || {
             let (tcp, _) = listener.accept().unwrap();
-            Ssl::new(&ctx).unwrap().accept(tcp).is_ok()
+            Ssl::new(&ctx).unwrap().accept(tcp).map(|mut s| {
+                let mut byte = [0u8; 1];
+                let _ = std::io::Read::read(&mut s, &mut byte);
+            }).is_ok()
         });
         let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
         b.set_ca_file(dir.join("root.pem")).unwrap();
@@ -372,12 +485,61 @@ mod tests {
             b.set_private_key_file(dir.join(format!("{name}.key")), SslFiletype::PEM).unwrap();
         }
         b.set_min_proto_version(Some(SslVersion::TLS1_2)).unwrap();
-        let client_ok = b.build().connect("localhost", TcpStream::connect(addr).unwrap()).map(|mut s| {
+        let mut ssl = b.build().configure().unwrap().into_ssl("localhost").unwrap();
+        if let Some(sess) = session {
+            unsafe { ssl.set_session(sess).unwrap() };
+        }
+        let client_side = ssl.connect(TcpStream::connect(addr).unwrap()).map(|mut s| {
             // TLS 1.2: the server's verdict is known once the handshake completes on both sides.
             let _ = std::io::Write::write_all(&mut s, b"x");
+            // A clean close: OpenSSL marks the session of a connection dropped without
+            // close_notify as not resumable.
+            let _ = s.shutdown();
+            (s.ssl().session_reused(), s.ssl().session().map(|x| x.to_owned()))
         });
         let server_ok = server.join().unwrap();
-        server_ok && client_ok.is_ok()
+        match client_side {
+            Ok((reused, sess)) => (server_ok, reused, sess),
+            Err(_) => (false, false, None),
+        }
+    }
+
+    fn handshake(ctx: &SslContext, dir: &Path, client: Option<&str>) -> bool {
+        handshake_with(ctx, dir, client, None).0
+    }
+
+    #[test]
+    fn tickets_resume_within_a_generation_and_are_reverified_after_a_reload() {
+        let dir = temp_dir("resume");
+        let g = guard(&dir);
+        let ctx = new_context(&g).unwrap();
+        let (ok, reused, session) = handshake_with(&ctx, &dir, Some("client"), None);
+        assert!(ok && !reused);
+        let session = session.expect("a session ticket");
+        let (ok, reused, _) = handshake_with(&ctx, &dir, Some("client"), Some(&session));
+        assert!(ok && reused, "resumed on the stamp of the same generation");
+        g.reload().unwrap();
+        let (ok, reused, _) = handshake_with(&ctx, &dir, Some("client"), Some(&session));
+        assert!(ok && reused, "after a reload the certificate is verified in full, then resumed");
+        // A reload to an unusable state (garbage in the trust anchor file) fails and keeps
+        // the old one, so tickets keep resuming (nothing changed).
+        let root = std::fs::read(dir.join("root.pem")).unwrap();
+        std::fs::write(dir.join("root.pem"), b"garbage").unwrap();
+        assert!(g.reload().is_err());
+        std::fs::write(dir.join("root.pem"), root).unwrap(); // for the client's own CA file
+        let (ok, reused, _) = handshake_with(&ctx, &dir, Some("client"), Some(&session));
+        assert!(ok && reused);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ticket_stamps_round_trip_and_refuse_other_lengths() {
+        let s = TicketStamp { guard_id: 7, generation: 3, chain_not_after: -5 };
+        let b = s.to_bytes();
+        let back = TicketStamp::from_bytes(&b).unwrap();
+        assert_eq!((back.guard_id, back.generation, back.chain_not_after), (7, 3, -5));
+        assert!(TicketStamp::from_bytes(&b[..23]).is_none());
+        assert!(TicketStamp::from_bytes(&[0u8; 25]).is_none());
     }
 
     #[test]
