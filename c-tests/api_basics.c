@@ -2,7 +2,7 @@
  * error details that name the key or file at fault, static strings, and gpcguard_check_peer_pem on
  * every certificate of the test PKI (c-tests/make-pki.sh).
  * Usage: api_basics PKI_DIR. Prints each failure, then "N passed, N failed"; exits 1 on any failure. */
-#include <gpcguard.h>
+#include "check.h"
 #include <openssl/ssl.h>
 
 #include <stdarg.h>
@@ -10,42 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int passed, failed;
-static const char *pki;
-
-static void check_at(int line, int ok, const char *fmt, ...) {
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "FAIL api_basics.c:%d: ", line);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-#define CHECK(cond, ...) check_at(__LINE__, (cond), __VA_ARGS__)
-
-/* A non-NULL value that no allocation returns, to see that failures reset out-pointers to NULL. */
-static char sentinel_storage;
-#define SENTINEL ((void *)&sentinel_storage)
-
-static char last_error[2048];
-static const char *error_detail(void) {
-    gpcguard_last_error(last_error, sizeof last_error);
-    return last_error;
-}
-
-static const char *path_in_pki(const char *name) {
-    static char paths[8][1024];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, 1024, "%s/%s", pki, name);
-    return p;
-}
 
 static unsigned char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -62,9 +26,9 @@ static unsigned char *read_file(const char *path, size_t *len) {
 /* Expects `call` to fail with `want`, leaving a last-error detail that contains `needle`. */
 static void expect_error(int line, const char *call, gpcguard_result got, gpcguard_result want, const char *needle) {
     const char *detail = error_detail();
-    check_at(line, got == want, "%s: got %s, want %s (%s)", call, gpcguard_result_name(got), gpcguard_result_name(want), detail);
+    check_at(__FILE__, line, got == want, "%s: got %s, want %s (%s)", call, gpcguard_result_name(got), gpcguard_result_name(want), detail);
     if (needle)
-        check_at(line, strstr(detail, needle) != NULL, "%s: error detail \"%s\" does not name `%s`", call, detail, needle);
+        check_at(__FILE__, line, strstr(detail, needle) != NULL, "%s: error detail \"%s\" does not name `%s`", call, detail, needle);
 }
 #define EXPECT_ERROR(call, want, needle) expect_error(__LINE__, #call, (call), (want), (needle))
 
@@ -173,7 +137,7 @@ static void test_configuration_errors(void) {
     guard = SENTINEL;
     gpcguard_result r = gpcguard_guard_new(cfg, &guard);
     CHECK(r != GPCGUARD_OK && guard == NULL, "guard_new with require_crl and no crl: %s", gpcguard_result_name(r));
-    CHECK(strstr(error_detail(), "crl") != NULL, "no-crl error \"%s\" does not name `crl`", last_error);
+    CHECK(strstr(error_detail(), "crl") != NULL, "no-crl error \"%s\" does not name `crl`", error_detail());
     gpcguard_guard_free(r == GPCGUARD_OK ? guard : NULL);
     gpcguard_config_free(cfg);
 

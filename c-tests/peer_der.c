@@ -4,7 +4,7 @@
  * nothing, garbage, trailing bytes, truncation, and chains longer than max_peer_certificates.
  * Usage: peer_der PKI_DIR (made by c-tests/make-pki.sh). Prints each failure, then
  * "N passed, N failed"; exits 1 on any failure. */
-#include <gpcguard.h>
+#include "check.h"
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -12,41 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int passed, failed;
-static const char *pki;
-
-static void check_at(int line, int ok, const char *fmt, ...) {
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "FAIL peer_der.c:%d: ", line);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-#define CHECK(cond, ...) check_at(__LINE__, (cond), __VA_ARGS__)
-
-static char sentinel_storage;
-#define SENTINEL ((void *)&sentinel_storage)
-
-static char last_error[2048];
-static const char *error_detail(void) {
-    gpcguard_last_error(last_error, sizeof last_error);
-    return last_error;
-}
-
-static const char *path_in_pki(const char *name) {
-    static char paths[4][1024];
-    static int next;
-    char *p = paths[next++ % 4];
-    snprintf(p, 1024, "%s/%s", pki, name);
-    return p;
-}
 
 /* The first certificate of a PEM file in the PKI, as DER (caller frees with OPENSSL_free). */
 static gpcguard_bytes der_of(const char *name) {
@@ -71,25 +36,25 @@ static void expect_at(int line, gpcguard_guard *guard, const char *label, const 
                       gpcguard_reason want, const char *needle) {
     gpcguard_verdict *v = SENTINEL;
     gpcguard_result r = gpcguard_check_peer_der(guard, certs, count, now, &v);
-    check_at(line, r == GPCGUARD_OK && v && v != SENTINEL, "%s: %s (%s)", label, gpcguard_result_name(r), error_detail());
+    check_at(__FILE__, line, r == GPCGUARD_OK && v && v != SENTINEL, "%s: %s (%s)", label, gpcguard_result_name(r), error_detail());
     if (r != GPCGUARD_OK)
         return;
     gpcguard_reason got = gpcguard_verdict_reason(v);
-    check_at(line, got == want, "%s: reason %s, want %s (%s)", label, gpcguard_reason_name(got), gpcguard_reason_name(want), gpcguard_verdict_message(v));
+    check_at(__FILE__, line, got == want, "%s: reason %s, want %s (%s)", label, gpcguard_reason_name(got), gpcguard_reason_name(want), gpcguard_verdict_message(v));
     int allowed = want == GPCGUARD_REASON_ALLOWED;
     uint16_t status = allowed ? 200 : want == GPCGUARD_REASON_CERT_MISSING ? 496 : 495;
-    check_at(line, gpcguard_verdict_allowed(v) == allowed, "%s: allowed %d", label, gpcguard_verdict_allowed(v));
-    check_at(line, gpcguard_verdict_http_status(v) == status, "%s: status %u, want %u", label, gpcguard_verdict_http_status(v), status);
-    check_at(line, strcmp(gpcguard_verdict_error_code(v), allowed ? "" : "BAD_REQUEST") == 0, "%s: error code \"%s\"", label, gpcguard_verdict_error_code(v));
+    check_at(__FILE__, line, gpcguard_verdict_allowed(v) == allowed, "%s: allowed %d", label, gpcguard_verdict_allowed(v));
+    check_at(__FILE__, line, gpcguard_verdict_http_status(v) == status, "%s: status %u, want %u", label, gpcguard_verdict_http_status(v), status);
+    check_at(__FILE__, line, strcmp(gpcguard_verdict_error_code(v), allowed ? "" : "BAD_REQUEST") == 0, "%s: error code \"%s\"", label, gpcguard_verdict_error_code(v));
     const char *oo = gpcguard_verdict_operation_outcome(v);
     if (allowed)
-        check_at(line, oo == NULL, "%s: allowed with an OperationOutcome", label);
+        check_at(__FILE__, line, oo == NULL, "%s: allowed with an OperationOutcome", label);
     else
-        check_at(line, oo && strstr(oo, "\"resourceType\":\"OperationOutcome\"") && strstr(oo, "\"BAD_REQUEST\""), "%s: OperationOutcome %s", label, oo ? oo : "NULL");
-    check_at(line, strcmp(gpcguard_verdict_interaction_id(v), "") == 0, "%s: a peer verdict names an interaction", label);
-    check_at(line, strcmp(gpcguard_verdict_audit_record(v), "") == 0, "%s: a peer verdict has an audit record", label);
+        check_at(__FILE__, line, oo && strstr(oo, "\"resourceType\":\"OperationOutcome\"") && strstr(oo, "\"BAD_REQUEST\""), "%s: OperationOutcome %s", label, oo ? oo : "NULL");
+    check_at(__FILE__, line, strcmp(gpcguard_verdict_interaction_id(v), "") == 0, "%s: a peer verdict names an interaction", label);
+    check_at(__FILE__, line, strcmp(gpcguard_verdict_audit_record(v), "") == 0, "%s: a peer verdict has an audit record", label);
     if (needle)
-        check_at(line, strstr(gpcguard_verdict_message(v), needle) != NULL, "%s: message \"%s\" does not name `%s`", label, gpcguard_verdict_message(v), needle);
+        check_at(__FILE__, line, strstr(gpcguard_verdict_message(v), needle) != NULL, "%s: message \"%s\" does not name `%s`", label, gpcguard_verdict_message(v), needle);
     gpcguard_verdict_free(v);
 }
 #define EXPECT(guard, label, certs, count, want, needle) expect_at(__LINE__, (guard), (label), (certs), (count), 0, (want), (needle))

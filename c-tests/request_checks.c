@@ -7,7 +7,7 @@
  * Usage: request_checks PKI_DIR (made by c-tests/make-pki.sh). Prints each failure, then
  * "N passed, N failed"; exits 1 on any failure. */
 #define _GNU_SOURCE /* vasprintf, strndup */
-#include <gpcguard.h>
+#include "check.h"
 #include <jansson.h>
 
 #include <stdarg.h>
@@ -17,24 +17,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-static int passed, failed;
-static const char *pki;
-
-static void check_at(int line, int ok, const char *fmt, ...) {
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "FAIL request_checks.c:%d: ", line);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-#define CHECK(cond, ...) check_at(__LINE__, (cond), __VA_ARGS__)
 
 static void die(const char *what) {
     fprintf(stderr, "request_checks: %s\n", what);
@@ -56,16 +38,6 @@ static char *xprintf(const char *fmt, ...) {
         die("out of memory");
     va_end(ap);
     return out;
-}
-
-/* A non-NULL value that no allocation returns, to see that failures reset out-pointers to NULL. */
-static char sentinel_storage;
-#define SENTINEL ((void *)&sentinel_storage)
-
-static char last_error[2048];
-static const char *error_detail(void) {
-    gpcguard_last_error(last_error, sizeof last_error);
-    return last_error;
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -363,33 +335,33 @@ static int display_ok(const char *code, const char *display) {
 /* The GP Connect OperationOutcome of a refusal (spec 5.1), field by field. */
 static void check_operation_outcome(int line, const char *label, const gpcguard_verdict *v, const char *want_code) {
     const char *body = gpcguard_verdict_operation_outcome(v);
-    check_at(line, body != NULL, "%s: refusal without an OperationOutcome", label);
+    check_at(__FILE__, line, body != NULL, "%s: refusal without an OperationOutcome", label);
     if (!body)
         return;
     json_error_t err;
     json_t *oo = json_loads(body, 0, &err);
-    check_at(line, oo != NULL, "%s: OperationOutcome is not JSON (%s): %s", label, err.text, body);
+    check_at(__FILE__, line, oo != NULL, "%s: OperationOutcome is not JSON (%s): %s", label, err.text, body);
     if (!oo)
         return;
-    check_at(line, strcmp(str_at(oo, "resourceType"), "OperationOutcome") == 0, "%s: resourceType %s", label, str_at(oo, "resourceType"));
+    check_at(__FILE__, line, strcmp(str_at(oo, "resourceType"), "OperationOutcome") == 0, "%s: resourceType %s", label, str_at(oo, "resourceType"));
     json_t *profile = json_object_get(json_object_get(oo, "meta"), "profile");
     const char *p0 = json_string_value(json_array_get(profile, 0));
-    check_at(line, p0 && strcmp(p0, "https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-OperationOutcome-1") == 0,
+    check_at(__FILE__, line, p0 && strcmp(p0, "https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-OperationOutcome-1") == 0,
              "%s: meta.profile[0] = %s", label, p0 ? p0 : "(absent)");
     json_t *issues = json_object_get(oo, "issue");
-    check_at(line, json_is_array(issues) && json_array_size(issues) == 1, "%s: %zu issues, want 1", label, json_array_size(issues));
+    check_at(__FILE__, line, json_is_array(issues) && json_array_size(issues) == 1, "%s: %zu issues, want 1", label, json_array_size(issues));
     json_t *issue = json_array_get(issues, 0);
-    check_at(line, strcmp(str_at(issue, "severity"), "error") == 0, "%s: severity %s", label, str_at(issue, "severity"));
-    check_at(line, strcmp(str_at(issue, "code"), "invalid") == 0, "%s: issue code %s, want invalid", label, str_at(issue, "code"));
+    check_at(__FILE__, line, strcmp(str_at(issue, "severity"), "error") == 0, "%s: severity %s", label, str_at(issue, "severity"));
+    check_at(__FILE__, line, strcmp(str_at(issue, "code"), "invalid") == 0, "%s: issue code %s, want invalid", label, str_at(issue, "code"));
     json_t *codings = json_object_get(json_object_get(issue, "details"), "coding");
-    check_at(line, json_is_array(codings) && json_array_size(codings) == 1, "%s: %zu codings, want 1", label, json_array_size(codings));
+    check_at(__FILE__, line, json_is_array(codings) && json_array_size(codings) == 1, "%s: %zu codings, want 1", label, json_array_size(codings));
     json_t *coding = json_array_get(codings, 0);
-    check_at(line, strcmp(str_at(coding, "system"), "https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCode-1") == 0,
+    check_at(__FILE__, line, strcmp(str_at(coding, "system"), "https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCode-1") == 0,
              "%s: coding system %s", label, str_at(coding, "system"));
-    check_at(line, strcmp(str_at(coding, "code"), want_code) == 0, "%s: coding code %s, want %s", label, str_at(coding, "code"), want_code);
-    check_at(line, display_ok(want_code, str_at(coding, "display")), "%s: display \"%s\" for %s", label, str_at(coding, "display"), want_code);
+    check_at(__FILE__, line, strcmp(str_at(coding, "code"), want_code) == 0, "%s: coding code %s, want %s", label, str_at(coding, "code"), want_code);
+    check_at(__FILE__, line, display_ok(want_code, str_at(coding, "display")), "%s: display \"%s\" for %s", label, str_at(coding, "display"), want_code);
     const char *diagnostics = str_at(issue, "diagnostics");
-    check_at(line, strcmp(diagnostics, gpcguard_verdict_message(v)) == 0, "%s: diagnostics \"%s\" is not the message \"%s\"", label,
+    check_at(__FILE__, line, strcmp(diagnostics, gpcguard_verdict_message(v)) == 0, "%s: diagnostics \"%s\" is not the message \"%s\"", label,
              diagnostics, gpcguard_verdict_message(v));
     json_decref(oo);
 }
@@ -398,24 +370,24 @@ static void check_operation_outcome(int line, const char *label, const gpcguard_
  * the target without its query. Returned parsed (the caller frees it), or NULL. */
 static json_t *check_audit_record(int line, const char *label, const struct req *r, const gpcguard_verdict *v) {
     const char *text = gpcguard_verdict_audit_record(v);
-    check_at(line, text && !strchr(text, '\n') && !strchr(text, '\r'), "%s: audit record is not one line: %s", label, text ? text : "NULL");
+    check_at(__FILE__, line, text && !strchr(text, '\n') && !strchr(text, '\r'), "%s: audit record is not one line: %s", label, text ? text : "NULL");
     json_error_t err;
     json_t *record = text ? json_loads(text, 0, &err) : NULL; /* 0: nothing may follow the object */
-    check_at(line, json_is_object(record), "%s: audit record is not one JSON object (%s): %s", label, record ? "" : err.text, text ? text : "NULL");
+    check_at(__FILE__, line, json_is_object(record), "%s: audit record is not one JSON object (%s): %s", label, record ? "" : err.text, text ? text : "NULL");
     if (!json_is_object(record)) {
         json_decref(record);
         return NULL;
     }
     int allowed = gpcguard_verdict_allowed(v);
-    check_at(line, strcmp(str_at(record, "verdict"), allowed ? "allowed" : "refused") == 0, "%s: audit verdict %s", label, str_at(record, "verdict"));
+    check_at(__FILE__, line, strcmp(str_at(record, "verdict"), allowed ? "allowed" : "refused") == 0, "%s: audit verdict %s", label, str_at(record, "verdict"));
     const char *reason = gpcguard_reason_name(gpcguard_verdict_reason(v));
-    check_at(line, strcmp(str_at(record, "reason"), reason) == 0, "%s: audit reason %s, want %s", label, str_at(record, "reason"), reason);
+    check_at(__FILE__, line, strcmp(str_at(record, "reason"), reason) == 0, "%s: audit reason %s, want %s", label, str_at(record, "reason"), reason);
     json_t *status = json_object_get(record, "status");
-    check_at(line, json_is_integer(status) && json_integer_value(status) == gpcguard_verdict_http_status(v), "%s: audit status", label);
+    check_at(__FILE__, line, json_is_integer(status) && json_integer_value(status) == gpcguard_verdict_http_status(v), "%s: audit status", label);
     size_t path_len = strcspn(r->target, "?#");
     if (path_len < 256) {
         char *path = strndup(r->target, path_len);
-        check_at(line, strcmp(str_at(record, "path"), path) == 0, "%s: audit path %s, want %s", label, str_at(record, "path"), path);
+        check_at(__FILE__, line, strcmp(str_at(record, "path"), path) == 0, "%s: audit path %s, want %s", label, str_at(record, "path"), path);
         free(path);
     }
     return record;
@@ -429,7 +401,7 @@ static void check_no_leak(int line, const char *label, const struct req *r, cons
     const char *names[3] = {"audit record", "message", "OperationOutcome"};
     for (int i = 0; i < n; i++) {
         for (int t = 0; t < 3; t++)
-            check_at(line, strstr(texts[t], secrets[i]) == NULL, "%s: the %s holds \"%.40s\"", label, names[t], secrets[i]);
+            check_at(__FILE__, line, strstr(texts[t], secrets[i]) == NULL, "%s: the %s holds \"%.40s\"", label, names[t], secrets[i]);
         free(secrets[i]);
     }
 }
@@ -452,24 +424,24 @@ static json_t *expect_at(int line, const char *label, struct req *r, gpcguard_re
     gpcguard_verdict *v = run(r);
     json_t *record = NULL;
     if (!v) {
-        check_at(line, 0, "%s: no verdict", label);
+        check_at(__FILE__, line, 0, "%s: no verdict", label);
         req_free(r);
         return NULL;
     }
     gpcguard_reason got = gpcguard_verdict_reason(v);
-    check_at(line, got == want, "%s: reason %s, want %s (%s)", label, gpcguard_reason_name(got), gpcguard_reason_name(want), gpcguard_verdict_message(v));
+    check_at(__FILE__, line, got == want, "%s: reason %s, want %s (%s)", label, gpcguard_reason_name(got), gpcguard_reason_name(want), gpcguard_verdict_message(v));
     int allowed = want == GPCGUARD_REASON_ALLOWED;
     uint16_t status = allowed ? 200 : want == GPCGUARD_REASON_JWT_INVALID_RESOURCE ? 422 : 400;
     const char *code = allowed ? "" : want == GPCGUARD_REASON_JWT_INVALID_RESOURCE ? "INVALID_RESOURCE" : "BAD_REQUEST";
-    check_at(line, gpcguard_verdict_allowed(v) == allowed, "%s: allowed is %d", label, gpcguard_verdict_allowed(v));
-    check_at(line, gpcguard_verdict_http_status(v) == status, "%s: status %u, want %u", label, gpcguard_verdict_http_status(v), status);
-    check_at(line, strcmp(gpcguard_verdict_error_code(v), code) == 0, "%s: Spine code \"%s\", want \"%s\"", label, gpcguard_verdict_error_code(v), code);
-    check_at(line, strcmp(gpcguard_verdict_interaction_id(v), interaction) == 0, "%s: interaction \"%s\", want \"%s\"", label,
+    check_at(__FILE__, line, gpcguard_verdict_allowed(v) == allowed, "%s: allowed is %d", label, gpcguard_verdict_allowed(v));
+    check_at(__FILE__, line, gpcguard_verdict_http_status(v) == status, "%s: status %u, want %u", label, gpcguard_verdict_http_status(v), status);
+    check_at(__FILE__, line, strcmp(gpcguard_verdict_error_code(v), code) == 0, "%s: Spine code \"%s\", want \"%s\"", label, gpcguard_verdict_error_code(v), code);
+    check_at(__FILE__, line, strcmp(gpcguard_verdict_interaction_id(v), interaction) == 0, "%s: interaction \"%s\", want \"%s\"", label,
              gpcguard_verdict_interaction_id(v), interaction);
     if (needle)
-        check_at(line, strstr(gpcguard_verdict_message(v), needle) != NULL, "%s: message \"%s\" does not name `%s`", label, gpcguard_verdict_message(v), needle);
+        check_at(__FILE__, line, strstr(gpcguard_verdict_message(v), needle) != NULL, "%s: message \"%s\" does not name `%s`", label, gpcguard_verdict_message(v), needle);
     if (allowed)
-        check_at(line, gpcguard_verdict_operation_outcome(v) == NULL, "%s: allowed with an OperationOutcome", label);
+        check_at(__FILE__, line, gpcguard_verdict_operation_outcome(v) == NULL, "%s: allowed with an OperationOutcome", label);
     else
         check_operation_outcome(line, label, v, code);
     record = check_audit_record(line, label, r, v);
@@ -486,9 +458,9 @@ static json_t *expect_at(int line, const char *label, struct req *r, gpcguard_re
 
 static void field_is(int line, const char *label, json_t *record, const char *key, const char *want) {
     if (!want)
-        check_at(line, json_object_get(record, key) == NULL, "%s: audit record has %s = %s before it was established", label, key, str_at(record, key));
+        check_at(__FILE__, line, json_object_get(record, key) == NULL, "%s: audit record has %s = %s before it was established", label, key, str_at(record, key));
     else
-        check_at(line, strcmp(str_at(record, key), want) == 0, "%s: audit %s = %s, want %s", label, key, str_at(record, key), want);
+        check_at(__FILE__, line, strcmp(str_at(record, key), want) == 0, "%s: audit %s = %s, want %s", label, key, str_at(record, key), want);
 }
 #define FIELD(label, record, key, want) field_is(__LINE__, (label), (record), (key), (want))
 
