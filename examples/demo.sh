@@ -38,21 +38,13 @@ done
 port=$(sed -n 's/^READY port=//p' "$work/provider.out")
 [ -n "$port" ] || { echo "demo: the provider did not start"; cat "$work/provider.out"; exit 1; }
 
-b64url() { basenc --base64url -w0 | tr -d '='; }
-ASID_TO=918999198993
-ASID_FROM=200000000359
-IID=urn:nhs:names:services:gpconnect
-# token EXP_OFFSET SCOPE DEVICE_TYPE: an unsigned GP Connect audit JWT (spec test-pack baseline).
-token() {
-  local now iat exp
-  now=$(date +%s); exp=$((now + $1)); iat=$((exp - 300))
-  local claims
-  claims=$(cat <<JSON
-{"iss":"https://consumersupplier.thirdparty.nhs.uk/","sub":"1","aud":"https://provider.thirdparty.nhs.uk/A20047/STU3/1/gpconnect","exp":$exp,"iat":$iat,"reason_for_request":"directcare","requested_scope":"$2","requesting_device":{"resourceType":"$3","identifier":[{"system":"https://consumersupplier.com/Id/device-identifier","value":"CONS-APP-4"}],"model":"Consumer product name","version":"5.3.0"},"requesting_organization":{"resourceType":"Organization","identifier":[{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"A11111"}],"name":"Consumer organisation name"},"requesting_practitioner":{"resourceType":"Practitioner","id":"1","identifier":[{"system":"https://fhir.nhs.uk/Id/sds-user-id","value":"111111111"},{"system":"https://fhir.nhs.uk/Id/sds-role-profile-id","value":"22222222222222"}],"name":[{"family":"Demo","given":["Clinician"],"prefix":["Dr"]}]}}
-JSON
-)
-  printf '%s.%s.' "$(printf '{"alg":"none","typ":"JWT"}' | b64url)" "$(printf '%s' "$claims" | b64url)"
-}
+# The JWT builders are shared with the host-module tests.
+. "$here/hosts/test-helpers.sh"
+b64url() { gpc_b64url; }
+token() { gpc_token "$@"; }
+ASID_TO=$GPC_ASID_TO
+ASID_FROM=$GPC_ASID_FROM
+IID=$GPC_IID
 GOOD=$(token 300 'patient/*.read' Device)
 
 printf '\n%-34s %-6s %-6s %-22s %s\n' "request" "expect" "status" "Spine code" "reason"
