@@ -71,5 +71,13 @@ pub(crate) const KU_CRL_SIGN: u32 = 0x0002;
 pub(crate) const X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER: c_int = 85;
 
 extern "C" {
+    pub(crate) fn X509_get0_pubkey(x: *const X509) -> *mut openssl_sys::EVP_PKEY;
+    pub(crate) fn X509_check_akid(issuer: *const X509, akid: *const openssl_sys::AUTHORITY_KEYID) -> c_int;
+}
+
+/// `CRL_REASON_REMOVE_FROM_CRL` (x509v3.h): the reasonCode value `removeFromCRL`.
+pub(crate) const CRL_REASON_REMOVE_FROM_CRL: i64 = 8;
+
+extern "C" {
     pub(crate) fn NAME_CONSTRAINTS_free(nc: *mut NAME_CONSTRAINTS);
 }

@@ -3,15 +3,31 @@
 //! its validity period at `now`, not revoked by a configured CRL (the whole chain by default), the
 //! certificate must allow client authentication, and it must carry the SSP's FQDN.
 //!
-//! Chain building, signatures, validity, EKU and CRLs are OpenSSL's `X509_verify_cert` on a store
-//! built once per guard state; the FQDN rule is ours, so its message can say what was expected.
+//! Chain building, signatures, validity and EKU are OpenSSL's `X509_verify_cert` on a store built
+//! once per guard state; the FQDN rule is ours, so its message can say what was expected.
+//!
+//! Revocation: OpenSSL's CRL check (`X509_V_FLAG_CRL_CHECK[_ALL]`) verifies each CRL's signature
+//! again at every verification, hashing the whole CRL, so a handshake's cost grew with the CRL
+//! (issue 5). Every CRL's signature is already verified once at load, against a configured CA,
+//! and the state is immutable until the next reload. So when every configured CRL is one whose
+//! meaning we handle completely ([`simple_crl`]: a direct, complete, non-delta CRL without
+//! issuingDistributionPoint, unhandled critical extensions, indirect or removeFromCRL entries),
+//! OpenSSL verifies the chain without CRL flags and [`Pki::check_revocation`] does the revocation
+//! check the way OpenSSL's `check_revocation` would, using a serial lookup in OpenSSL's sorted
+//! index of the CRL (sorted once, at load). The CRL flags are store-wide, so it is all or nothing:
+//! with any other CRL configured, every verification takes OpenSSL's path as before; and a chain
+//! whose certificates ask for what only OpenSSL's path handles (a CRL distribution point limited
+//! to some reasons or naming a cRLIssuer; a top certificate that is not self-issued) is verified
+//! again on that path. One difference from OpenSSL's path, in precedence only: OpenSSL checks
+//! revocation before signatures and validity periods, ours after, so a chain that is both expired
+//! (or badly signed) and revoked is refused for the former. What is accepted is the same.
 
 use libc::c_int;
 use openssl::pkey::{PKey, Public};
 use openssl::stack::Stack;
 use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::x509::store::{X509Store, X509StoreBuilder};
-use openssl::x509::{X509Crl, X509NameRef, X509Ref, X509VerifyResult, X509};
+use openssl::x509::{CrlStatus, X509Crl, X509NameRef, X509Ref, X509VerifyResult, X509};
 use openssl_sys as sys;
 
 use crate::config::{Revocation, Settings};
@@ -64,6 +80,34 @@ struct CrlInfo {
     next_update: String,
 }
 
+/// The store and CRLs of our own revocation check.
+struct FastRevocation {
+    /// The same trust anchors and flags as `Pki::store`, without CRLs or CRL flags.
+    store: X509Store,
+    crls: Vec<FastCrl>,
+}
+
+/// A CRL for our own revocation check, with what the check reads, taken once at load.
+struct FastCrl {
+    crl: X509Crl,
+    /// The key its signature was verified with at load: only a chain certificate with this key
+    /// can be the CRL's issuer.
+    key: PKey<Public>,
+    /// Its authorityKeyIdentifier, decoded (null when it has none); owned, freed on drop.
+    akid: *mut sys::AUTHORITY_KEYID,
+    last_update: i64,
+    next_update: Option<i64>,
+}
+
+impl Drop for FastCrl {
+    fn drop(&mut self) {
+        if !self.akid.is_null() {
+            // SAFETY: decoded by X509_CRL_get_ext_d2i for this value alone, freed once.
+            unsafe { sys::AUTHORITY_KEYID_free(self.akid) }
+        }
+    }
+}
+
 /// Why a certificate was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertRefusal {
@@ -80,6 +124,8 @@ pub struct Pki {
     anchors: Vec<X509>,
     crls: Vec<CrlInfo>,
     policy: PkiPolicy,
+    /// Our own revocation check, when every configured CRL allows it (see the module comment).
+    fast: Option<FastRevocation>,
     /// Until when (Unix seconds) every configured CA is within its validity and, when revocation
     /// is checked, every CRL is before its nextUpdate: within that time and this state, a chain
     /// that verified once still verifies, as long as its own certificates have not expired.
@@ -116,6 +162,11 @@ impl Pki {
 
     /// Builds the verification state from certificates and CRLs already in memory.
     pub fn from_parts(anchors: Vec<X509>, intermediates: Vec<X509>, crls: Vec<NamedCrl>, policy: PkiPolicy) -> Result<Pki> {
+        Pki::build(anchors, intermediates, crls, policy, true)
+    }
+
+    /// `from_parts`, with our own revocation check allowed or not (tests compare the two paths).
+    fn build(anchors: Vec<X509>, intermediates: Vec<X509>, crls: Vec<NamedCrl>, policy: PkiPolicy, allow_fast: bool) -> Result<Pki> {
         if anchors.is_empty() {
             return Err(Error::new(ErrorKind::Ca, "configuration key `trust_anchor`: no trust anchor certificate"));
         }
@@ -126,6 +177,8 @@ impl Pki {
             builder.add_cert(a.clone()).map_err(tls("adding a trust anchor"))?;
         }
         let mut infos = Vec::new();
+        // Filled while every CRL so far is one our own check handles; None from the first that is not.
+        let mut fast_crls = (allow_fast && policy.revocation != Revocation::Off).then(Vec::new);
         for named in &crls {
             let issuer = anchors
                 .iter()
@@ -147,6 +200,12 @@ impl Pki {
             profile::check_crl(&named.crl, issuer).map_err(|what| {
                 Error::new(ErrorKind::Crl, format!("configuration key `crl`: {} (issuer {}) {what}", named.source, name_text(issuer.subject_name())))
             })?;
+            if let Some(list) = &mut fast_crls {
+                match simple_crl(&named.crl, issuer) {
+                    Some(fast) => list.push(fast),
+                    None => fast_crls = None,
+                }
+            }
             infos.push(CrlInfo {
                 source: named.source.clone(),
                 issuer: name_text(issuer.subject_name()),
@@ -177,7 +236,19 @@ impl Pki {
                 stable_until = stable_until.min(next);
             }
         }
-        Ok(Pki { store: builder.build(), intermediates, anchors, crls: infos, policy, stable_until })
+        let fast = match fast_crls {
+            Some(crls) => {
+                let mut b = X509StoreBuilder::new().map_err(tls("X509_STORE_new"))?;
+                for a in &anchors {
+                    b.add_cert(a.clone()).map_err(tls("adding a trust anchor"))?;
+                }
+                // SAFETY: plain setter on the store being built. No CRL flags: revocation is ours.
+                unsafe { sys::X509_STORE_set_flags(b.as_ptr(), sys::X509_V_FLAG_X509_STRICT as _) };
+                Some(FastRevocation { store: b.build(), crls })
+            }
+            None => None,
+        };
+        Ok(Pki { store: builder.build(), intermediates, anchors, crls: infos, policy, fast, stable_until })
     }
 
     /// See the field: the end of the period in which a verification's outcome cannot change
@@ -195,6 +266,36 @@ impl Pki {
     /// include the leaf) at Unix time `now`.
     pub fn verify(&self, leaf: &X509Ref, presented: &[&X509Ref], now: i64) -> std::result::Result<(), CertRefusal> {
         let subject = name_text(leaf.subject_name());
+        let purpose = self.policy.purpose;
+        if let Some(fast) = &self.fast {
+            let done = self.openssl_verify(&fast.store, leaf, presented, now, &subject, |chain| {
+                if needs_openssl_revocation(chain, self.covered(chain)) {
+                    return Ok(false);
+                }
+                // Revocation before the profile rules, in the order OpenSSL's path reports them.
+                self.check_revocation(fast, chain, now, &subject)?;
+                profile::check_chain(chain, purpose)?;
+                Ok(true)
+            })?;
+            if done {
+                return self.check_fqdn(leaf, &subject);
+            }
+        }
+        self.openssl_verify(&self.store, leaf, presented, now, &subject, |chain| profile::check_chain(chain, purpose))?;
+        self.check_fqdn(leaf, &subject)
+    }
+
+    /// OpenSSL's `X509_verify_cert` on `store`; on success, `judge` reads the verified chain
+    /// (leaf first, trust anchor last) before the context is freed.
+    fn openssl_verify<R>(
+        &self,
+        store: &X509Store,
+        leaf: &X509Ref,
+        presented: &[&X509Ref],
+        now: i64,
+        subject: &str,
+        judge: impl FnOnce(&[&X509Ref]) -> std::result::Result<R, CertRefusal>,
+    ) -> std::result::Result<R, CertRefusal> {
         let internal = |what: &str| CertRefusal {
             reason: Reason::Internal,
             message: format!("could not verify certificate {subject}: {what}"),
@@ -204,14 +305,14 @@ impl Pki {
         for c in presented.iter().copied().chain(self.intermediates.iter().map(|c| &**c)) {
             untrusted.push(c.to_owned()).map_err(|_| internal("out of memory"))?;
         }
-        // SAFETY: a fresh X509_STORE_CTX over our store, the leaf and the untrusted stack, all of
+        // SAFETY: a fresh X509_STORE_CTX over the store, the leaf and the untrusted stack, all of
         // which outlive it; freed before return by `StoreCtx`'s Drop.
         unsafe {
             let ctx = StoreCtx(sys::X509_STORE_CTX_new());
             if ctx.0.is_null() {
                 return Err(internal("out of memory"));
             }
-            if sys::X509_STORE_CTX_init(ctx.0, self.store.as_ptr(), leaf.as_ptr(), untrusted.as_ptr()) != 1 {
+            if sys::X509_STORE_CTX_init(ctx.0, store.as_ptr(), leaf.as_ptr(), untrusted.as_ptr()) != 1 {
                 return Err(internal("X509_STORE_CTX_init failed"));
             }
             let param = ossl::X509_STORE_CTX_get0_param(ctx.0);
@@ -232,17 +333,71 @@ impl Pki {
                 let depth = sys::X509_STORE_CTX_get_error_depth(ctx.0);
                 let current = sys::X509_STORE_CTX_get_current_cert(ctx.0);
                 let at = if current.is_null() { leaf } else { X509Ref::from_ptr(current) };
-                return Err(self.refusal(&subject, err, depth, at));
+                return Err(self.refusal(subject, err, depth, at));
             }
-            // The profile rules judge the chain OpenSSL verified, read before the context is freed.
             let chain = sys::X509_STORE_CTX_get0_chain(ctx.0);
             if chain.is_null() {
                 return Err(internal("verification produced no chain"));
             }
             let chain: Vec<&X509Ref> = openssl::stack::StackRef::<X509>::from_ptr(chain).iter().collect();
-            profile::check_chain(&chain, self.policy.purpose)?;
+            if chain.is_empty() {
+                return Err(internal("verification produced an empty chain"));
+            }
+            judge(&chain)
         }
-        self.check_fqdn(leaf, &subject)
+    }
+
+    /// How many certificates of a verified chain, from the leaf, the `revocation` mode covers:
+    /// the whole chain including the self-signed anchor (as `X509_V_FLAG_CRL_CHECK_ALL`), or the
+    /// leaf (as `X509_V_FLAG_CRL_CHECK`).
+    fn covered(&self, chain: &[&X509Ref]) -> usize {
+        match self.policy.revocation {
+            Revocation::Chain => chain.len(),
+            Revocation::Leaf => chain.len().min(1),
+            Revocation::Off => 0,
+        }
+    }
+
+    /// OpenSSL 3.0's `check_revocation` (x509_vfy.c) for a chain it verified without CRL flags,
+    /// restricted to the CRLs `simple_crl` admits, with the same errors, in the same order, and
+    /// the same tolerance with `require_crl = false` as `tolerate_missing_crl` gives that path:
+    /// for each covered certificate, the CRL (none: UNABLE_TO_GET_CRL), its issuer's cRLSign
+    /// (KEYUSAGE_NO_CRL_SIGN), its times (CRL_NOT_YET_VALID, CRL_HAS_EXPIRED), then the serial
+    /// (CERT_REVOKED). The CRL signature itself was verified at load, with `FastCrl::key`.
+    fn check_revocation(&self, fast: &FastRevocation, chain: &[&X509Ref], now: i64, subject: &str) -> std::result::Result<(), CertRefusal> {
+        let tolerant = !self.policy.require_crl;
+        let fail = |err: c_int, i: usize| Err(self.refusal(subject, err, i as c_int, chain[i]));
+        for i in 0..self.covered(chain) {
+            let cert = chain[i];
+            // SAFETY: read-only inspection of a valid certificate (OpenSSL caches its extensions).
+            if unsafe { sys::X509_get_extension_flags(cert.as_ptr()) } & sys::EXFLAG_PROXY != 0 {
+                continue; // as OpenSSL's check_cert (and proxy certificates are refused anyway)
+            }
+            let Some((crl, signer)) = select_crl(fast, chain, i, now) else {
+                if tolerant {
+                    continue;
+                }
+                return fail(sys::X509_V_ERR_UNABLE_TO_GET_CRL, i);
+            };
+            // SAFETY: read-only inspection of a valid certificate (OpenSSL caches its extensions).
+            let usage = unsafe { sys::X509_get_key_usage(chain[signer].as_ptr()) };
+            if usage != u32::MAX && usage & ossl::KU_CRL_SIGN == 0 {
+                return fail(sys::X509_V_ERR_KEYUSAGE_NO_CRL_SIGN, i); // never tolerated, as in OpenSSL
+            }
+            if crl.last_update > now {
+                if !tolerant {
+                    return fail(sys::X509_V_ERR_CRL_NOT_YET_VALID, i);
+                }
+            } else if crl.next_update.is_some_and(|next| next <= now) && !tolerant {
+                return fail(sys::X509_V_ERR_CRL_HAS_EXPIRED, i);
+            }
+            // An out-of-date CRL that lists the certificate still revokes it. Any entry counts:
+            // `simple_crl` admits no removeFromCRL entries, and one would not free it here.
+            if !matches!(crl.crl.get_by_serial(cert.serial_number()), CrlStatus::NotRevoked) {
+                return fail(sys::X509_V_ERR_CERT_REVOKED, i);
+            }
+        }
+        Ok(())
     }
 
     fn refusal(&self, subject: &str, err: c_int, depth: c_int, at: &X509Ref) -> CertRefusal {
@@ -317,6 +472,152 @@ fn certificate_dns_names(cert: &X509Ref) -> Vec<String> {
         // Raw bytes, not a NUL-truncating conversion: "fqdn\0.evil" must not read as "fqdn".
         .filter_map(|e| std::str::from_utf8(e.data().as_slice()).ok().map(str::to_owned))
         .collect()
+}
+
+/// The CRL for `chain[i]` and the chain index of its issuer, chosen as OpenSSL's `get_crl_sk`
+/// chooses: the CRL's issuer name must be the certificate's issuer name, and the CRL must have
+/// been signed (`FastCrl::key`, verified at load) by the certificate's issuer in this chain
+/// (the next certificate, or the certificate itself at the top), or by a higher certificate of
+/// the chain with that subject name; its authorityKeyIdentifier must match that certificate
+/// (`X509_check_akid`, as OpenSSL's `crl_akid_check`). A CRL of a same-named CA with another key
+/// is not this certificate's CRL. Among several, as OpenSSL's score: one within its validity
+/// period first, then one signed by the direct issuer, then the latest lastUpdate, then the first
+/// configured.
+fn select_crl<'f>(fast: &'f FastRevocation, chain: &[&X509Ref], i: usize, now: i64) -> Option<(&'f FastCrl, usize)> {
+    let cert = chain[i];
+    let top = chain.len() - 1;
+    let direct = if i == top { i } else { i + 1 };
+    let mut best: Option<(&FastCrl, usize, (bool, bool, i64))> = None;
+    for crl in &fast.crls {
+        let name = crl.crl.issuer_name();
+        if !same_name(name, cert.issuer_name()) {
+            continue;
+        }
+        let signer = (direct..=top).find(|&j| {
+            let c = chain[j];
+            (j == direct || same_name(c.subject_name(), name)) && signed_by(crl, c)
+        });
+        let Some(signer) = signer else { continue };
+        let current = crl.last_update <= now && crl.next_update.map_or(true, |next| next > now);
+        let score = (current, signer == direct, crl.last_update);
+        if best.as_ref().map_or(true, |b| score > b.2) {
+            best = Some((crl, signer, score));
+        }
+    }
+    best.map(|(crl, signer, _)| (crl, signer))
+}
+
+/// Whether `cert` carries the key `crl` was verified with at load and matches its AKID.
+fn signed_by(crl: &FastCrl, cert: &X509Ref) -> bool {
+    // SAFETY: read-only accessors on a valid certificate, key and AKID (which may be null:
+    // X509_check_akid accepts that as "no constraint").
+    unsafe {
+        let key = ossl::X509_get0_pubkey(cert.as_ptr());
+        !key.is_null() && sys::EVP_PKEY_eq(key, crl.key.as_ptr()) == 1 && ossl::X509_check_akid(cert.as_ptr(), crl.akid) == sys::X509_V_OK
+    }
+}
+
+/// Whether a verified chain needs OpenSSL's own CRL processing, which our check does not
+/// reproduce: a covered certificate with a CRL distribution point limited to some reasons or
+/// naming a cRLIssuer (OpenSSL then wants CRLs covering every reason, or an indirect CRL), or
+/// one whose distribution points do not decode; or a covered top certificate that is not
+/// self-issued (OpenSSL: UNABLE_TO_GET_CRL_ISSUER). Fails towards OpenSSL's path.
+fn needs_openssl_revocation(chain: &[&X509Ref], covered: usize) -> bool {
+    for (i, cert) in chain.iter().take(covered).enumerate() {
+        // SAFETY: read-only lookup on a valid certificate.
+        if unsafe { sys::X509_get_ext_by_NID(cert.as_ptr(), sys::NID_crl_distribution_points, -1) } >= 0 {
+            let Some(points) = cert.crl_distribution_points() else { return true };
+            for dp in &points {
+                // SAFETY: a DIST_POINT of the stack just decoded, which owns it.
+                let dp = unsafe { &*dp.as_ptr() };
+                if !dp.reasons.is_null() || !dp.CRLissuer.is_null() {
+                    return true;
+                }
+            }
+        }
+        // SAFETY: read-only check of a valid certificate against itself.
+        if i == chain.len() - 1 && unsafe { sys::X509_check_issued(cert.as_ptr(), cert.as_ptr()) } != sys::X509_V_OK {
+            return true;
+        }
+    }
+    false
+}
+
+/// The `FastCrl` for a CRL signed by `issuer` when our own revocation check handles everything
+/// the CRL means, else None (the configuration then takes OpenSSL's path). Admitted: no
+/// issuingDistributionPoint (so not indirect, not partitioned by reasons or certificate kind),
+/// not a delta (no deltaCRLIndicator) and no freshestCRL, no critical extension but the AKID
+/// (CRLNumber is never critical: `profile::check_crl`), one decodable AKID at most; entries with
+/// no critical extension, no certificateIssuer, at most one decodable reasonCode that is not
+/// removeFromCRL (which OpenSSL reads as "not revoked"); readable lastUpdate and nextUpdate.
+/// Also sorts the CRL's entries for OpenSSL's serial lookup now, once, before any thread reads it.
+fn simple_crl(crl: &X509Crl, issuer: &X509Ref) -> Option<FastCrl> {
+    let p = crl.as_ptr();
+    // SAFETY: read-only lookups on a valid CRL and its entries; each decoded value is freed here,
+    // except the AKID, which the returned FastCrl owns.
+    unsafe {
+        for nid in [sys::NID_issuing_distribution_point, sys::NID_delta_crl, sys::NID_freshest_crl] {
+            if sys::X509_CRL_get_ext_by_NID(p, nid, -1) >= 0 {
+                return None;
+            }
+        }
+        for k in 0..sys::X509_CRL_get_ext_count(p) {
+            let ext = sys::X509_CRL_get_ext(p, k);
+            if sys::X509_EXTENSION_get_critical(ext) != 0 && sys::OBJ_obj2nid(sys::X509_EXTENSION_get_object(ext)) != sys::NID_authority_key_identifier {
+                return None;
+            }
+        }
+        for rev in crl.get_revoked().into_iter().flatten() {
+            let r = rev.as_ptr();
+            for k in 0..sys::X509_REVOKED_get_ext_count(r) {
+                let ext = sys::X509_REVOKED_get_ext(r, k);
+                if sys::X509_EXTENSION_get_critical(ext) != 0 || sys::OBJ_obj2nid(sys::X509_EXTENSION_get_object(ext)) == sys::NID_certificate_issuer {
+                    return None;
+                }
+            }
+            let mut at = -1;
+            let reason = sys::X509_REVOKED_get_ext_d2i(r, sys::NID_crl_reason, &mut at, std::ptr::null_mut());
+            if reason.is_null() {
+                if at != -1 {
+                    openssl::error::ErrorStack::get();
+                    return None;
+                }
+            } else {
+                let mut code = 0i64;
+                let ok = sys::ASN1_ENUMERATED_get_int64(&mut code, reason as *const sys::ASN1_ENUMERATED);
+                sys::ASN1_ENUMERATED_free(reason as *mut sys::ASN1_ENUMERATED);
+                if ok != 1 || code == ossl::CRL_REASON_REMOVE_FROM_CRL {
+                    openssl::error::ErrorStack::get();
+                    return None;
+                }
+            }
+        }
+        let last_update = unix_time(crl.last_update());
+        if last_update == i64::MIN {
+            return None;
+        }
+        let next_update = match crl.next_update() {
+            None => None,
+            Some(t) => match unix_time(t) {
+                i64::MIN => return None,
+                t => Some(t),
+            },
+        };
+        let key = issuer.public_key().ok()?;
+        let mut at = -1;
+        let akid = sys::X509_CRL_get_ext_d2i(p, sys::NID_authority_key_identifier, &mut at, std::ptr::null_mut()) as *mut sys::AUTHORITY_KEYID;
+        if akid.is_null() && at != -1 {
+            openssl::error::ErrorStack::get();
+            return None;
+        }
+        // OpenSSL sorts the entries on the first lookup (under the CRL's lock, but tests "sorted"
+        // before taking it); do that first lookup here, single-threaded, so that verifications
+        // only ever search the sorted index.
+        let _ = crl.get_by_serial(issuer.serial_number());
+        // A reference of its own to the same CRL (and so to the index just sorted).
+        sys::X509_CRL_up_ref(p);
+        Some(FastCrl { crl: X509Crl::from_ptr(p), key, akid, last_update, next_update })
+    }
 }
 
 struct StoreCtx(*mut sys::X509_STORE_CTX);
@@ -493,4 +794,225 @@ fn malformed(message: String) -> CertRefusal {
 
 fn count_occurrences(haystack: &[u8], needle: &[u8]) -> usize {
     haystack.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Our own revocation check against OpenSSL's path, on the test PKI of `c-tests/make-pki.sh`
+    //! plus CRLs made here with the `openssl` CLI (`openssl ca`): a root CRL revoking the SubCA, an
+    //! expired SubCA CRL, a SubCA CRL with an issuingDistributionPoint, and a "twin" SubCA (same
+    //! name, another key, also issued by the root) whose CRL lists client-valid's serial.
+    use super::*;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::OnceLock;
+
+    const SSP_FQDN: &str = "msg.dev.spine2.ncrs.nhs.uk";
+
+    fn run(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new(args[0]).args(&args[1..]).current_dir(dir).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn utc(offset: &str) -> String {
+        run(Path::new("/"), &["date", "-u", "-d", offset, "+%Y%m%d%H%M%SZ"]).trim().to_owned()
+    }
+
+    fn pki_dir() -> &'static PathBuf {
+        static DIR: OnceLock<PathBuf> = OnceLock::new();
+        DIR.get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("gpcguard-pki-unit-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("c-tests/make-pki.sh");
+            run(Path::new("/"), &[script.to_str().unwrap(), dir.to_str().unwrap()]);
+            let d = dir.as_path();
+            // Expired SubCA CRL (lists client-revoked).
+            let (two_days_ago, yesterday) = (utc("-2 days"), utc("-1 day"));
+            run(d, &["openssl", "ca", "-config", "ca-db/sub-ca.cnf", "-gencrl", "-crl_lastupdate", &two_days_ago, "-crl_nextupdate", &yesterday, "-out", "sub-ca-expired.crl"]);
+            // SubCA CRL issued for tomorrow (lastUpdate in the future).
+            let (tomorrow, next_month) = (utc("+1 day"), utc("+30 days"));
+            run(d, &["openssl", "ca", "-config", "ca-db/sub-ca.cnf", "-gencrl", "-crl_lastupdate", &tomorrow, "-crl_nextupdate", &next_month, "-out", "sub-ca-future.crl"]);
+            // SubCA CRL with an issuingDistributionPoint (onlyContainsUserCerts, critical).
+            let cnf = std::fs::read_to_string(d.join("ca-db/sub-ca.cnf")).unwrap();
+            let idp = cnf.replace("[this_ca]\n", "[this_ca]\ncrl_extensions = crl_ext\n")
+                + "[crl_ext]\nissuingDistributionPoint = critical, @idp\n[idp]\nonlyuser = TRUE\n";
+            std::fs::write(d.join("ca-db/sub-ca-idp.cnf"), idp).unwrap();
+            run(d, &["openssl", "ca", "-config", "ca-db/sub-ca-idp.cnf", "-gencrl", "-out", "sub-ca-idp.crl"]);
+            // The twin SubCA: same subject, another key, issued by the root.
+            run(d, &["openssl", "genpkey", "-quiet", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "twin.key"]);
+            run(d, &["openssl", "req", "-new", "-key", "twin.key", "-subj", "/O=gpcguard test/CN=Test Spine SubCA", "-out", "ca-db/twin.csr"]);
+            run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-batch", "-notext", "-in", "ca-db/twin.csr", "-out", "twin.pem", "-days", "365", "-extfile", "ca-db/sub-ca.ext"]);
+            std::fs::write(d.join("ca-db/twin.cnf"), cnf.replace("sub-ca", "twin")).unwrap();
+            let serial = run(d, &["openssl", "x509", "-in", "client-valid.pem", "-noout", "-serial"]);
+            let serial = serial.trim().strip_prefix("serial=").unwrap().to_owned();
+            std::fs::write(d.join("ca-db/twin.index"), format!("R\t491231235959Z\t240101000000Z\t{serial}\tunknown\t/CN=SSP valid client\n")).unwrap();
+            std::fs::write(d.join("ca-db/twin.index.attr"), "unique_subject = no\n").unwrap();
+            std::fs::write(d.join("ca-db/twin.crlnumber"), "1000\n").unwrap();
+            run(d, &["openssl", "ca", "-config", "ca-db/twin.cnf", "-gencrl", "-out", "twin.crl"]);
+            // Last: the root revokes the SubCA (root-ca.crl, made before, revokes nothing).
+            run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-revoke", "sub-ca.pem"]);
+            run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-gencrl", "-out", "root-revokes-sub.crl"]);
+            dir
+        })
+    }
+
+    fn cert(name: &str) -> X509 {
+        X509::from_pem(&std::fs::read(pki_dir().join(name)).unwrap()).unwrap()
+    }
+
+    fn crl(name: &str) -> NamedCrl {
+        NamedCrl { source: name.to_owned(), crl: X509Crl::from_pem(&std::fs::read(pki_dir().join(name)).unwrap()).unwrap() }
+    }
+
+    fn now() -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    }
+
+    fn pki(intermediates: &[&str], crls: &[&str], revocation: Revocation, require_crl: bool, fast: bool) -> Pki {
+        let policy = PkiPolicy { fqdns: vec![SSP_FQDN.into()], revocation, require_crl, purpose: Purpose::Client, max_depth: 8 };
+        let crls = crls.iter().map(|c| crl(c)).collect();
+        Pki::build(vec![cert("root-ca.pem")], intermediates.iter().map(|c| cert(c)).collect(), crls, policy, fast).unwrap()
+    }
+
+    fn verdict(p: &Pki, leaf: &str) -> std::result::Result<(), CertRefusal> {
+        p.verify(&cert(leaf), &[], now())
+    }
+
+    fn reason(p: &Pki, leaf: &str) -> Reason {
+        match verdict(p, leaf) {
+            Ok(()) => Reason::Allowed,
+            Err(r) => r.reason,
+        }
+    }
+
+    #[test]
+    fn own_check_is_used_for_simple_crls_and_revokes_the_leaf() {
+        let p = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca.crl"], Revocation::Chain, true, true);
+        assert!(p.fast.is_some(), "plain `openssl ca` CRLs must take our own check");
+        assert_eq!(reason(&p, "client-valid.pem"), Reason::Allowed);
+        let r = verdict(&p, "client-revoked.pem").unwrap_err();
+        assert_eq!((r.reason, r.x509_error), (Reason::CertRevoked, sys::X509_V_ERR_CERT_REVOKED), "{}", r.message);
+        assert!(r.message.contains("is revoked by the CRL of CN=Test Spine SubCA") || r.message.contains("Test Spine SubCA in sub-ca.crl"), "{}", r.message);
+        assert!(r.message.contains("sub-ca.crl"), "message does not name the CRL file: {}", r.message);
+    }
+
+    #[test]
+    fn revoked_intermediate_refuses_in_chain_mode_only() {
+        let crls = ["root-revokes-sub.crl", "sub-ca.crl"];
+        let chain = pki(&["sub-ca.pem"], &crls, Revocation::Chain, true, true);
+        assert!(chain.fast.is_some());
+        let r = verdict(&chain, "client-valid.pem").unwrap_err();
+        assert_eq!((r.reason, r.x509_error), (Reason::CertRevoked, sys::X509_V_ERR_CERT_REVOKED), "{}", r.message);
+        assert!(r.message.contains("chain certificate") && r.message.contains("(depth 1)") && r.message.contains("root-revokes-sub.crl"), "{}", r.message);
+        let leaf = pki(&["sub-ca.pem"], &crls, Revocation::Leaf, true, true);
+        assert_eq!(reason(&leaf, "client-valid.pem"), Reason::Allowed);
+        assert_eq!(reason(&leaf, "client-revoked.pem"), Reason::CertRevoked);
+    }
+
+    #[test]
+    fn crl_of_a_same_named_ca_with_another_key_is_not_used() {
+        // twin.crl lists client-valid's serial, but was signed by the twin's key, not the key of
+        // client-valid's issuer; it comes first, so a name-only match would pick it.
+        let p = pki(&["sub-ca.pem", "twin.pem"], &["twin.crl", "root-ca.crl", "sub-ca.crl"], Revocation::Chain, true, true);
+        assert!(p.fast.is_some());
+        assert_eq!(reason(&p, "client-valid.pem"), Reason::Allowed);
+        assert_eq!(reason(&p, "client-revoked.pem"), Reason::CertRevoked);
+        // With only the twin's CRL, client-valid's issuer has no CRL at all.
+        let p = pki(&["sub-ca.pem", "twin.pem"], &["twin.crl", "root-ca.crl"], Revocation::Chain, true, true);
+        let r = verdict(&p, "client-valid.pem").unwrap_err();
+        assert_eq!((r.reason, r.x509_error), (Reason::CertRevocationUnknown, sys::X509_V_ERR_UNABLE_TO_GET_CRL), "{}", r.message);
+        let p = pki(&["sub-ca.pem", "twin.pem"], &["twin.crl", "root-ca.crl"], Revocation::Chain, false, true);
+        assert_eq!(reason(&p, "client-valid.pem"), Reason::Allowed, "require_crl = false tolerates the missing CRL");
+    }
+
+    #[test]
+    fn expired_crl_refuses_unless_require_crl_is_false_but_still_revokes() {
+        let strict = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca-expired.crl"], Revocation::Chain, true, true);
+        assert!(strict.fast.is_some());
+        let r = verdict(&strict, "client-valid.pem").unwrap_err();
+        assert_eq!((r.reason, r.x509_error), (Reason::CertRevocationUnknown, sys::X509_V_ERR_CRL_HAS_EXPIRED), "{}", r.message);
+        assert!(r.message.contains("sub-ca-expired.crl") && r.message.contains("expired"), "{}", r.message);
+        let lax = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca-expired.crl"], Revocation::Chain, false, true);
+        assert_eq!(reason(&lax, "client-valid.pem"), Reason::Allowed);
+        assert_eq!(reason(&lax, "client-revoked.pem"), Reason::CertRevoked);
+        // A current CRL is preferred to an expired one of the same issuer, in either order.
+        let both = pki(&["sub-ca.pem"], &["sub-ca-expired.crl", "root-ca.crl", "subca-revoked-later.crl"], Revocation::Chain, true, true);
+        assert_eq!(reason(&both, "client-valid.pem"), Reason::Allowed);
+        assert_eq!(reason(&both, "client-later-revoked.pem"), Reason::CertRevoked);
+        // A CRL whose lastUpdate is still to come: not yet valid, the same tolerance.
+        let future = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca-future.crl"], Revocation::Chain, true, true);
+        let r = verdict(&future, "client-valid.pem").unwrap_err();
+        assert_eq!((r.reason, r.x509_error), (Reason::CertRevocationUnknown, sys::X509_V_ERR_CRL_NOT_YET_VALID), "{}", r.message);
+        let lax = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca-future.crl"], Revocation::Chain, false, true);
+        assert_eq!(reason(&lax, "client-valid.pem"), Reason::Allowed);
+        assert_eq!(reason(&lax, "client-revoked.pem"), Reason::CertRevoked);
+    }
+
+    #[test]
+    fn crl_with_issuing_distribution_point_takes_openssls_path_and_still_revokes() {
+        let p = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca-idp.crl"], Revocation::Chain, true, true);
+        assert!(p.fast.is_none(), "a CRL with an issuingDistributionPoint must leave revocation to OpenSSL");
+        assert_eq!(reason(&p, "client-valid.pem"), Reason::Allowed);
+        let r = verdict(&p, "client-revoked.pem").unwrap_err();
+        assert_eq!((r.reason, r.x509_error), (Reason::CertRevoked, sys::X509_V_ERR_CERT_REVOKED), "{}", r.message);
+    }
+
+    /// Every client certificate, every mode, against several CRL sets: our check accepts exactly
+    /// what OpenSSL's path accepts, and refuses with the same reason, error code and message,
+    /// except for the one documented difference of precedence: a chain with a certificate out of
+    /// its validity period and also a revoked certificate or no usable CRL is refused as out of
+    /// its validity period
+    /// (OpenSSL checks revocation before validity; ours runs after `X509_verify_cert`).
+    #[test]
+    fn own_check_agrees_with_openssl_path() {
+        let leaves = [
+            "client-valid.pem",
+            "client-cn-only.pem",
+            "client-later-revoked.pem",
+            "client-expired.pem",
+            "client-not-yet-valid.pem",
+            "client-revoked.pem",
+            "client-wrong-fqdn.pem",
+            "client-wrong-san.pem",
+            "client-server-eku.pem",
+            "client-unrelated.pem",
+        ];
+        let sets: &[&[&str]] = &[
+            &["root-ca.crl", "sub-ca.crl"],
+            &["root-ca.crl", "subca-revoked-later.crl"],
+            &["root-ca.crl", "sub-ca-expired.crl"],
+            &["root-revokes-sub.crl", "sub-ca.crl"],
+            &["sub-ca.crl"],
+            &["root-ca.crl"],
+            &[],
+        ];
+        let (mut compared, mut precedence) = (0, 0);
+        for set in sets {
+            for mode in [Revocation::Chain, Revocation::Leaf] {
+                for require in [true, false] {
+                    let ours = pki(&["sub-ca.pem"], set, mode, require, true);
+                    let theirs = pki(&["sub-ca.pem"], set, mode, require, false);
+                    assert!(ours.fast.is_some() && theirs.fast.is_none());
+                    for leaf in leaves {
+                        let (a, b) = (verdict(&ours, leaf), verdict(&theirs, leaf));
+                        let what = format!("{leaf} with {set:?}, {mode:?}, require_crl {require}: ours {a:?}, OpenSSL's {b:?}");
+                        match (&a, &b) {
+                            (Err(x), Err(y)) if x != y => {
+                                assert!(
+                                    matches!(x.reason, Reason::CertExpired | Reason::CertNotYetValid) && matches!(y.reason, Reason::CertRevocationUnknown | Reason::CertRevoked),
+                                    "{what}"
+                                );
+                                precedence += 1;
+                            }
+                            _ => assert_eq!(a, b, "{what}"),
+                        }
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(compared, 7 * 4 * leaves.len());
+        assert!(precedence < compared / 10, "{precedence} of {compared} differ in precedence");
+    }
 }
