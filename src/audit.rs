@@ -2,7 +2,7 @@
 //! "Logging"). It carries what was established before the verdict (fields not yet known are
 //! omitted) and never the token, the query string or the body.
 
-use crate::verdict::{push_json_string, Reason};
+use crate::verdict::{is_plain_ascii, push_json_string, Reason};
 
 /// Claim values are bounded in the record so a hostile token cannot flood a log line.
 const MAX_FIELD_CHARS: usize = 128;
@@ -111,7 +111,7 @@ fn push_printable_json(out: &mut String, bytes: &[u8], max: usize) {
     let shown = &bytes[..bytes.len().min(max)];
     out.reserve(shown.len() + 5);
     out.push('"');
-    if shown.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+    if is_plain_ascii(shown) {
         // All plain ASCII: valid UTF-8, nothing to escape.
         out.push_str(std::str::from_utf8(shown).unwrap_or(""));
     } else {
@@ -141,7 +141,7 @@ fn push_field(out: &mut String, name: &str, value: Option<&str>) {
 
 /// `push_json_string`, with a fast path for the usual plain-ASCII value that needs no escaping.
 fn push_json(out: &mut String, s: &str) {
-    if s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+    if is_plain_ascii(s.as_bytes()) {
         out.push('"');
         out.push_str(s);
         out.push('"');

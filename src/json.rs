@@ -10,8 +10,6 @@
 //! escapes borrow the input. A container's children follow it, each child's `end` pointing past
 //! its own subtree, so walking children is a hop from sibling to sibling.
 
-use std::borrow::Cow;
-
 /// Why a text is not accepted as JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JsonError {
@@ -46,13 +44,29 @@ pub enum Kind {
     Object,
 }
 
-#[derive(Clone, Debug)]
-struct Node<'a> {
+/// Where a string lives: `start..start + len` in the input, or in the document's buffer of
+/// unescaped strings when `start` has [`UNESCAPED`] set. Offsets, not `Cow`s: a node is 24 bytes
+/// and dropping a document is one deallocation (two when a string had escapes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// Flag bit of [`Span::start`]: the string is in [`Document::unescaped`].
+const UNESCAPED: u32 = 1 << 31;
+/// Inputs and unescaped buffers must stay below this so that offsets never reach the flag bit.
+const MAX_OFFSET: usize = (UNESCAPED - 1) as usize;
+
+const EMPTY: Span = Span { start: 0, len: 0 };
+
+#[derive(Clone, Copy, Debug)]
+struct Node {
     kind: Kind,
     /// Member name when this node is an object member's value.
-    key: Cow<'a, str>,
+    key: Span,
     /// String value (unescaped), number text, or "true"/"false".
-    text: Cow<'a, str>,
+    text: Span,
     /// Index one past this node's subtree.
     end: u32,
 }
@@ -60,7 +74,10 @@ struct Node<'a> {
 /// A parsed JSON document.
 #[derive(Debug)]
 pub struct Document<'a> {
-    nodes: Vec<Node<'a>>,
+    text: &'a str,
+    /// The strings that had escapes, unescaped, one after the other (empty for most tokens).
+    unescaped: String,
+    nodes: Vec<Node>,
 }
 
 /// One value inside a [`Document`].
@@ -74,30 +91,53 @@ impl<'a> Document<'a> {
     /// Parses `input`, refusing nesting deeper than `max_depth` (the top level is depth 1).
     pub fn parse(input: &'a [u8], max_depth: usize) -> Result<Document<'a>, JsonError> {
         let text = std::str::from_utf8(input).map_err(|_| JsonError::Utf8)?;
+        if input.len() > MAX_OFFSET {
+            return Err(JsonError::Syntax);
+        }
         let mut p = Parser {
             text,
             bytes: input,
             pos: 0,
             // A rough size guess so that a normal token needs one allocation.
             nodes: Vec::with_capacity((input.len() / 16).clamp(8, 256)),
+            unescaped: String::new(),
             max_depth,
         };
         p.skip_ws();
-        p.value(Cow::Borrowed(""), 1)?;
+        p.value(EMPTY, 1)?;
         p.skip_ws();
         if p.pos != p.bytes.len() {
             return Err(JsonError::Syntax);
         }
-        Ok(Document { nodes: p.nodes })
+        Ok(Document { text, unescaped: p.unescaped, nodes: p.nodes })
     }
 
     pub fn root<'d>(&'d self) -> Value<'d, 'a> {
         Value { doc: self, at: 0 }
     }
+
+    fn str_of(&self, s: Span) -> &str {
+        span_str(self.text, &self.unescaped, s)
+    }
+}
+
+/// The text of `s`: in `text`, or in `unescaped` when flagged. An impossible span reads as ""
+/// rather than panicking.
+#[inline]
+fn span_str<'s>(text: &'s str, unescaped: &'s str, s: Span) -> &'s str {
+    let (base, start) = if s.start & UNESCAPED != 0 { (unescaped, (s.start & !UNESCAPED) as usize) } else { (text, s.start as usize) };
+    match base.as_bytes().get(start..start + s.len as usize) {
+        // SAFETY: spans are made only by the parser: in the (UTF-8) input, between the quotes of
+        // a string or around a number or literal, so both ends are next to ASCII bytes; in
+        // `unescaped`, from its length before to its length after whole `str`s were appended.
+        // Either way both ends are character boundaries of a `str`, so the bytes are UTF-8.
+        Some(b) => unsafe { std::str::from_utf8_unchecked(b) },
+        None => "",
+    }
 }
 
 impl<'d, 'a> Value<'d, 'a> {
-    fn node(&self) -> &'d Node<'a> {
+    fn node(&self) -> &'d Node {
         &self.doc.nodes[self.at]
     }
 
@@ -108,13 +148,13 @@ impl<'d, 'a> Value<'d, 'a> {
     /// The string, when this is a JSON string.
     pub fn as_str(&self) -> Option<&'d str> {
         let n = self.node();
-        (n.kind == Kind::String).then_some(&*n.text)
+        (n.kind == Kind::String).then(|| self.doc.str_of(n.text))
     }
 
     /// The number's text as written, when this is a JSON number.
     pub fn number_text(&self) -> Option<&'d str> {
         let n = self.node();
-        (n.kind == Kind::Number).then_some(&*n.text)
+        (n.kind == Kind::Number).then(|| self.doc.str_of(n.text))
     }
 
     /// The value as an i64 when it is a JSON number written as an integer (no fraction, no
@@ -146,7 +186,21 @@ impl<'d, 'a> Value<'d, 'a> {
 
     /// The member `name` of an object (names are unique, the parser made sure).
     pub fn get(&self, name: &str) -> Option<Value<'d, 'a>> {
-        self.members()?.find(|(k, _)| *k == name).map(|(_, v)| v)
+        let n = self.node();
+        if n.kind != Kind::Object {
+            return None;
+        }
+        let (doc, end) = (self.doc, n.end as usize);
+        let mut at = self.at + 1;
+        while at < end {
+            let c = doc.nodes.get(at)?;
+            // Lengths first: most names differ in length and need no text at all.
+            if c.key.len as usize == name.len() && doc.str_of(c.key) == name {
+                return Some(Value { doc, at });
+            }
+            at = c.end as usize;
+        }
+        None
     }
 }
 
@@ -167,19 +221,18 @@ impl<'d, 'a> Iterator for Children<'d, 'a> {
         let at = self.next;
         let n = self.doc.nodes.get(at)?;
         self.next = n.end as usize;
-        Some((&*n.key, Value { doc: self.doc, at }))
+        Some((self.doc.str_of(n.key), Value { doc: self.doc, at }))
     }
 }
 
 /// Offset of the first byte that ends a plain string run: `"`, `\\` or a control byte. Eight bytes
-/// at a time (SWAR), since strings are most of a token's bytes.
+/// at a time (SWAR), since strings are most of a token's bytes; the words may run past the string
+/// (never past `bytes`), so a short string costs one word, not a byte loop.
 fn string_run(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let special = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
-    let mut chunks = bytes.chunks_exact(8);
     let mut offset = 0;
-    for c in chunks.by_ref() {
+    while let Some(c) = bytes.get(offset..offset + 8) {
         let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
         let zero_in = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
         // Flags every byte equal to '"' or '\\' or below 0x20 (never misses one; may also flag
@@ -191,14 +244,29 @@ fn string_run(bytes: &[u8]) -> Option<usize> {
         }
         offset += 8;
     }
-    chunks.remainder().iter().position(|&b| special(b)).map(|i| offset + i)
+    let special = |b: &u8| *b == b'"' || *b == b'\\' || *b < 0x20;
+    bytes.get(offset..)?.iter().position(special).map(|i| offset + i)
+}
+
+/// A cheap digest of a member name for the duplicate check: equal names have equal digests, so
+/// only names with equal digests are compared in full.
+fn digest(s: &[u8]) -> u64 {
+    let n = s.len();
+    let word = |b: &[u8]| -> u64 {
+        let mut w = [0u8; 8];
+        w[..b.len()].copy_from_slice(b);
+        u64::from_le_bytes(w)
+    };
+    let (head, tail) = if n >= 8 { (word(&s[..8]), word(&s[n - 8..])) } else { (word(s), 0) };
+    head ^ tail.rotate_left(29) ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
-    nodes: Vec<Node<'a>>,
+    nodes: Vec<Node>,
+    unescaped: String,
     max_depth: usize,
 }
 
@@ -207,17 +275,20 @@ struct Parser<'a> {
 const PAIRWISE_DUPLICATE_CHECK_MAX: usize = 16;
 
 impl<'a> Parser<'a> {
+    #[inline]
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
+    #[inline]
     fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
     }
 
-    fn push(&mut self, kind: Kind, key: Cow<'a, str>, text: Cow<'a, str>) -> Result<usize, JsonError> {
+    #[inline]
+    fn push(&mut self, kind: Kind, key: Span, text: Span) -> Result<usize, JsonError> {
         let at = self.nodes.len();
         if at >= u32::MAX as usize {
             return Err(JsonError::Syntax);
@@ -226,14 +297,14 @@ impl<'a> Parser<'a> {
         Ok(at)
     }
 
-    fn value(&mut self, key: Cow<'a, str>, depth: usize) -> Result<(), JsonError> {
+    fn value(&mut self, key: Span, depth: usize) -> Result<(), JsonError> {
         match self.peek() {
-            Some(b'{') => self.object(key, depth),
-            Some(b'[') => self.array(key, depth),
             Some(b'"') => {
                 let s = self.string()?;
                 self.push(Kind::String, key, s).map(drop)
             }
+            Some(b'{') => self.object(key, depth),
+            Some(b'[') => self.array(key, depth),
             Some(b't') => self.literal(b"true", Kind::Bool, key),
             Some(b'f') => self.literal(b"false", Kind::Bool, key),
             Some(b'n') => self.literal(b"null", Kind::Null, key),
@@ -242,13 +313,13 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn literal(&mut self, word: &'static [u8], kind: Kind, key: Cow<'a, str>) -> Result<(), JsonError> {
+    fn literal(&mut self, word: &'static [u8], kind: Kind, key: Span) -> Result<(), JsonError> {
         if !self.bytes[self.pos..].starts_with(word) {
             return Err(JsonError::Syntax);
         }
-        let text = self.text.get(self.pos..self.pos + word.len()).ok_or(JsonError::Syntax)?;
+        let text = Span { start: self.pos as u32, len: word.len() as u32 };
         self.pos += word.len();
-        self.push(kind, key, Cow::Borrowed(text)).map(drop)
+        self.push(kind, key, text).map(drop)
     }
 
     fn digits(&mut self) -> usize {
@@ -259,7 +330,7 @@ impl<'a> Parser<'a> {
         self.pos - start
     }
 
-    fn number(&mut self, key: Cow<'a, str>) -> Result<(), JsonError> {
+    fn number(&mut self, key: Span) -> Result<(), JsonError> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -286,8 +357,8 @@ impl<'a> Parser<'a> {
                 return Err(JsonError::Syntax);
             }
         }
-        let text = self.text.get(start..self.pos).ok_or(JsonError::Syntax)?;
-        self.push(Kind::Number, key, Cow::Borrowed(text)).map(drop)
+        let text = Span { start: start as u32, len: (self.pos - start) as u32 };
+        self.push(Kind::Number, key, text).map(drop)
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
@@ -301,28 +372,44 @@ impl<'a> Parser<'a> {
         Ok(v)
     }
 
-    /// A string starting at the opening quote; borrowed when it has no escapes.
-    fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
+    /// A string starting at the opening quote: its span in the input when it has no escapes,
+    /// else unescaped into `self.unescaped`.
+    fn string(&mut self) -> Result<Span, JsonError> {
         self.pos += 1;
         let start = self.pos;
         // Fast path: scan to the closing quote in one tight loop; the input is known to be UTF-8.
-        self.pos = start + string_run(&self.bytes[start..]).ok_or(JsonError::Syntax)?;
+        let run = string_run(self.bytes.get(start..).unwrap_or(&[])).ok_or(JsonError::Syntax)?;
+        self.pos = start + run;
         match self.bytes[self.pos] {
             b'"' => {
-                let s = self.text.get(start..self.pos).ok_or(JsonError::Syntax)?;
                 self.pos += 1;
-                return Ok(Cow::Borrowed(s));
+                // Both ends are next to an ASCII quote: character boundaries.
+                return Ok(Span { start: start as u32, len: run as u32 });
             }
             b'\\' => {}
             _ => return Err(JsonError::Syntax),
         }
-        let mut out = String::from(self.text.get(start..self.pos).ok_or(JsonError::Syntax)?);
+        let out_start = self.unescaped.len();
+        let mut out = std::mem::take(&mut self.unescaped);
+        let r = self.unescape(start, &mut out);
+        self.unescaped = out;
+        r?;
+        if self.unescaped.len() > MAX_OFFSET {
+            return Err(JsonError::Syntax);
+        }
+        Ok(Span { start: out_start as u32 | UNESCAPED, len: (self.unescaped.len() - out_start) as u32 })
+    }
+
+    /// The slow path of [`Parser::string`]: from `start` (the first content byte) up to and past
+    /// the closing quote, appending the unescaped text to `out`. `self.pos` is at the first escape.
+    fn unescape(&mut self, start: usize, out: &mut String) -> Result<(), JsonError> {
+        out.push_str(self.text.get(start..self.pos).ok_or(JsonError::Syntax)?);
         loop {
             let b = self.peek().ok_or(JsonError::Syntax)?;
             match b {
                 b'"' => {
                     self.pos += 1;
-                    return Ok(Cow::Owned(out));
+                    return Ok(());
                 }
                 b'\\' => {
                     self.pos += 1;
@@ -363,12 +450,8 @@ impl<'a> Parser<'a> {
                 _ => {
                     // Copy the run of plain characters up to the next quote or escape.
                     let run_start = self.pos;
-                    while let Some(c) = self.peek() {
-                        if c == b'"' || c == b'\\' || c < 0x20 {
-                            break;
-                        }
-                        self.pos += 1;
-                    }
+                    let run = string_run(&self.bytes[run_start..]).ok_or(JsonError::Syntax)?;
+                    self.pos += run;
                     out.push_str(self.text.get(run_start..self.pos).ok_or(JsonError::Syntax)?);
                 }
             }
@@ -388,9 +471,9 @@ impl<'a> Parser<'a> {
         self.nodes[at].end = end;
     }
 
-    fn array(&mut self, key: Cow<'a, str>, depth: usize) -> Result<(), JsonError> {
+    fn array(&mut self, key: Span, depth: usize) -> Result<(), JsonError> {
         self.enter(depth)?;
-        let at = self.push(Kind::Array, key, Cow::Borrowed(""))?;
+        let at = self.push(Kind::Array, key, EMPTY)?;
         self.pos += 1;
         self.skip_ws();
         if self.peek() == Some(b']') {
@@ -399,7 +482,7 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         loop {
-            self.value(Cow::Borrowed(""), depth + 1)?;
+            self.value(EMPTY, depth + 1)?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
@@ -416,9 +499,9 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn object(&mut self, key: Cow<'a, str>, depth: usize) -> Result<(), JsonError> {
+    fn object(&mut self, key: Span, depth: usize) -> Result<(), JsonError> {
         self.enter(depth)?;
-        let at = self.push(Kind::Object, key, Cow::Borrowed(""))?;
+        let at = self.push(Kind::Object, key, EMPTY)?;
         self.pos += 1;
         self.skip_ws();
         if self.peek() == Some(b'}') {
@@ -426,12 +509,26 @@ impl<'a> Parser<'a> {
             self.close(at);
             return Ok(());
         }
+        // Digests of the first names, to find duplicates as the members arrive.
+        let mut digests = [0u64; PAIRWISE_DUPLICATE_CHECK_MAX];
+        let mut names = [EMPTY; PAIRWISE_DUPLICATE_CHECK_MAX];
         let mut members = 0usize;
         loop {
             if self.peek() != Some(b'"') {
                 return Err(JsonError::Syntax);
             }
             let name = self.string()?;
+            if members < PAIRWISE_DUPLICATE_CHECK_MAX {
+                let text = span_str(self.text, &self.unescaped, name);
+                let d = digest(text.as_bytes());
+                for i in 0..members {
+                    if digests[i] == d && span_str(self.text, &self.unescaped, names[i]) == text {
+                        return Err(JsonError::DuplicateMember);
+                    }
+                }
+                digests[members] = d;
+                names[members] = name;
+            }
             self.skip_ws();
             if self.peek() != Some(b':') {
                 return Err(JsonError::Syntax);
@@ -449,42 +546,25 @@ impl<'a> Parser<'a> {
                 Some(b'}') => {
                     self.pos += 1;
                     self.close(at);
-                    return self.check_unique_names(at, members);
+                    return if members > PAIRWISE_DUPLICATE_CHECK_MAX { self.check_unique_names(at) } else { Ok(()) };
                 }
                 _ => return Err(JsonError::Syntax),
             }
         }
     }
 
-    fn check_unique_names(&self, at: usize, members: usize) -> Result<(), JsonError> {
-        let doc_nodes = &self.nodes;
-        let names = || {
-            let mut next = at + 1;
-            let end = doc_nodes[at].end as usize;
-            std::iter::from_fn(move || {
-                if next >= end {
-                    return None;
-                }
-                let n = &doc_nodes[next];
-                next = n.end as usize;
-                Some(&*n.key)
-            })
-        };
-        if members <= PAIRWISE_DUPLICATE_CHECK_MAX {
-            // The names gathered once on the stack, then compared pairwise.
-            let mut seen: [&str; PAIRWISE_DUPLICATE_CHECK_MAX] = [""; PAIRWISE_DUPLICATE_CHECK_MAX];
-            for (i, name) in names().enumerate().take(PAIRWISE_DUPLICATE_CHECK_MAX) {
-                if seen[..i].iter().any(|b| b.len() == name.len() && *b == name) {
-                    return Err(JsonError::DuplicateMember);
-                }
-                seen[i] = name;
-            }
-        } else {
-            let mut all: Vec<&str> = names().collect();
-            all.sort_unstable();
-            if all.windows(2).any(|w| w[0] == w[1]) {
-                return Err(JsonError::DuplicateMember);
-            }
+    /// The duplicate check of a large object: all names sorted, neighbours compared.
+    fn check_unique_names(&self, at: usize) -> Result<(), JsonError> {
+        let mut all: Vec<&str> = Vec::new();
+        let (mut next, end) = (at + 1, self.nodes[at].end as usize);
+        while next < end {
+            let n = &self.nodes[next];
+            all.push(span_str(self.text, &self.unescaped, n.key));
+            next = n.end as usize;
+        }
+        all.sort_unstable();
+        if all.windows(2).any(|w| w[0] == w[1]) {
+            return Err(JsonError::DuplicateMember);
         }
         Ok(())
     }
@@ -518,9 +598,12 @@ mod tests {
 
     #[test]
     fn unescapes_strings_and_borrows_plain_ones() {
-        let d = parse(r#"{"k":"a\"b\\c\/\n\u00e9\ud83d\ude00","p":"plain"}"#).unwrap();
+        let text = r#"{"k":"a\"b\\c\/\n\u00e9\ud83d\ude00","p":"plain"}"#;
+        let d = parse(text).unwrap();
         assert_eq!(d.root().get("k").unwrap().as_str(), Some("a\"b\\c/\né😀"));
-        assert!(matches!(d.nodes[2].text, Cow::Borrowed("plain")));
+        // The plain string is a span of the input; only the escaped one was copied.
+        assert_eq!(d.nodes[2].text, Span { start: text.find("plain").unwrap() as u32, len: 5 });
+        assert_eq!(d.unescaped, "a\"b\\c/\né😀");
     }
 
     #[test]
@@ -535,6 +618,14 @@ mod tests {
         }
         assert!(parse(&(many.clone() + "\"end\":0}")).is_ok());
         assert_eq!(parse(&(many + "\"m7\":0}")).unwrap_err(), JsonError::DuplicateMember);
+        assert_eq!(parse(r#"{"\u0062":1,"\u0062":2}"#).unwrap_err(), JsonError::DuplicateMember);
+        assert_eq!(parse(r#"{"x\n":1,"y":2,"x\u000a":2}"#).unwrap_err(), JsonError::DuplicateMember);
+        assert!(parse(r#"{"x\n":1,"x\t":2,"x":3}"#).is_ok());
+        let mut escaped = String::from("{");
+        for i in 0..40 {
+            escaped.push_str(&format!("\"\\u0061{i}\":0,"));
+        }
+        assert_eq!(parse(&(escaped + "\"a17\":0}")).unwrap_err(), JsonError::DuplicateMember);
         // Same name in different objects is fine.
         assert!(parse(r#"{"a":{"a":1},"b":{"a":2}}"#).is_ok());
     }

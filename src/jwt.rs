@@ -92,21 +92,21 @@ pub fn base64url_decode(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url
     // carrying bit 31; errors are collected with OR and tested once, after the loop.
     let mut bad = 0u32;
     let quantum = |c: &[u8]| SHIFTED[0][c[0] as usize] | SHIFTED[1][c[1] as usize] | SHIFTED[2][c[2] as usize] | SHIFTED[3][c[3] as usize];
-    // Two quanta (8 characters, 6 bytes) per step: fewer loop and bounds-check instructions.
-    let mut pairs_in = full_in.chunks_exact(8);
-    let mut pairs_out = full_out.chunks_exact_mut(6);
-    for (c, o) in pairs_in.by_ref().zip(pairs_out.by_ref()) {
-        let (c, o): (&[u8; 8], &mut [u8; 6]) = match (c.try_into(), o.try_into()) {
-            (Ok(c), Ok(o)) => (c, o),
-            _ => return Err(NotBase64url),
-        };
+    // Two quanta (8 characters, 6 bytes) per step, stored as one 8-byte word while the output
+    // has room for the 2 bytes past them (the next step overwrites them): fewer loop, bounds-check
+    // and store instructions.
+    let (mut i, mut o) = (0, 0);
+    while let (Some(c), Some(w)) = (full_in.get(i..i + 8), full_out.get_mut(o..o + 8)) {
         let a = quantum(&c[..4]);
         let b = quantum(&c[4..]);
         bad |= a | b;
-        let v = ((a as u64) << 24 | (b & 0x00ff_ffff) as u64).to_be_bytes();
-        o.copy_from_slice(&v[2..]);
+        // Bit 31 (INVALID) of `a` shifts out of the word; `bad` has it.
+        let v = (a as u64) << 40 | ((b & 0x00ff_ffff) as u64) << 16;
+        w.copy_from_slice(&v.to_be_bytes());
+        i += 8;
+        o += 6;
     }
-    for (c, o) in pairs_in.remainder().chunks_exact(4).zip(pairs_out.into_remainder().chunks_exact_mut(3)) {
+    for (c, o) in full_in[i..].chunks_exact(4).zip(full_out[o..].chunks_exact_mut(3)) {
         let n = quantum(c);
         bad |= n;
         o[0] = (n >> 16) as u8;
@@ -274,6 +274,21 @@ mod tests {
             let mut out = vec![0; decoded_len(e.len()).unwrap()];
             base64url_decode(e.as_bytes(), &mut out).unwrap();
             assert_eq!(out, data);
+        }
+        // Every length through several 8-character steps, and a bad byte at every position.
+        let long: Vec<u8> = (0..200u32).map(|i| (i * 37 + 11) as u8).collect();
+        for n in 0..long.len() {
+            let e = b64(&long[..n]);
+            let mut out = vec![0; decoded_len(e.len()).unwrap()];
+            base64url_decode(e.as_bytes(), &mut out).unwrap();
+            assert_eq!(out, &long[..n]);
+            for at in 0..e.len() {
+                for bad in [b'=', b'+', b'/', b'.', 0x80, 0xff, 0] {
+                    let mut b = e.clone().into_bytes();
+                    b[at] = bad;
+                    assert!(base64url_decode(&b, &mut out).is_err(), "{n} {at} {bad}");
+                }
+            }
         }
         let mut out = [0u8; 1];
         // "Zg" is "f"; "Zh" carries non-zero unused bits.

@@ -234,12 +234,36 @@ pub fn operation_outcome(reason: Reason, message: &str, error_code_system: &str)
     out
 }
 
+/// Whether every byte of `s` is printable ASCII (0x20..0x7f) other than `"` and `\\`: a JSON
+/// string literal of it is the bytes between two quotes. Eight bytes at a time.
+pub fn is_plain_ascii(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Bit 7 of each byte set where the byte is zero (exact when no byte has bit 7 set, which
+    // the check of `x & HIGH` below makes sure of before this is relied on).
+    let zero_in = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let word_ok = |x: u64| {
+        x & HIGH == 0
+            && (x.wrapping_sub(ONES * 0x20) & HIGH) == 0
+            && zero_in(x ^ (ONES * 0x7f)) == 0
+            && zero_in(x ^ (ONES * b'"' as u64)) == 0
+            && zero_in(x ^ (ONES * b'\\' as u64)) == 0
+    };
+    let mut chunks = s.chunks_exact(8);
+    for c in chunks.by_ref() {
+        if !word_ok(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])) {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
 /// Appends `s` as a JSON string literal. Control characters and non-ASCII are escaped so the
 /// result is one line of plain ASCII, safe for any log.
 pub fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
     // The usual value (plain printable ASCII without quotes or backslashes) is copied whole.
-    if s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+    if is_plain_ascii(s.as_bytes()) {
         out.push_str(s);
         out.push('"');
         return;
@@ -296,6 +320,21 @@ mod tests {
         let v = Verdict::refuse(Reason::Allowed, "x", DEFAULT_ERROR_CODE_SYSTEM);
         assert!(!v.allowed());
         assert_eq!(v.http_status(), 500);
+    }
+
+    #[test]
+    fn plain_ascii_is_exactly_printable_without_quote_or_backslash() {
+        let plain = |b: u8| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\';
+        for b in 0..=255u8 {
+            for at in 0..19 {
+                let mut v = b"abcdefghijklmnopqrs".to_vec();
+                v[at] = b;
+                assert_eq!(is_plain_ascii(&v), plain(b), "{b:#x} at {at}");
+                // Every prefix length, so every byte is seen in a word and in the tail.
+                assert_eq!(is_plain_ascii(&v[..=at]), plain(b), "{b:#x} at {at} (prefix)");
+            }
+        }
+        assert!(is_plain_ascii(b""));
     }
 
     #[test]
