@@ -75,6 +75,17 @@ fn fixture() -> &'static Fixture {
         let exe = std::env::current_exe().unwrap();
         let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
         let so = profile_dir.join("libgpcguard.so");
+        if !so.exists() {
+            // `cargo test` builds the library as an rlib for the tests, not always the cdylib:
+            // build it the way users get it (cargo releases its lock while tests run).
+            let release = profile_dir.file_name().is_some_and(|n| n == "release");
+            let mut build = Command::new(env!("CARGO"));
+            build.args(["build", "--lib", "--manifest-path"]).arg(repo().join("Cargo.toml"));
+            if release {
+                build.arg("--release");
+            }
+            run_ok(&mut build, "cargo build --lib");
+        }
         assert!(so.exists(), "{} was not built", so.display());
         // The servers load the library by its soname, as hosts do; cargo makes no such link.
         std::os::unix::fs::symlink(&so, lib.join("libgpcguard.so.0")).unwrap();
