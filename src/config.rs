@@ -5,6 +5,7 @@
 //! reference is that table.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::verdict::DEFAULT_ERROR_CODE_SYSTEM;
@@ -407,7 +408,7 @@ impl Config {
             jwt_audience: self.jwt_audience.clone(),
             clock_skew_seconds: self.clock_skew_seconds,
             check_iat_future: self.check_iat_future,
-            error_code_system: self.error_code_system.clone(),
+            error_code_system: Arc::from(self.error_code_system.as_str()),
             limits: self.limits.clone(),
         })
     }
@@ -431,7 +432,7 @@ pub struct Settings {
     pub jwt_audience: Option<String>,
     pub clock_skew_seconds: i64,
     pub check_iat_future: bool,
-    pub error_code_system: String,
+    pub error_code_system: Arc<str>,
     pub limits: Limits,
 }
 

@@ -38,7 +38,7 @@ pub struct RequestChecker {
     jwt_audience: Option<String>,
     clock_skew_seconds: i64,
     check_iat_future: bool,
-    error_code_system: String,
+    error_code_system: std::sync::Arc<str>,
     table: &'static Table,
     elements: &'static FhirElements,
 }

@@ -6,6 +6,7 @@
 //! error section and our policy (spec §5, §9; API.md "Settled details").
 
 use std::ffi::CStr;
+use std::sync::Arc;
 use std::fmt::Write as _;
 
 
@@ -150,10 +151,11 @@ pub struct Verdict {
     pub message: String,
     /// The matched interaction ID, empty when none matched.
     pub interaction_id: String,
-    /// FHIR OperationOutcome JSON for refusals, `None` when allowed.
-    pub operation_outcome: Option<String>,
     /// One JSON line of provenance (empty for peer-certificate verdicts).
     pub audit_record: String,
+    /// For refusals, the coding system of the OperationOutcome, which is built only when asked
+    /// for (`operation_outcome`): a refusal costs no more to judge than an allowed request.
+    error_code_system: Option<Arc<str>>,
 }
 
 impl Verdict {
@@ -169,29 +171,37 @@ impl Verdict {
         self.reason.answer().spine_code
     }
 
+    /// The coding system the OperationOutcome of a refusal uses; `None` when allowed.
+    pub fn error_code_system(&self) -> Option<&Arc<str>> {
+        self.error_code_system.as_ref()
+    }
+
+    /// The FHIR OperationOutcome JSON to answer a refusal with; `None` when allowed.
+    pub fn operation_outcome(&self) -> Option<String> {
+        self.error_code_system.as_deref().map(|system| operation_outcome(self.reason, &self.message, system))
+    }
+
     /// An allowed verdict.
     pub fn allow(message: impl Into<String>, interaction_id: &str, audit_record: String) -> Self {
         Verdict {
             reason: Reason::Allowed,
             message: message.into(),
             interaction_id: c_ready(interaction_id),
-            operation_outcome: None,
             audit_record,
+            error_code_system: None,
         }
     }
 
     /// A refusal with its OperationOutcome. `Reason::Allowed` is never a refusal: it is turned
     /// into `Internal` so that a coding error cannot produce an "allow".
-    pub fn refuse(reason: Reason, message: impl Into<String>, error_code_system: &str) -> Self {
+    pub fn refuse(reason: Reason, message: impl Into<String>, error_code_system: &Arc<str>) -> Self {
         let reason = if reason == Reason::Allowed { Reason::Internal } else { reason };
-        let message = message.into();
-        let operation_outcome = Some(operation_outcome(reason, &message, error_code_system));
         Verdict {
             reason,
-            message,
+            message: message.into(),
             interaction_id: String::new(),
-            operation_outcome,
             audit_record: String::new(),
+            error_code_system: Some(Arc::clone(error_code_system)),
         }
     }
 
@@ -301,10 +311,10 @@ mod tests {
 
     #[test]
     fn refusal_body_is_the_gp_connect_operation_outcome() {
-        let v = Verdict::refuse(Reason::JwtInvalidResource, "bad \"Device\"\n", DEFAULT_ERROR_CODE_SYSTEM);
+        let v = Verdict::refuse(Reason::JwtInvalidResource, "bad \"Device\"\n", &Arc::from(DEFAULT_ERROR_CODE_SYSTEM));
         assert_eq!(v.http_status(), 422);
         assert_eq!(v.error_code(), "INVALID_RESOURCE");
-        let body: serde_json::Value = serde_json::from_str(v.operation_outcome.as_ref().unwrap()).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&v.operation_outcome().unwrap()).unwrap();
         assert_eq!(body["resourceType"], "OperationOutcome");
         assert_eq!(body["meta"]["profile"][0], OPERATION_OUTCOME_PROFILE);
         let issue = &body["issue"][0];
@@ -317,7 +327,7 @@ mod tests {
 
     #[test]
     fn allowed_cannot_be_a_refusal() {
-        let v = Verdict::refuse(Reason::Allowed, "x", DEFAULT_ERROR_CODE_SYSTEM);
+        let v = Verdict::refuse(Reason::Allowed, "x", &Arc::from(DEFAULT_ERROR_CODE_SYSTEM));
         assert!(!v.allowed());
         assert_eq!(v.http_status(), 500);
     }

@@ -138,7 +138,7 @@ fn assert_reason(v: &Verdict, want: Reason, what: &str) {
     if want != Reason::Allowed {
         assert!(!v.allowed());
         assert_eq!(v.http_status(), 495, "{what}");
-        assert!(v.operation_outcome.is_some(), "{what}");
+        assert!(v.operation_outcome().is_some(), "{what}");
     }
 }
 

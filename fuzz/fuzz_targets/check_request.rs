@@ -69,7 +69,7 @@ fuzz_target!(|data: &[u8]| {
             if plausible && !contains(raw.method, token) && !contains(raw.target, token) {
                 assert!(!contains(v.audit_record.as_bytes(), token), "the token is in the audit record");
                 assert!(!contains(v.message.as_bytes(), token), "the token is in the verdict message");
-                if let Some(oo) = &v.operation_outcome {
+                if let Some(oo) = &v.operation_outcome() {
                     assert!(!contains(oo.as_bytes(), token), "the token is in the OperationOutcome");
                 }
             }
@@ -77,7 +77,7 @@ fuzz_target!(|data: &[u8]| {
 
         if v.allowed() {
             assert_eq!(v.http_status(), 200);
-            assert!(v.operation_outcome.is_none() && !v.interaction_id.is_empty());
+            assert!(v.operation_outcome().is_none() && !v.interaction_id.is_empty());
             let to = values(&raw, "ssp-to");
             assert_eq!(to.len(), 1, "allowed with {} Ssp-To headers", to.len());
             assert_eq!(trim(to[0]), PROVIDER_ASID.as_bytes(), "allowed with another Ssp-To");
@@ -88,7 +88,7 @@ fuzz_target!(|data: &[u8]| {
             jwt::parse_payload(&payload, &limits).expect("allowed with a bad payload");
         } else {
             assert_ne!(v.http_status(), 200);
-            assert!(v.operation_outcome.is_some());
+            assert!(v.operation_outcome().is_some());
         }
     })
 });

@@ -3,16 +3,21 @@
 //! Accessors given NULL answer as for an internal failure (not allowed, 500), never "allowed".
 
 use std::ffi::{c_char, CString};
+use std::sync::{Arc, OnceLock};
 
 use super::ffi_boundary;
-use crate::verdict::{Reason, Verdict};
+use crate::verdict::{operation_outcome, Reason, Verdict};
 
 /// A verdict (opaque), with its strings ready for C.
 pub struct gpcguard_verdict {
     verdict: Verdict,
     message: CString,
     interaction_id: CString,
-    operation_outcome: Option<CString>,
+    /// For refusals, the OperationOutcome's coding system; the body itself is built on the first
+    /// call of `gpcguard_verdict_operation_outcome` (hosts that log a refusal without answering
+    /// it, or answer it otherwise, never pay for it).
+    error_code_system: Option<Arc<str>>,
+    operation_outcome: OnceLock<Option<CString>>,
     audit_record: CString,
 }
 
@@ -32,7 +37,8 @@ impl gpcguard_verdict {
         gpcguard_verdict {
             message: c_string(std::mem::take(&mut verdict.message)),
             interaction_id: c_string(std::mem::take(&mut verdict.interaction_id)),
-            operation_outcome: verdict.operation_outcome.take().map(c_string),
+            error_code_system: verdict.error_code_system().cloned(),
+            operation_outcome: OnceLock::new(),
             audit_record: c_string(std::mem::take(&mut verdict.audit_record)),
             verdict,
         }
@@ -96,7 +102,17 @@ pub extern "C" fn gpcguard_verdict_message(v: *const gpcguard_verdict) -> *const
 #[no_mangle]
 pub extern "C" fn gpcguard_verdict_operation_outcome(v: *const gpcguard_verdict) -> *const c_char {
     ffi_boundary!(std::ptr::null(), {
-        get(v).and_then(|v| v.operation_outcome.as_ref()).map_or(std::ptr::null(), |s| s.as_ptr())
+        get(v)
+            .and_then(|v| {
+                v.operation_outcome
+                    .get_or_init(|| {
+                        let system = v.error_code_system.as_deref()?;
+                        let message = v.message.to_str().unwrap_or("");
+                        Some(c_string(operation_outcome(v.verdict.reason, message, system)))
+                    })
+                    .as_ref()
+            })
+            .map_or(std::ptr::null(), |s| s.as_ptr())
     })
 }
 

@@ -171,7 +171,7 @@ impl Req {
                 }
             }
         }
-        let outcome = v.operation_outcome.clone().unwrap_or_default();
+        let outcome = v.operation_outcome().unwrap_or_default();
         for s in &secrets {
             let s = String::from_utf8_lossy(s);
             for text in [&v.audit_record, &v.message, &outcome] {
@@ -190,7 +190,7 @@ fn every_interaction_with_its_default_scope_is_allowed() {
         assert_eq!(v.interaction_id, format!("{URN}{tail}"));
         assert_eq!(v.http_status(), 200);
         assert_eq!(v.error_code(), "");
-        assert!(v.operation_outcome.is_none());
+        assert!(v.operation_outcome().is_none());
     }
 }
 
@@ -238,7 +238,7 @@ fn refusals_carry_an_operation_outcome_and_an_audit_record() {
     assert_eq!(v.reason, Reason::WrongRecipient);
     assert_eq!((v.http_status(), v.error_code()), (400, "BAD_REQUEST"));
     assert!(v.message.contains(kit::PROVIDER_ASID));
-    let body: Value = serde_json::from_str(v.operation_outcome.as_ref().unwrap()).unwrap();
+    let body: Value = serde_json::from_str(&v.operation_outcome().unwrap()).unwrap();
     assert_eq!(body["issue"][0]["details"]["coding"][0]["code"], "BAD_REQUEST");
     let r: Value = serde_json::from_str(&v.audit_record).unwrap();
     assert_eq!((r["verdict"].as_str(), r["reason"].as_str(), r["to"].as_str()), (Some("refused"), Some("WRONG_RECIPIENT"), Some("123456789123")));
@@ -308,7 +308,7 @@ fn http_method_and_url_hygiene_on_metadata() {
     ] {
         let v = meta().method(method).target(&format!("{G}{path}")).run();
         assert_eq!(v.reason, Reason::InteractionMismatch, "{method:?} {path}");
-        assert!(v.operation_outcome.is_some());
+        assert!(v.operation_outcome().is_some());
     }
 }
 
