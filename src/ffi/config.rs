@@ -4,7 +4,7 @@
 use std::ffi::c_char;
 use std::path::Path;
 
-use super::{fail_with, ffi_boundary, gpcguard_result, require_non_null, str_arg, write_out};
+use super::{clear_out, fail_with, ffi_boundary, gpcguard_result, require_non_null, str_arg, write_out};
 use crate::config::Config;
 
 /// A configuration being built (opaque).
@@ -35,8 +35,7 @@ pub extern "C" fn gpcguard_config_new(out: *mut *mut gpcguard_config) -> gpcguar
 #[no_mangle]
 pub extern "C" fn gpcguard_config_from_file(path: *const c_char, out: *mut *mut gpcguard_config) -> gpcguard_result {
     ffi_boundary!({
-        require_non_null!(out);
-        unsafe { *out = std::ptr::null_mut() };
+        clear_out!(out);
         require_non_null!(path);
         let path = match unsafe { str_arg(path, "path") } {
             Ok(p) => p,

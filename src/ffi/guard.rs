@@ -6,7 +6,7 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
 use super::config::gpcguard_config;
-use super::{fail_with, ffi_boundary, gpcguard_result, require_non_null, write_out};
+use super::{clear_out, fail_with, ffi_boundary, gpcguard_result, require_non_null, write_out};
 use crate::guard::{Guard, HandshakeHook};
 use crate::verdict::Reason;
 
@@ -25,8 +25,7 @@ pub struct gpcguard_guard {
 #[no_mangle]
 pub extern "C" fn gpcguard_guard_new(cfg: *const gpcguard_config, out: *mut *mut gpcguard_guard) -> gpcguard_result {
     ffi_boundary!({
-        require_non_null!(out);
-        unsafe { *out = std::ptr::null_mut() };
+        clear_out!(out);
         require_non_null!(cfg);
         match Guard::new(unsafe { &(*cfg).inner }) {
             Ok(g) => unsafe { write_out(out, gpcguard_guard { inner: Arc::new(g) }) },

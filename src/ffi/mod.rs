@@ -175,6 +175,17 @@ macro_rules! require_non_null {
 }
 pub(crate) use require_non_null;
 
+/// Checks an out-pointer and sets `*out` to NULL, so that every failure leaves it NULL (API.md);
+/// only success writes the product.
+macro_rules! clear_out {
+    ($out:ident) => {
+        $crate::ffi::require_non_null!($out);
+        // SAFETY: checked non-NULL; the caller gives a writable pointer.
+        unsafe { *$out = std::ptr::null_mut() };
+    };
+}
+pub(crate) use clear_out;
+
 /// Borrows a NUL-terminated UTF-8 string argument (configuration keys, values, paths).
 ///
 /// # Safety

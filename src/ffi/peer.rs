@@ -8,7 +8,7 @@ use openssl_sys::SSL;
 
 use super::guard::gpcguard_guard;
 use super::verdict::gpcguard_verdict;
-use super::{bytes_arg, ffi_boundary, gpcguard_result, require_non_null, write_out};
+use super::{clear_out, bytes_arg, ffi_boundary, gpcguard_result, require_non_null, write_out};
 use crate::guard::{system_now, Guard};
 use crate::pki::{parse_der_chain, parse_pem_chain, too_many_certificates, CertRefusal};
 use crate::verdict::Verdict;
@@ -41,8 +41,7 @@ pub extern "C" fn gpcguard_check_peer_pem(
     out: *mut *mut gpcguard_verdict,
 ) -> gpcguard_result {
     ffi_boundary!({
-        require_non_null!(out);
-        unsafe { *out = std::ptr::null_mut() };
+        clear_out!(out);
         require_non_null!(guard);
         let pem = match unsafe { bytes_arg(pem, len, "pem") } {
             Ok(b) => b,
@@ -70,8 +69,7 @@ pub extern "C" fn gpcguard_check_peer_der(
     out: *mut *mut gpcguard_verdict,
 ) -> gpcguard_result {
     ffi_boundary!({
-        require_non_null!(out);
-        unsafe { *out = std::ptr::null_mut() };
+        clear_out!(out);
         require_non_null!(guard);
         if certs.is_null() && count > 0 {
             return super::fail(gpcguard_result::GPCGUARD_NULL_PARAMETER, "`certs` is NULL with a non-zero count");
@@ -103,8 +101,7 @@ pub extern "C" fn gpcguard_check_peer_der(
 #[no_mangle]
 pub extern "C" fn gpcguard_check_peer_ssl(guard: *const gpcguard_guard, ssl: *const SSL, out: *mut *mut gpcguard_verdict) -> gpcguard_result {
     ffi_boundary!({
-        require_non_null!(out);
-        unsafe { *out = std::ptr::null_mut() };
+        clear_out!(out);
         require_non_null!(guard, ssl);
         let guard = unsafe { &(*guard).inner };
         // SAFETY: a live SSL of the host's; only read here.

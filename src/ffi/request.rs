@@ -5,7 +5,7 @@ use std::ffi::c_char;
 
 use super::guard::gpcguard_guard;
 use super::verdict::gpcguard_verdict;
-use super::{bytes_arg, ffi_boundary, gpcguard_result, require_non_null, write_out};
+use super::{clear_out, bytes_arg, ffi_boundary, gpcguard_result, require_non_null, write_out};
 use crate::guard::system_now;
 use crate::request::Request;
 
@@ -48,8 +48,7 @@ pub extern "C" fn gpcguard_check_request(
     out: *mut *mut gpcguard_verdict,
 ) -> gpcguard_result {
     ffi_boundary!({
-        require_non_null!(out);
-        unsafe { *out = std::ptr::null_mut() };
+        clear_out!(out);
         require_non_null!(guard, req);
         let req = unsafe { &*req };
         let state = unsafe { &(*guard).inner }.state();

@@ -7,7 +7,7 @@ use foreign_types::ForeignType;
 use openssl_sys::SSL_CTX;
 
 use super::guard::gpcguard_guard;
-use super::{fail_with, ffi_boundary, gpcguard_result, require_non_null};
+use super::{clear_out, fail_with, ffi_boundary, gpcguard_result, require_non_null};
 use crate::tls;
 
 /// Makes a TLS server context with the configured `server_certificate`/`server_private_key` and
@@ -19,8 +19,7 @@ use crate::tls;
 #[no_mangle]
 pub extern "C" fn gpcguard_ssl_ctx_new(guard: *const gpcguard_guard, out: *mut *mut SSL_CTX) -> gpcguard_result {
     ffi_boundary!({
-        require_non_null!(out);
-        unsafe { *out = std::ptr::null_mut() };
+        clear_out!(out);
         require_non_null!(guard);
         match tls::new_context(unsafe { &(*guard).inner }) {
             Ok(ctx) => {
