@@ -38,7 +38,10 @@ impl State {
 
 /// Told of every client certificate a TLS handshake refused (reason, message), so a host can log
 /// why: the handshake itself only ends with an alert. Called on the handshaking thread.
-pub struct HandshakeHook(pub Box<dyn Fn(Reason, &str) + Send + Sync>);
+pub struct HandshakeHook(pub Box<HandshakeFn>);
+
+/// The function a `HandshakeHook` calls: the refusal's reason and message.
+pub type HandshakeFn = dyn Fn(Reason, &str) + Send + Sync;
 
 /// A configured guard. Share it behind an `Arc`; every method takes `&self`.
 pub struct Guard {
