@@ -226,7 +226,7 @@ fn garbage_trust_anchor_is_a_pem_error_naming_the_file() {
     let e = guard_error(&config(&[&pki("root-ca.crl"), &garbage], &[]));
     assert_eq!(e.kind, ErrorKind::Pem, "{}", e.message);
     assert!(e.message.contains(&garbage), "{}", e.message);
-    let e = read_cert_file("trust_anchor", &garbage).err().expect("garbage read as a certificate");
+    let e = read_cert_file("trust_anchor", &garbage).expect_err("garbage read as a certificate");
     assert_eq!(e.kind, ErrorKind::Pem);
     assert!(e.message.contains(&garbage), "{}", e.message);
 }
@@ -258,7 +258,7 @@ fn reload_with_a_broken_crl_keeps_the_old_state() {
 
     // Garbage in place of the CRL: the reload fails, naming the file; the old CRL stays in force.
     std::fs::write(&crl, b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n").unwrap();
-    let e = g.reload().err().expect("reload accepted a garbage CRL");
+    let e = g.reload().expect_err("reload accepted a garbage CRL");
     assert_eq!(e.kind, ErrorKind::Pem, "{}", e.message);
     assert!(e.message.contains(&crl_path), "{}", e.message);
     assert_reason(&check(&g, "client-later-revoked.pem"), Reason::Allowed, "after a failed reload (garbage)");
@@ -266,14 +266,14 @@ fn reload_with_a_broken_crl_keeps_the_old_state() {
 
     // A CRL of another CA: refused the same way.
     std::fs::copy(pki("unrelated-ca.crl"), &crl).unwrap();
-    let e = g.reload().err().expect("reload accepted a CRL of an unconfigured CA");
+    let e = g.reload().expect_err("reload accepted a CRL of an unconfigured CA");
     assert_eq!(e.kind, ErrorKind::Crl, "{}", e.message);
     assert!(e.message.contains(&crl_path), "{}", e.message);
     assert_reason(&check(&g, "client-later-revoked.pem"), Reason::Allowed, "after a failed reload (unrelated CA)");
 
     // The file gone: refused, old state kept.
     std::fs::remove_file(&crl).unwrap();
-    let e = g.reload().err().expect("reload accepted a missing CRL");
+    let e = g.reload().expect_err("reload accepted a missing CRL");
     assert_eq!(e.kind, ErrorKind::File, "{}", e.message);
     assert_reason(&check(&g, "client-later-revoked.pem"), Reason::Allowed, "after a failed reload (missing)");
 
