@@ -253,6 +253,9 @@ NOTES = """
   a handshake only looks the serial up in OpenSSL's sorted entry index, so its cost does not grow
   with the CRL. Other CRLs go through OpenSSL's own check, which re-verifies the CRL signature (and
   so hashes the whole CRL) at every verification.
+- Handshake figures are server CPU read from /proc in 10 ms ticks: on this 2-core machine two
+  consecutive runs of the same build gave 1.01× and 1.11× for the 10 → 100,000-entry CRL, and
+  4.27× and 3.57× for resumed vs full handshakes. Judge them over several runs.
 - Resumed vs full handshakes/s is measured at the client, which does its own ECDHE and
   certificate work on the same 2 cores; the server CPU per resumed handshake is in the same row.
   A session ticket is stamped with the guard, the state generation that verified the peer and the
