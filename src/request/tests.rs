@@ -558,21 +558,3 @@ fn the_checker_never_panics_on_garbage() {
         }
     }
 }
-
-/// Not a timing assertion: prints the cost of an allowed request for a human to read
-/// (`cargo test --release --lib -- --ignored allowed_request_cost --nocapture`).
-#[test]
-#[ignore]
-fn allowed_request_cost() {
-    let c = checker();
-    let r = Req::of("fhir:rest:read:patient-1");
-    let headers: Vec<(&[u8], &[u8])> = r.headers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
-    let req = Request { method: &r.method, target: &r.target, headers: &headers, now: r.now };
-    let auth_len = headers.iter().find(|(n, _)| n == b"Authorization").unwrap().1.len();
-    let n: u32 = std::env::var("GPCGUARD_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        assert!(std::hint::black_box(c.check(std::hint::black_box(&req))).allowed());
-    }
-    println!("allowed request ({auth_len} byte Authorization): {:?} each", start.elapsed() / n);
-}
