@@ -20,7 +20,8 @@ CLANG_SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-o
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=1 \
   LSAN_OPTIONS=report_objects=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-  --show-leak-kinds=definite,indirect --track-origins=yes --child-silent-after-fork=no
+  --show-leak-kinds=definite,indirect --track-origins=yes --child-silent-after-fork=no \
+  --fair-sched=yes
 HARDENING_DIR := $(CTEST_BIN)/hardening
 
 # Programs run by every checker, with their link extras. The request-side programs join when
