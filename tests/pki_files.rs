@@ -6,7 +6,9 @@
 //! (an expired CRL from the same CA database, a DER copy of a CRL). Needs `openssl` and GNU
 //! `date` on PATH (`make deps`).
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{make_pki, run_ok, work_dir};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -24,17 +26,6 @@ struct Fixture {
     work: PathBuf,
 }
 
-fn run_ok(cmd: &mut Command, what: &str) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot run {cmd:?}: {e} (run `make deps`)"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// GNU date's UTC time `offset` from now, in the form `openssl ca` takes.
 fn utc(offset: &str) -> String {
     let out = Command::new("date").args(["-u", "-d", offset, "+%Y%m%d%H%M%SZ"]).output().expect("date");
@@ -47,20 +38,9 @@ fn utc(offset: &str) -> String {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix("pki_files-") {
-                if !Path::new("/proc").join(pid).exists() {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        }
-        let work = tmp.join(format!("pki_files-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&work);
+        let work = work_dir("pki_files");
         let pki = work.join("pki");
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        run_ok(Command::new(repo.join("c-tests/make-pki.sh")).arg(&pki), "make-pki.sh");
+        make_pki(&pki);
 
         // A CRL of the SubCA whose nextUpdate has passed: issued two days ago, due yesterday.
         run_ok(

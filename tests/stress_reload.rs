@@ -17,9 +17,10 @@
 //! bound (see `RSS_GROWTH_BOUND`). Bounded in time (`RUN_FOR`) and in iterations (`MAX_RELOADS`).
 //! Run it with `--release` (`cargo test --release --test stress_reload`; `make test` does).
 
+mod common;
+use common::{make_pki, work_dir};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -66,15 +67,9 @@ impl CrlVersion {
     }
 }
 
-fn make_pki() -> PathBuf {
-    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let dir = tmp.join(format!("stress_reload-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("c-tests/make-pki.sh"))
-        .arg(&dir)
-        .output()
-        .expect("run c-tests/make-pki.sh (needs openssl: make deps)");
-    assert!(out.status.success(), "make-pki.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+fn pki_dir() -> PathBuf {
+    let dir = work_dir("stress_reload");
+    make_pki(&dir);
     dir
 }
 
@@ -205,7 +200,7 @@ fn checker(guard: &Guard, stop: &AtomicBool, valid: &X509, later: &X509, authori
 
 #[test]
 fn eight_checkers_and_a_reloader_agree_on_every_verdict() {
-    let pki = make_pki();
+    let pki = pki_dir();
     write_crl(&pki, CrlVersion::Initial);
     let config = Config::from_file(&pki.join("provider.toml")).expect("provider.toml");
     let guard = Arc::new(Guard::new(&config).expect("guard"));

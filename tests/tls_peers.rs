@@ -11,9 +11,11 @@
 //!
 //! Needs `openssl`, `curl` and `cc` on PATH (`make deps` installs them). Uses std only.
 
+mod common;
+use common::{make_pki, repo, run_ok, work_dir};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -33,43 +35,16 @@ struct Fixture {
     work: PathBuf,
 }
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run_ok(cmd: &mut Command, what: &str) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot run {cmd:?}: {e} (run `make deps`)"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        // One folder per test process; those of processes that have ended are removed.
-        for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix("tls_peers-") {
-                if !Path::new("/proc").join(pid).exists() {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        }
-        let work = tmp.join(format!("tls_peers-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&work);
+        let work = work_dir("tls_peers");
         let pki = work.join("pki");
         let bin = work.join("bin");
         let lib = work.join("lib");
         std::fs::create_dir_all(&bin).unwrap();
         std::fs::create_dir_all(&lib).unwrap();
-        run_ok(Command::new(repo().join("c-tests/make-pki.sh")).arg(&pki), "make-pki.sh");
+        make_pki(&pki);
 
         // The library cargo built with this test: the test binary lives in <profile>/deps.
         let exe = std::env::current_exe().unwrap();
