@@ -20,12 +20,11 @@ trap cleanup EXIT
 trap 'kill $watchdog 2>/dev/null; cleanup' EXIT
 
 echo "== making a throw-away Spine-like PKI (RootCA -> SubCA -> SSP client certificates)"
-"$here/c-tests/make-pki.sh" "$work/pki" >/dev/null
+# The PKI, the JWT builders and the SSP constants are shared with the host-module tests.
+. "$here/hosts/test-helpers.sh"
 pki=$work/pki
 root=/A20047/STU3/1/gpconnect
-cat >> "$pki/provider.toml" <<TOML
-service_root = ["foundations=$root", "structured=$root/structured", "documents=$root/documents"]
-TOML
+gpc_make_pki "$pki" "$root"
 
 echo "== starting the demo provider"
 "$provider" "$pki/provider.toml" 0 "$work/audit.log" > "$work/provider.out" 2>&1 &
@@ -38,8 +37,6 @@ done
 port=$(sed -n 's/^READY port=//p' "$work/provider.out")
 [ -n "$port" ] || { echo "demo: the provider did not start"; cat "$work/provider.out"; exit 1; }
 
-# The JWT builders are shared with the host-module tests.
-. "$here/hosts/test-helpers.sh"
 b64url() { gpc_b64url; }
 token() { gpc_token "$@"; }
 ASID_TO=$GPC_ASID_TO

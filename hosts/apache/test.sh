@@ -47,12 +47,11 @@ free_port() {
 }
 
 echo "== PKI, configuration"
-"$here/c-tests/make-pki.sh" "$work/pki" >/dev/null
+# The PKI and the JWT builders are shared with the nginx test and the demo.
+. "$here/hosts/test-helpers.sh"
 pki=$work/pki
 root=/A20047/STU3/1/gpconnect
-cat >> "$pki/provider.toml" <<TOML
-service_root = ["foundations=$root", "structured=$root/structured", "documents=$root/documents"]
-TOML
+gpc_make_pki "$pki" "$root"
 mkdir -p "$work/run" "$work/backend"
 printf '%s\n' '{"resourceType":"Patient","id":"2","identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9000000009"}]}' \
   > "$work/backend/patient.json"
@@ -169,8 +168,6 @@ if ! wait_ready 1; then
 fi
 parent_pid=$(cat "$work/run/httpd.pid")
 
-# The JWT builders are shared with the nginx test and the demo (hosts/test-helpers.sh).
-. "$(dirname "$0")/../test-helpers.sh"
 b64url() { gpc_b64url; }
 token() { gpc_token "$@"; }
 ASID_TO=$GPC_ASID_TO
