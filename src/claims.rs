@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::audit::Provenance;
 use crate::error::{Error, ErrorKind, Result};
 use crate::interactions::Interaction;
-use crate::json::{Kind, Value};
+use crate::json::Span;
 use crate::refusal::{Checked, Refusal};
 use crate::scope::{self, Scope};
 use crate::verdict::Reason;
@@ -80,6 +80,10 @@ pub struct FhirElements {
     resource: Vec<ResourceElements>,
 }
 
+mod payload;
+use payload::{Field, Resource, CONTENT, SYSTEMS};
+pub use payload::{read, Payload};
+
 const FHIR_ELEMENTS_TOML: &str = include_str!("fhir_elements.toml");
 
 impl FhirElements {
@@ -89,9 +93,14 @@ impl FhirElements {
         LISTS
             .get_or_init(|| {
                 let f: FhirElements = toml::from_str(FHIR_ELEMENTS_TOML).map_err(|e| e.message().to_owned())?;
-                for claim in &CLAIM_NAMES[DEVICE..=PRACTITIONER] {
+                for (claim, content) in CLAIM_NAMES[DEVICE..=PRACTITIONER].iter().zip(CONTENT) {
                     if f.resource.iter().filter(|r| r.claim == *claim).count() != 1 {
                         return Err(format!("{claim} must be listed once"));
+                    }
+                    // The payload reader takes these as defined without asking the lists.
+                    let r = f.resource(claim).ok_or_else(|| format!("{claim} must be listed once"))?;
+                    if let Some(e) = content.iter().find(|e| !f.allows(r, e)) {
+                        return Err(format!("{claim}: {e} is checked but not listed"));
                     }
                 }
                 Ok(f)
@@ -100,12 +109,12 @@ impl FhirElements {
             .map_err(|e| Error::new(ErrorKind::Syntax, format!("built-in FHIR element lists: {e}")))
     }
 
-    fn resource(&self, claim: &str) -> Option<&ResourceElements> {
+    pub(crate) fn resource(&self, claim: &str) -> Option<&ResourceElements> {
         self.resource.iter().find(|r| r.claim == claim)
     }
 
     /// Whether `name` is a top-level element of the resource (or a primitive's `_name` companion).
-    fn allows(&self, r: &ResourceElements, name: &str) -> bool {
+    pub(crate) fn allows(&self, r: &ResourceElements, name: &str) -> bool {
         let listed = |list: &[String], n: &str| list.iter().any(|e| e == n);
         match name.strip_prefix('_') {
             Some(p) => listed(&self.common.primitives, p) || listed(&r.primitives, p),
@@ -128,58 +137,57 @@ fn invalid(message: impl Into<String>) -> Refusal {
     Refusal::new(Reason::JwtClaimInvalid, message)
 }
 
-fn non_empty_string<'d>(v: Value<'d, '_>, name: &str) -> Checked<&'d str> {
-    match v.as_str() {
-        Some(s) if !s.is_empty() => Ok(s),
-        Some(_) => Err(invalid(format!("the JWT claim {name} is an empty string"))),
-        None => Err(invalid(format!("the JWT claim {name} is not a string"))),
+fn non_empty_string<'d>(p: &'d Payload<'_>, f: Field, name: &str) -> Checked<&'d str> {
+    match f {
+        Field::String(s) if !p.str(s).is_empty() => Ok(p.str(s)),
+        Field::String(_) => Err(invalid(format!("the JWT claim {name} is an empty string"))),
+        _ => Err(invalid(format!("the JWT claim {name} is not a string"))),
     }
 }
 
-fn integer(v: Value<'_, '_>, name: &str) -> Checked<i64> {
-    v.as_i64().ok_or_else(|| invalid(format!("the JWT claim {name} is not an integer (Unix seconds)")))
+fn integer(f: Field, name: &str) -> Checked<i64> {
+    match f {
+        Field::Integer(v) => Ok(v),
+        _ => Err(invalid(format!("the JWT claim {name} is not an integer (Unix seconds)"))),
+    }
 }
 
-/// Checks all claims of the payload `root` for interaction `row`; fills the provenance fields
-/// (ODS code, SDS ids, device, scope, reason) as each is established.
-pub fn check<'d>(
-    root: Value<'d, '_>,
-    row: &Interaction,
-    rules: &ClaimRules<'_>,
-    prov: &mut Provenance<'d>,
-) -> Checked<Claims> {
-    let mut found: [Option<Value<'d, '_>>; 11] = [None; 11];
-    for (name, value) in root.members().into_iter().flatten() {
-        if let Some(i) = CLAIM_NAMES.iter().position(|n| *n == name) {
-            found[i] = Some(value);
-        }
+fn string<'d>(p: &'d Payload<'_>, f: Field) -> Option<&'d str> {
+    match f {
+        Field::String(s) => Some(p.str(s)),
+        _ => None,
     }
+}
+
+/// Checks all claims of the payload for interaction `row`; fills the provenance fields (ODS
+/// code, SDS ids, device, scope, reason) as each is established.
+pub fn check<'d>(p: &'d Payload<'_>, row: &Interaction, rules: &ClaimRules<'_>, prov: &mut Provenance<'d>) -> Checked<Claims> {
+    let found = &p.claims;
     for (i, name) in CLAIM_NAMES[..=PRACTITIONER].iter().enumerate() {
         // Migration: practitioner fields are SHOULD, and the test pack sends none (spec §4.2).
-        if found[i].is_none() && !(i == PRACTITIONER && row.migrate) {
+        if found[i] == Field::Absent && !(i == PRACTITIONER && row.migrate) {
             return Err(missing(name));
         }
     }
-    if found[REQUESTED_RECORD].is_some() {
+    if found[REQUESTED_RECORD] != Field::Absent {
         return Err(invalid("the JWT claim requested_record is a GP Connect 0.x claim and is not allowed in 1.x"));
     }
-    let get = |i: usize| found[i].ok_or_else(|| missing(CLAIM_NAMES[i]));
 
-    non_empty_string(get(ISS)?, "iss")?;
-    let sub = non_empty_string(get(SUB)?, "sub")?;
-    let aud = non_empty_string(get(AUD)?, "aud")?;
+    non_empty_string(p, found[ISS], "iss")?;
+    let sub = non_empty_string(p, found[SUB], "sub")?;
+    let aud = non_empty_string(p, found[AUD], "aud")?;
     if let Some(expected) = rules.audience {
         if aud != expected {
             return Err(invalid(format!("the JWT claim aud is not this provider's audience {expected}")));
         }
     }
-    let exp = integer(get(EXP)?, "exp")?;
-    let iat = integer(get(IAT)?, "iat")?;
+    let exp = integer(found[EXP], "exp")?;
+    let iat = integer(found[IAT], "iat")?;
     if exp as i128 - iat as i128 != TOKEN_LIFETIME_SECONDS {
         return Err(invalid("the JWT claim exp is not exactly 300 seconds after iat"));
     }
 
-    let reason = get(REASON)?.as_str().ok_or_else(|| invalid("the JWT claim reason_for_request is not a string"))?;
+    let reason = string(p, found[REASON]).ok_or_else(|| invalid("the JWT claim reason_for_request is not a string"))?;
     // Migrate interactions are for migration only; migration only through them (spec §3.1, §4.4).
     let expected_reason = if row.migrate { "migration" } else { "directcare" };
     if reason != expected_reason {
@@ -187,21 +195,21 @@ pub fn check<'d>(
     }
     prov.reason_for_request = Some(reason);
 
-    let scope_text = get(SCOPE)?.as_str().ok_or_else(|| invalid("the JWT claim requested_scope is not a string"))?;
+    let scope_text = string(p, found[SCOPE]).ok_or_else(|| invalid("the JWT claim requested_scope is not a string"))?;
     let scope = scope::parse(scope_text).ok_or_else(|| {
         invalid("the JWT claim requested_scope is not one of patient/*.read, patient/*.write, organization/*.read, organization/*.write, optionally followed by conf/N or conf/R")
     })?;
     prov.scope = Some(scope_text);
 
-    let device = resource(get(DEVICE)?, CLAIM_NAMES[DEVICE], rules.elements)?;
-    prov.device = Some(device_content(device)?);
+    let device = resource(p, DEVICE, rules.elements)?;
+    prov.device = Some(device_content(&device)?);
 
-    let organization = resource(get(ORGANIZATION)?, CLAIM_NAMES[ORGANIZATION], rules.elements)?;
-    prov.ods_code = Some(organization_content(organization)?);
+    let organization = resource(p, ORGANIZATION, rules.elements)?;
+    prov.ods_code = Some(organization_content(&organization)?);
 
-    if let Some(p) = found[PRACTITIONER] {
-        let practitioner = resource(p, CLAIM_NAMES[PRACTITIONER], rules.elements)?;
-        let (id, user, role) = practitioner_content(practitioner)?;
+    if found[PRACTITIONER] != Field::Absent {
+        let practitioner = resource(p, PRACTITIONER, rules.elements)?;
+        let (id, user, role) = practitioner_content(&practitioner)?;
         prov.sds_user_id = Some(user);
         prov.sds_role_id = role;
         if id != sub {
@@ -256,116 +264,120 @@ fn saturate(x: i128) -> i64 {
     i64::try_from(x).unwrap_or(if x < 0 { i64::MIN } else { i64::MAX })
 }
 
-/// The resource claim as a FHIR STU3 resource: an object (else 400), with the right
+/// A resource claim that is a FHIR STU3 resource, with what was read of it.
+struct ResourceClaim<'d> {
+    payload: &'d Payload<'d>,
+    claim: &'static str,
+    read: &'d Resource,
+    c: usize,
+}
+
+impl<'d> ResourceClaim<'d> {
+    fn element(&self, name: &str) -> Field {
+        CONTENT[self.c].iter().position(|n| *n == name).map_or(Field::Absent, |e| self.read.content[e])
+    }
+
+    fn text(&self, s: Span) -> &'d str {
+        self.payload.str(s)
+    }
+}
+
+/// Resource claim `i` as a FHIR STU3 resource: an object (else 400), with the right
 /// `resourceType` and only the resource's elements (else 422).
-fn resource<'d, 'a>(v: Value<'d, 'a>, claim: &str, elements: &FhirElements) -> Checked<Value<'d, 'a>> {
+fn resource<'d>(p: &'d Payload<'_>, i: usize, elements: &FhirElements) -> Checked<ResourceClaim<'d>> {
+    let claim = CLAIM_NAMES[i];
     let def = elements
         .resource(claim)
         .ok_or_else(|| Refusal::new(Reason::Internal, format!("no FHIR element list for {claim}")))?;
-    let members = v.members().ok_or_else(|| invalid(format!("the JWT claim {claim} is not a JSON object")))?;
+    if p.claims[i] != Field::Object {
+        return Err(invalid(format!("the JWT claim {claim} is not a JSON object")));
+    }
+    let c = i - DEVICE;
+    let r = ResourceClaim { payload: p, claim, read: &p.resources[c], c };
     let invalid_resource = |what: &str| {
         Refusal::new(Reason::JwtInvalidResource, format!("the JWT claim {claim} is not a valid FHIR STU3 {}: {what}", def.resource_type))
     };
-    match v.get("resourceType").map(|t| t.as_str()) {
-        Some(Some(t)) if t == def.resource_type => {}
-        Some(_) => return Err(invalid_resource("its resourceType is wrong")),
-        None => return Err(invalid_resource("it has no resourceType")),
+    match r.element("resourceType") {
+        Field::String(t) if r.text(t) == def.resource_type => {}
+        Field::Absent => return Err(invalid_resource("it has no resourceType")),
+        _ => return Err(invalid_resource("its resourceType is wrong")),
     }
-    for (name, _) in members {
-        if !elements.allows(def, name) {
-            return Err(invalid_resource("it has an element the resource does not define"));
-        }
+    if r.read.undefined_element {
+        return Err(invalid_resource("it has an element the resource does not define"));
     }
-    Ok(v)
+    Ok(r)
 }
 
-/// The first `value` among the resource's identifiers whose `system` is one of `systems`, and how
-/// many there are (counted, not collected: no allocation per request).
-fn identifiers<'d>(r: Value<'d, '_>, claim: &str, systems: &[&str]) -> Checked<(Option<&'d str>, usize)> {
-    let Some(list) = r.get("identifier") else { return Ok((None, 0)) };
-    let list = list.elements().ok_or_else(|| invalid(format!("{claim}.identifier is not an array")))?;
-    let (mut first, mut count) = (None, 0);
-    for id in list {
-        if id.kind() != Kind::Object {
-            return Err(invalid(format!("{claim}.identifier has an element that is not an Identifier object")));
-        }
-        let system = id.get("system").and_then(|s| s.as_str());
-        if system.is_some_and(|s| systems.contains(&s)) {
-            let value = id.get("value").and_then(|v| v.as_str()).filter(|v| !v.is_empty());
-            let value = value.ok_or_else(|| invalid(format!("{claim}.identifier with system {} has no value", system.unwrap_or(""))))?;
-            first = first.or(Some(value));
-            count += 1;
-        }
+/// The first value among the identifiers of system group `g` (see `payload::SYSTEMS`), and how
+/// many there are.
+fn identifiers<'d>(r: &ResourceClaim<'d>, g: usize) -> Checked<(Option<&'d str>, u32)> {
+    let claim = r.claim;
+    match r.element("identifier") {
+        Field::Absent => return Ok((None, 0)),
+        Field::Array { .. } => {}
+        _ => return Err(invalid(format!("{claim}.identifier is not an array"))),
     }
-    Ok((first, count))
+    let ids = &r.read.identifiers;
+    let group = ids.groups[g];
+    // The first offending element in document order decides the message.
+    match (ids.first_not_object, group.first_without_value) {
+        (Some(n), w) if w.is_none_or(|(at, _)| n < at) => {
+            Err(invalid(format!("{claim}.identifier has an element that is not an Identifier object")))
+        }
+        (_, Some((_, which))) => {
+            Err(invalid(format!("{claim}.identifier with system {} has no value", SYSTEMS[r.c][g][which])))
+        }
+        _ => Ok((group.first.map(|s| r.text(s)), group.count)),
+    }
 }
 
-/// The single identifier value of `system`; none or two is `JwtClaimInvalid` (two would leave
+/// The single identifier value of group `g`; none or two is `JwtClaimInvalid` (two would leave
 /// the audit trail ambiguous).
-fn one_identifier<'d>(r: Value<'d, '_>, claim: &str, systems: &[&str], what: &str) -> Checked<&'d str> {
-    match identifiers(r, claim, systems)? {
+fn one_identifier<'d>(r: &ResourceClaim<'d>, g: usize, what: &str) -> Checked<&'d str> {
+    match identifiers(r, g)? {
         (Some(one), 1) => Ok(one),
-        (_, 0) => Err(invalid(format!("{claim} has no {what} identifier ({})", systems[0]))),
-        _ => Err(invalid(format!("{claim} has more than one {what} identifier"))),
+        (_, 0) => Err(invalid(format!("{} has no {what} identifier ({})", r.claim, SYSTEMS[r.c][g][0]))),
+        _ => Err(invalid(format!("{} has more than one {what} identifier", r.claim))),
     }
 }
 
-fn required_string<'d>(r: Value<'d, '_>, claim: &str, element: &str) -> Checked<&'d str> {
-    match r.get(element).and_then(|v| v.as_str()) {
-        Some(s) if !s.is_empty() => Ok(s),
-        _ => Err(invalid(format!("{claim}.{element} is missing or not a non-empty string"))),
+fn required_string<'d>(r: &ResourceClaim<'d>, element: &str) -> Checked<&'d str> {
+    match r.element(element) {
+        Field::String(s) if !r.text(s).is_empty() => Ok(r.text(s)),
+        _ => Err(invalid(format!("{}.{element} is missing or not a non-empty string", r.claim))),
     }
 }
 
 /// Device: an identifier (system and value), `model` and `version`. Returns the identifier value.
-fn device_content<'d>(d: Value<'d, '_>) -> Checked<&'d str> {
-    let claim = "requesting_device";
-    let ids = d
-        .get("identifier")
-        .and_then(|l| l.elements())
-        .ok_or_else(|| invalid(format!("{claim}.identifier is missing or not an array")))?;
-    let mut first = None;
-    for id in ids {
-        let system = id.get("system").and_then(|s| s.as_str()).filter(|s| !s.is_empty());
-        let value = id.get("value").and_then(|s| s.as_str()).filter(|s| !s.is_empty());
-        match (system, value) {
-            (Some(_), Some(v)) => first = first.or(Some(v)),
-            _ => return Err(invalid(format!("{claim}.identifier has an Identifier without system and value"))),
-        }
+fn device_content<'d>(d: &ResourceClaim<'d>) -> Checked<&'d str> {
+    let claim = d.claim;
+    let Field::Array { .. } = d.element("identifier") else {
+        return Err(invalid(format!("{claim}.identifier is missing or not an array")));
+    };
+    if d.read.identifiers.first_incomplete.is_some() {
+        return Err(invalid(format!("{claim}.identifier has an Identifier without system and value")));
     }
-    let value = first.ok_or_else(|| invalid(format!("{claim}.identifier is empty")))?;
-    required_string(d, claim, "model")?;
-    required_string(d, claim, "version")?;
-    Ok(value)
+    let value = d.read.identifiers.first_complete.ok_or_else(|| invalid(format!("{claim}.identifier is empty")))?;
+    required_string(d, "model")?;
+    required_string(d, "version")?;
+    Ok(d.text(value))
 }
 
 /// Organization: `name` and one ODS code identifier. Returns the ODS code.
-fn organization_content<'d>(o: Value<'d, '_>) -> Checked<&'d str> {
-    let claim = "requesting_organization";
-    required_string(o, claim, "name")?;
-    one_identifier(o, claim, &ODS_SYSTEMS, "ODS code")
+fn organization_content<'d>(o: &ResourceClaim<'d>) -> Checked<&'d str> {
+    required_string(o, "name")?;
+    one_identifier(o, 0, "ODS code")
 }
 
 /// Practitioner: `id`, a `name` (array of HumanName objects) and one SDS user id identifier
 /// (`UNK` allowed). Returns the id, the SDS user id and the first SDS role profile id if any.
-fn practitioner_content<'d>(p: Value<'d, '_>) -> Checked<(&'d str, &'d str, Option<&'d str>)> {
-    let claim = "requesting_practitioner";
-    let id = required_string(p, claim, "id")?;
-    let names_ok = p
-        .get("name")
-        .and_then(|n| n.elements())
-        .is_some_and(|mut names| {
-            let mut any = false;
-            names.all(|n| {
-                any = true;
-                n.kind() == Kind::Object
-            }) && any
-        });
-    if !names_ok {
-        return Err(invalid(format!("{claim}.name is missing or not a non-empty array of HumanName objects")));
+fn practitioner_content<'d>(p: &ResourceClaim<'d>) -> Checked<(&'d str, &'d str, Option<&'d str>)> {
+    let id = required_string(p, "id")?;
+    if !matches!(p.element("name"), Field::Array { len: 1.., all_objects: true }) {
+        return Err(invalid(format!("{}.name is missing or not a non-empty array of HumanName objects", p.claim)));
     }
-    let user = one_identifier(p, claim, &[SDS_USER_ID_SYSTEM], "SDS user id")?;
-    let (role, _) = identifiers(p, claim, &[SDS_ROLE_PROFILE_SYSTEM])?;
+    let user = one_identifier(p, 0, "SDS user id")?;
+    let (role, _) = identifiers(p, 1)?;
     Ok((id, user, role))
 }
 
@@ -385,7 +397,6 @@ mod decimal_tests {
 mod tests {
     use super::*;
     use crate::interactions::Table;
-    use crate::json::Document;
     use crate::testkit::{self as kit, baseline_claims, with};
     use serde_json::json;
 
@@ -393,11 +404,12 @@ mod tests {
     const MIGRATE: &str = "urn:nhs:names:services:gpconnect:fhir:operation:gpc.migratestructuredrecord-1";
 
     fn run_raw(text: &str, iid: &str, audience: Option<&str>) -> Checked<Claims> {
-        let doc = Document::parse(text.as_bytes(), 16).expect("test JSON");
+        let elements = FhirElements::standard().unwrap();
+        let payload = read(text.as_bytes(), &crate::config::Limits::default(), elements).expect("test JSON");
         let row = Table::standard().unwrap().find(iid.as_bytes()).unwrap();
-        let rules = ClaimRules { elements: FhirElements::standard().unwrap(), audience };
+        let rules = ClaimRules { elements, audience };
         let mut prov = Provenance::default();
-        check(doc.root(), row, &rules, &mut prov)
+        check(&payload, row, &rules, &mut prov)
     }
 
     fn run(claims: &serde_json::Value) -> std::result::Result<Claims, Reason> {
@@ -441,11 +453,12 @@ mod tests {
     #[test]
     fn baseline_is_accepted_and_fills_provenance() {
         let text = baseline_claims().to_string();
-        let doc = Document::parse(text.as_bytes(), 16).unwrap();
+        let elements = FhirElements::standard().unwrap();
+        let payload = read(text.as_bytes(), &crate::config::Limits::default(), elements).unwrap();
         let row = Table::standard().unwrap().find(READ_PATIENT.as_bytes()).unwrap();
-        let rules = ClaimRules { elements: FhirElements::standard().unwrap(), audience: Some("https://authorize.fhir.nhs.net/token") };
+        let rules = ClaimRules { elements, audience: Some("https://authorize.fhir.nhs.net/token") };
         let mut prov = Provenance::default();
-        let c = check(doc.root(), row, &rules, &mut prov).unwrap();
+        let c = check(&payload, row, &rules, &mut prov).unwrap();
         assert_eq!((c.exp, c.iat), (kit::IAT + 300, kit::IAT));
         assert_eq!(prov.ods_code, Some("GPCA0001"));
         assert_eq!(prov.sds_user_id, Some("GCASDS0001"));

@@ -1,14 +1,16 @@
-//! A strict, allocation-light JSON parser for the JWT header and payload.
+//! A strict JSON reader for the JWT header and payload: a pull reader, so that the claims are
+//! read in one pass, straight into what the checks need, with no document built on the way.
 //!
-//! Why not `serde_json::Value`: it keeps the last of two members with the same name, so
+//! Why not `serde_json`: it keeps the last of two members with the same name, so
 //! `{"requested_scope":"patient/*.read","requested_scope":"patient/*.write"}` would mean whatever
 //! the parser in front of or behind us decides. Here every ambiguity is an error: duplicate
 //! member names at any level (compared after unescaping), invalid UTF-8, lone surrogates, control
-//! characters in strings, trailing bytes, and nesting deeper than the configured bound.
+//! characters in strings, trailing bytes, and nesting deeper than the configured bound. The
+//! reader checks all of that for every value, read or skipped, so a caller cannot forget it.
 //!
-//! The document is one flat vector of nodes in document order (one allocation); strings without
-//! escapes borrow the input. A container's children follow it, each child's `end` pointing past
-//! its own subtree, so walking children is a hop from sibling to sibling.
+//! Strings without escapes are spans of the input; strings with escapes are unescaped into one
+//! buffer of the reader. A [`Span`] is resolved to text by [`Reader::str`] while reading and by
+//! [`Strings::get`] after [`Reader::finish`].
 
 /// Why a text is not accepted as JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,79 +46,58 @@ pub enum Kind {
     Object,
 }
 
-/// Where a string lives: `start..start + len` in the input, or in the document's buffer of
-/// unescaped strings when `start` has [`UNESCAPED`] set. Offsets, not `Cow`s: a node is 24 bytes
-/// and dropping a document is one deallocation (two when a string had escapes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Span {
+/// Where a string (or a number's text) lives: `start..start + len` in the input, or in the
+/// reader's buffer of unescaped strings when `start` has [`UNESCAPED`] set. Offsets, not `Cow`s:
+/// they stay valid while the buffer grows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
     start: u32,
     len: u32,
 }
 
-/// Flag bit of [`Span::start`]: the string is in [`Document::unescaped`].
+/// Flag bit of [`Span::start`]: the string is in the buffer of unescaped strings.
 const UNESCAPED: u32 = 1 << 31;
 /// Inputs and unescaped buffers must stay below this so that offsets never reach the flag bit.
 const MAX_OFFSET: usize = (UNESCAPED - 1) as usize;
 
 const EMPTY: Span = Span { start: 0, len: 0 };
 
-#[derive(Clone, Copy, Debug)]
-struct Node {
-    kind: Kind,
-    /// Member name when this node is an object member's value.
-    key: Span,
-    /// String value (unescaped), number text, or "true"/"false".
-    text: Span,
-    /// Index one past this node's subtree.
-    end: u32,
+/// A value, read up to its first byte (containers) or whole (scalars).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Item {
+    Null,
+    Bool(bool),
+    /// The number's text as written.
+    Number(Span),
+    String(Span),
+    /// `{` was read: the members follow, read them with [`Reader::members`].
+    Object,
+    /// `[` was read: the elements follow, read them with [`Reader::elements`].
+    Array,
 }
 
-/// A parsed JSON document.
-#[derive(Debug)]
-pub struct Document<'a> {
+impl Item {
+    pub fn kind(self) -> Kind {
+        match self {
+            Item::Null => Kind::Null,
+            Item::Bool(_) => Kind::Bool,
+            Item::Number(_) => Kind::Number,
+            Item::String(_) => Kind::String,
+            Item::Object => Kind::Object,
+            Item::Array => Kind::Array,
+        }
+    }
+}
+
+/// The strings of a document read to its end: resolves the spans the reader handed out.
+#[derive(Debug, Default)]
+pub struct Strings<'a> {
     text: &'a str,
-    /// The strings that had escapes, unescaped, one after the other (empty for most tokens).
     unescaped: String,
-    nodes: Vec<Node>,
 }
 
-/// One value inside a [`Document`].
-#[derive(Clone, Copy)]
-pub struct Value<'d, 'a> {
-    doc: &'d Document<'a>,
-    at: usize,
-}
-
-impl<'a> Document<'a> {
-    /// Parses `input`, refusing nesting deeper than `max_depth` (the top level is depth 1).
-    pub fn parse(input: &'a [u8], max_depth: usize) -> Result<Document<'a>, JsonError> {
-        let text = std::str::from_utf8(input).map_err(|_| JsonError::Utf8)?;
-        if input.len() > MAX_OFFSET {
-            return Err(JsonError::Syntax);
-        }
-        let mut p = Parser {
-            text,
-            bytes: input,
-            pos: 0,
-            // A rough size guess so that a normal token needs one allocation.
-            nodes: Vec::with_capacity((input.len() / 16).clamp(8, 256)),
-            unescaped: String::new(),
-            max_depth,
-        };
-        p.skip_ws();
-        p.value(EMPTY, 1)?;
-        p.skip_ws();
-        if p.pos != p.bytes.len() {
-            return Err(JsonError::Syntax);
-        }
-        Ok(Document { text, unescaped: p.unescaped, nodes: p.nodes })
-    }
-
-    pub fn root<'d>(&'d self) -> Value<'d, 'a> {
-        Value { doc: self, at: 0 }
-    }
-
-    fn str_of(&self, s: Span) -> &str {
+impl Strings<'_> {
+    pub fn get(&self, s: Span) -> &str {
         span_str(self.text, &self.unescaped, s)
     }
 }
@@ -127,7 +108,7 @@ impl<'a> Document<'a> {
 fn span_str<'s>(text: &'s str, unescaped: &'s str, s: Span) -> &'s str {
     let (base, start) = if s.start & UNESCAPED != 0 { (unescaped, (s.start & !UNESCAPED) as usize) } else { (text, s.start as usize) };
     match base.as_bytes().get(start..start + s.len as usize) {
-        // SAFETY: spans are made only by the parser: in the (UTF-8) input, between the quotes of
+        // SAFETY: spans are made only by the reader: in the (UTF-8) input, between the quotes of
         // a string or around a number or literal, so both ends are next to ASCII bytes; in
         // `unescaped`, from its length before to its length after whole `str`s were appended.
         // Either way both ends are character boundaries of a `str`, so the bytes are UTF-8.
@@ -136,99 +117,82 @@ fn span_str<'s>(text: &'s str, unescaped: &'s str, s: Span) -> &'s str {
     }
 }
 
-impl<'d, 'a> Value<'d, 'a> {
-    fn node(&self) -> &'d Node {
-        &self.doc.nodes[self.at]
+/// The number written `text` (as the reader checked it: JSON number syntax) when it is an integer
+/// (no fraction, no exponent) that fits an i64.
+pub fn integer(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, text),
+    };
+    if digits.is_empty() {
+        return None;
     }
-
-    pub fn kind(&self) -> Kind {
-        self.node().kind
-    }
-
-    /// The string, when this is a JSON string.
-    pub fn as_str(&self) -> Option<&'d str> {
-        let n = self.node();
-        (n.kind == Kind::String).then(|| self.doc.str_of(n.text))
-    }
-
-    /// The number's text as written, when this is a JSON number.
-    pub fn number_text(&self) -> Option<&'d str> {
-        let n = self.node();
-        (n.kind == Kind::Number).then(|| self.doc.str_of(n.text))
-    }
-
-    /// The value as an i64 when it is a JSON number written as an integer (no fraction, no
-    /// exponent) that fits.
-    pub fn as_i64(&self) -> Option<i64> {
-        let t = self.number_text()?;
-        if t.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+    let mut v: u64 = 0;
+    for b in digits.bytes() {
+        if !b.is_ascii_digit() {
             return None;
         }
-        t.parse().ok()
+        v = v.checked_mul(10)?.checked_add((b - b'0') as u64)?;
     }
-
-    /// Children of an array or object (empty for scalars); for objects, with their names.
-    pub fn children(&self) -> Children<'d, 'a> {
-        let n = self.node();
-        let end = if matches!(n.kind, Kind::Array | Kind::Object) { n.end as usize } else { self.at + 1 };
-        Children { doc: self.doc, next: self.at + 1, end }
-    }
-
-    /// Elements of an array, `None` when this is not an array.
-    pub fn elements(&self) -> Option<impl Iterator<Item = Value<'d, 'a>>> {
-        (self.kind() == Kind::Array).then(|| self.children().map(|(_, v)| v))
-    }
-
-    /// Members of an object, `None` when this is not an object.
-    pub fn members(&self) -> Option<Children<'d, 'a>> {
-        (self.kind() == Kind::Object).then(|| self.children())
-    }
-
-    /// The member `name` of an object (names are unique, the parser made sure).
-    pub fn get(&self, name: &str) -> Option<Value<'d, 'a>> {
-        let n = self.node();
-        if n.kind != Kind::Object {
-            return None;
-        }
-        let (doc, end) = (self.doc, n.end as usize);
-        let mut at = self.at + 1;
-        while at < end {
-            let c = doc.nodes.get(at)?;
-            // Lengths first: most names differ in length and need no text at all.
-            if c.key.len as usize == name.len() && doc.str_of(c.key) == name {
-                return Some(Value { doc, at });
-            }
-            at = c.end as usize;
-        }
-        None
+    if negative {
+        0i64.checked_sub_unsigned(v)
+    } else {
+        i64::try_from(v).ok()
     }
 }
 
-/// Iterator over a container's children: (member name or "", value).
-pub struct Children<'d, 'a> {
-    doc: &'d Document<'a>,
-    next: usize,
-    end: usize,
+/// Reads `input` as one JSON value: `read` gets the reader at the value's first byte and must
+/// read the value whole; then only whitespace may follow.
+pub fn read<'a, T>(
+    input: &'a [u8],
+    max_depth: usize,
+    read: impl FnOnce(&mut Reader<'a>) -> Result<T, JsonError>,
+) -> Result<(T, Strings<'a>), JsonError> {
+    let mut r = Reader::new(input, max_depth)?;
+    r.skip_ws();
+    let value = read(&mut r)?;
+    Ok((value, r.finish()?))
 }
 
-impl<'d, 'a> Iterator for Children<'d, 'a> {
-    type Item = (&'d str, Value<'d, 'a>);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.next >= self.end {
-            return None;
-        }
-        let at = self.next;
-        let n = self.doc.nodes.get(at)?;
-        self.next = n.end as usize;
-        Some((self.doc.str_of(n.key), Value { doc: self.doc, at }))
-    }
+/// Checks that `input` is one strict JSON value; returns its kind.
+pub fn validate(input: &[u8], max_depth: usize) -> Result<Kind, JsonError> {
+    read(input, max_depth, |r| r.skip(1)).map(|(kind, _)| kind)
 }
 
-/// Offset of the first byte that ends a plain string run: `"`, `\\` or a control byte. Eight bytes
-/// at a time (SWAR), since strings are most of a token's bytes; the words may run past the string
-/// (never past `bytes`), so a short string costs one word, not a byte loop.
+/// Offset of the first byte that ends a plain string run: `"`, `\\` or a control byte. Strings
+/// are most of a token's bytes, so the scan reads 16 bytes at a time (SSE2, which every x86_64
+/// has) or 8 (SWAR) elsewhere and for the last bytes; the blocks may run past the string (never
+/// past `bytes`), so a short string costs one block, not a byte loop.
+#[inline]
 fn string_run(bytes: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let mut offset = 0;
+        while let Some(block) = bytes.get(offset..offset + 16) {
+            // SAFETY: `block` is 16 readable bytes (loadu has no alignment need); SSE2 is part of
+            // the x86_64 baseline, so the intrinsics exist on every CPU this code runs on.
+            let special = unsafe {
+                let x = _mm_loadu_si128(block.as_ptr().cast());
+                let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
+                let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
+                // Unsigned x < 0x20 exactly when min(x, 0x1f) == x.
+                let control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x);
+                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control))
+            };
+            if special != 0 {
+                return Some(offset + special.trailing_zeros() as usize);
+            }
+            offset += 16;
+        }
+        string_run_swar(&bytes[offset..]).map(|i| offset + i)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    string_run_swar(bytes)
+}
+
+/// [`string_run`] eight bytes at a time in a u64.
+fn string_run_swar(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut offset = 0;
@@ -261,20 +225,50 @@ fn digest(s: &[u8]) -> u64 {
     head ^ tail.rotate_left(29) ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-struct Parser<'a> {
-    text: &'a str,
-    bytes: &'a [u8],
-    pos: usize,
-    nodes: Vec<Node>,
-    unescaped: String,
-    max_depth: usize,
-}
-
 /// Objects with more members than this are checked for duplicates by sorting, not pairwise, so a
 /// hostile object with thousands of members costs n log n, not n².
 const PAIRWISE_DUPLICATE_CHECK_MAX: usize = 16;
 
-impl<'a> Parser<'a> {
+/// The pull reader. Containers are read with [`Reader::members`] and [`Reader::elements`], whose
+/// callbacks must read each value whole ([`Reader::item`] and what follows it, or
+/// [`Reader::skip`]); `depth` is the nesting of the value about to be read, the top level is 1.
+pub struct Reader<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    unescaped: String,
+    max_depth: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(input: &'a [u8], max_depth: usize) -> Result<Reader<'a>, JsonError> {
+        if input.len() > MAX_OFFSET {
+            return Err(JsonError::Syntax);
+        }
+        // Tokens are ASCII: the word-at-a-time check settles them without decoding.
+        let text = if input.is_ascii() {
+            // SAFETY: ASCII is UTF-8.
+            unsafe { std::str::from_utf8_unchecked(input) }
+        } else {
+            std::str::from_utf8(input).map_err(|_| JsonError::Utf8)?
+        };
+        Ok(Reader { text, bytes: input, pos: 0, unescaped: String::new(), max_depth })
+    }
+
+    /// The text of a span handed out by this reader.
+    pub fn str(&self, s: Span) -> &str {
+        span_str(self.text, &self.unescaped, s)
+    }
+
+    /// After the top-level value: only whitespace may follow.
+    fn finish(mut self) -> Result<Strings<'a>, JsonError> {
+        self.skip_ws();
+        if self.pos != self.bytes.len() {
+            return Err(JsonError::Syntax);
+        }
+        Ok(Strings { text: self.text, unescaped: self.unescaped })
+    }
+
     #[inline]
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
@@ -287,39 +281,143 @@ impl<'a> Parser<'a> {
         }
     }
 
-    #[inline]
-    fn push(&mut self, kind: Kind, key: Span, text: Span) -> Result<usize, JsonError> {
-        let at = self.nodes.len();
-        if at >= u32::MAX as usize {
-            return Err(JsonError::Syntax);
-        }
-        self.nodes.push(Node { kind, key, text, end: at as u32 + 1 });
-        Ok(at)
-    }
-
-    fn value(&mut self, key: Span, depth: usize) -> Result<(), JsonError> {
+    /// Reads the value at nesting `depth`: scalars whole, containers up to their opening bracket.
+    pub fn item(&mut self, depth: usize) -> Result<Item, JsonError> {
         match self.peek() {
-            Some(b'"') => {
-                let s = self.string()?;
-                self.push(Kind::String, key, s).map(drop)
+            Some(b'"') => self.string().map(Item::String),
+            Some(open @ (b'{' | b'[')) => {
+                if depth > self.max_depth {
+                    return Err(JsonError::TooDeep);
+                }
+                self.pos += 1;
+                Ok(if open == b'{' { Item::Object } else { Item::Array })
             }
-            Some(b'{') => self.object(key, depth),
-            Some(b'[') => self.array(key, depth),
-            Some(b't') => self.literal(b"true", Kind::Bool, key),
-            Some(b'f') => self.literal(b"false", Kind::Bool, key),
-            Some(b'n') => self.literal(b"null", Kind::Null, key),
-            Some(b'-' | b'0'..=b'9') => self.number(key),
+            Some(b't') => self.literal(b"true").map(|_| Item::Bool(true)),
+            Some(b'f') => self.literal(b"false").map(|_| Item::Bool(false)),
+            Some(b'n') => self.literal(b"null").map(|_| Item::Null),
+            Some(b'-' | b'0'..=b'9') => self.number().map(Item::Number),
             _ => Err(JsonError::Syntax),
         }
     }
 
-    fn literal(&mut self, word: &'static [u8], kind: Kind, key: Span) -> Result<(), JsonError> {
+    /// Reads the value at nesting `depth` whole, keeping only its kind.
+    pub fn skip(&mut self, depth: usize) -> Result<Kind, JsonError> {
+        let item = self.item(depth)?;
+        self.skip_rest(item, depth)?;
+        Ok(item.kind())
+    }
+
+    /// Reads the rest of a value whose `item` was read at `depth` (nothing for scalars).
+    pub fn skip_rest(&mut self, item: Item, depth: usize) -> Result<(), JsonError> {
+        match item {
+            Item::Object => self.members(|r, _| r.skip(depth + 1).map(drop)),
+            Item::Array => self.elements(|r| r.skip(depth + 1).map(drop)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The members of an object whose `{` was read: `member(reader, name)` for each, which must
+    /// read the value whole. Duplicate names are refused before the callback sees the second.
+    pub fn members(&mut self, mut member: impl FnMut(&mut Reader<'a>, Span) -> Result<(), JsonError>) -> Result<(), JsonError> {
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        // Digests of the first names, to find duplicates as the members arrive; every name of a
+        // larger object, to sort once at its end.
+        let mut digests = [0u64; PAIRWISE_DUPLICATE_CHECK_MAX];
+        let mut names = [EMPTY; PAIRWISE_DUPLICATE_CHECK_MAX];
+        let mut many: Vec<Span> = Vec::new();
+        let mut count = 0usize;
+        loop {
+            if self.peek() != Some(b'"') {
+                return Err(JsonError::Syntax);
+            }
+            let name = self.string()?;
+            if count < PAIRWISE_DUPLICATE_CHECK_MAX {
+                let text = self.str(name);
+                let d = digest(text.as_bytes());
+                for i in 0..count {
+                    if digests[i] == d && self.str(names[i]) == text {
+                        return Err(JsonError::DuplicateMember);
+                    }
+                }
+                digests[count] = d;
+                names[count] = name;
+            } else {
+                if many.is_empty() {
+                    many.extend_from_slice(&names);
+                }
+                many.push(name);
+            }
+            count += 1;
+            self.skip_ws();
+            if self.peek() != Some(b':') {
+                return Err(JsonError::Syntax);
+            }
+            self.pos += 1;
+            self.skip_ws();
+            member(self, name)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                Some(b'}') => {
+                    self.pos += 1;
+                    return self.check_unique(&mut many);
+                }
+                _ => return Err(JsonError::Syntax),
+            }
+        }
+    }
+
+    /// The elements of an array whose `[` was read: `element(reader)` for each, which must read
+    /// the value whole.
+    pub fn elements(&mut self, mut element: impl FnMut(&mut Reader<'a>) -> Result<(), JsonError>) -> Result<(), JsonError> {
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            element(self)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(JsonError::Syntax),
+            }
+        }
+    }
+
+    /// The duplicate check of a large object: all names sorted, neighbours compared.
+    fn check_unique(&self, names: &mut [Span]) -> Result<(), JsonError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut all: Vec<&str> = names.iter().map(|&s| self.str(s)).collect();
+        all.sort_unstable();
+        if all.windows(2).any(|w| w[0] == w[1]) {
+            return Err(JsonError::DuplicateMember);
+        }
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &'static [u8]) -> Result<(), JsonError> {
         if !self.bytes[self.pos..].starts_with(word) {
             return Err(JsonError::Syntax);
         }
-        let text = Span { start: self.pos as u32, len: word.len() as u32 };
         self.pos += word.len();
-        self.push(kind, key, text).map(drop)
+        Ok(())
     }
 
     fn digits(&mut self) -> usize {
@@ -330,7 +428,7 @@ impl<'a> Parser<'a> {
         self.pos - start
     }
 
-    fn number(&mut self, key: Span) -> Result<(), JsonError> {
+    fn number(&mut self) -> Result<Span, JsonError> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -357,8 +455,7 @@ impl<'a> Parser<'a> {
                 return Err(JsonError::Syntax);
             }
         }
-        let text = Span { start: start as u32, len: (self.pos - start) as u32 };
-        self.push(Kind::Number, key, text).map(drop)
+        Ok(Span { start: start as u32, len: (self.pos - start) as u32 })
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
@@ -374,6 +471,7 @@ impl<'a> Parser<'a> {
 
     /// A string starting at the opening quote: its span in the input when it has no escapes,
     /// else unescaped into `self.unescaped`.
+    #[inline]
     fn string(&mut self) -> Result<Span, JsonError> {
         self.pos += 1;
         let start = self.pos;
@@ -384,11 +482,17 @@ impl<'a> Parser<'a> {
             b'"' => {
                 self.pos += 1;
                 // Both ends are next to an ASCII quote: character boundaries.
-                return Ok(Span { start: start as u32, len: run as u32 });
+                Ok(Span { start: start as u32, len: run as u32 })
             }
-            b'\\' => {}
-            _ => return Err(JsonError::Syntax),
+            b'\\' => self.escaped_string(start),
+            _ => Err(JsonError::Syntax),
         }
+    }
+
+    /// [`Reader::string`] from its first escape on (rare: tokens are plain ASCII).
+    #[cold]
+    #[inline(never)]
+    fn escaped_string(&mut self, start: usize) -> Result<Span, JsonError> {
         let out_start = self.unescaped.len();
         let mut out = std::mem::take(&mut self.unescaped);
         let r = self.unescape(start, &mut out);
@@ -400,7 +504,7 @@ impl<'a> Parser<'a> {
         Ok(Span { start: out_start as u32 | UNESCAPED, len: (self.unescaped.len() - out_start) as u32 })
     }
 
-    /// The slow path of [`Parser::string`]: from `start` (the first content byte) up to and past
+    /// The slow path of [`Reader::string`]: from `start` (the first content byte) up to and past
     /// the closing quote, appending the unescaped text to `out`. `self.pos` is at the first escape.
     fn unescape(&mut self, start: usize, out: &mut String) -> Result<(), JsonError> {
         out.push_str(self.text.get(start..self.pos).ok_or(JsonError::Syntax)?);
@@ -457,177 +561,104 @@ impl<'a> Parser<'a> {
             }
         }
     }
-
-    fn enter(&self, depth: usize) -> Result<(), JsonError> {
-        if depth > self.max_depth {
-            Err(JsonError::TooDeep)
-        } else {
-            Ok(())
-        }
-    }
-
-    fn close(&mut self, at: usize) {
-        let end = self.nodes.len() as u32;
-        self.nodes[at].end = end;
-    }
-
-    fn array(&mut self, key: Span, depth: usize) -> Result<(), JsonError> {
-        self.enter(depth)?;
-        let at = self.push(Kind::Array, key, EMPTY)?;
-        self.pos += 1;
-        self.skip_ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            self.close(at);
-            return Ok(());
-        }
-        loop {
-            self.value(EMPTY, depth + 1)?;
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                Some(b']') => {
-                    self.pos += 1;
-                    self.close(at);
-                    return Ok(());
-                }
-                _ => return Err(JsonError::Syntax),
-            }
-        }
-    }
-
-    fn object(&mut self, key: Span, depth: usize) -> Result<(), JsonError> {
-        self.enter(depth)?;
-        let at = self.push(Kind::Object, key, EMPTY)?;
-        self.pos += 1;
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            self.close(at);
-            return Ok(());
-        }
-        // Digests of the first names, to find duplicates as the members arrive.
-        let mut digests = [0u64; PAIRWISE_DUPLICATE_CHECK_MAX];
-        let mut names = [EMPTY; PAIRWISE_DUPLICATE_CHECK_MAX];
-        let mut members = 0usize;
-        loop {
-            if self.peek() != Some(b'"') {
-                return Err(JsonError::Syntax);
-            }
-            let name = self.string()?;
-            if members < PAIRWISE_DUPLICATE_CHECK_MAX {
-                let text = span_str(self.text, &self.unescaped, name);
-                let d = digest(text.as_bytes());
-                for i in 0..members {
-                    if digests[i] == d && span_str(self.text, &self.unescaped, names[i]) == text {
-                        return Err(JsonError::DuplicateMember);
-                    }
-                }
-                digests[members] = d;
-                names[members] = name;
-            }
-            self.skip_ws();
-            if self.peek() != Some(b':') {
-                return Err(JsonError::Syntax);
-            }
-            self.pos += 1;
-            self.skip_ws();
-            self.value(name, depth + 1)?;
-            members += 1;
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                Some(b'}') => {
-                    self.pos += 1;
-                    self.close(at);
-                    return if members > PAIRWISE_DUPLICATE_CHECK_MAX { self.check_unique_names(at) } else { Ok(()) };
-                }
-                _ => return Err(JsonError::Syntax),
-            }
-        }
-    }
-
-    /// The duplicate check of a large object: all names sorted, neighbours compared.
-    fn check_unique_names(&self, at: usize) -> Result<(), JsonError> {
-        let mut all: Vec<&str> = Vec::new();
-        let (mut next, end) = (at + 1, self.nodes[at].end as usize);
-        while next < end {
-            let n = &self.nodes[next];
-            all.push(span_str(self.text, &self.unescaped, n.key));
-            next = n.end as usize;
-        }
-        all.sort_unstable();
-        if all.windows(2).any(|w| w[0] == w[1]) {
-            return Err(JsonError::DuplicateMember);
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Map, Value};
 
-    fn parse(s: &str) -> Result<Document<'_>, JsonError> {
-        Document::parse(s.as_bytes(), 16)
+    /// The value as serde_json sees it, built through the reader (strings as unescaped).
+    fn tree(r: &mut Reader<'_>, depth: usize) -> Result<Value, JsonError> {
+        Ok(match r.item(depth)? {
+            Item::Null => Value::Null,
+            Item::Bool(b) => Value::Bool(b),
+            Item::Number(n) => serde_json::from_str(r.str(n)).unwrap(),
+            Item::String(s) => Value::String(r.str(s).to_owned()),
+            Item::Object => {
+                let mut m = Map::new();
+                r.members(|r, name| {
+                    let name = r.str(name).to_owned();
+                    m.insert(name, tree(r, depth + 1)?);
+                    Ok(())
+                })?;
+                Value::Object(m)
+            }
+            Item::Array => {
+                let mut v = Vec::new();
+                r.elements(|r| Ok(v.push(tree(r, depth + 1)?)))?;
+                Value::Array(v)
+            }
+        })
+    }
+
+    fn parse(s: &str) -> Result<Value, JsonError> {
+        read(s.as_bytes(), 16, |r| tree(r, 1)).map(|(v, _)| v)
     }
 
     #[test]
-    fn walks_objects_and_arrays() {
-        let d = parse(r#" {"a": [1, {"b": "x"}, true, null], "c": -1.5e3, "d": {}} "#).unwrap();
-        let r = d.root();
-        assert_eq!(r.kind(), Kind::Object);
-        let a: Vec<_> = r.get("a").unwrap().elements().unwrap().collect();
-        assert_eq!(a.len(), 4);
-        assert_eq!(a[0].as_i64(), Some(1));
-        assert_eq!(a[1].get("b").unwrap().as_str(), Some("x"));
-        assert_eq!(a[2].kind(), Kind::Bool);
-        assert_eq!(a[3].kind(), Kind::Null);
-        assert_eq!(r.get("c").unwrap().number_text(), Some("-1.5e3"));
-        assert_eq!(r.get("c").unwrap().as_i64(), None);
-        assert_eq!(r.get("d").unwrap().members().unwrap().count(), 0);
-        let names: Vec<_> = r.members().unwrap().map(|(k, _)| k).collect();
-        assert_eq!(names, ["a", "c", "d"]);
+    fn reads_objects_and_arrays() {
+        let text = r#" {"a": [1, {"b": "x"}, true, null], "c": -1.5e3, "d": {}, "e": false} "#;
+        let v = parse(text).unwrap();
+        assert_eq!(v, serde_json::from_str::<Value>(text).unwrap());
+        assert_eq!(validate(text.as_bytes(), 16), Ok(Kind::Object));
+        assert_eq!(validate(b"[]", 16), Ok(Kind::Array));
+        assert_eq!(validate(b" \"s\" ", 16), Ok(Kind::String));
     }
 
     #[test]
     fn unescapes_strings_and_borrows_plain_ones() {
         let text = r#"{"k":"a\"b\\c\/\n\u00e9\ud83d\ude00","p":"plain"}"#;
-        let d = parse(text).unwrap();
-        assert_eq!(d.root().get("k").unwrap().as_str(), Some("a\"b\\c/\né😀"));
+        let (spans, strings) = read(text.as_bytes(), 16, |r| {
+            let mut spans = Vec::new();
+            assert_eq!(r.item(1)?, Item::Object);
+            r.members(|r, _| {
+                let Item::String(s) = r.item(2)? else { panic!("not a string") };
+                spans.push(s);
+                Ok(())
+            })?;
+            Ok(spans)
+        })
+        .unwrap();
+        assert_eq!(strings.get(spans[0]), "a\"b\\c/\né😀");
         // The plain string is a span of the input; only the escaped one was copied.
-        assert_eq!(d.nodes[2].text, Span { start: text.find("plain").unwrap() as u32, len: 5 });
-        assert_eq!(d.unescaped, "a\"b\\c/\né😀");
+        assert_eq!(spans[1], Span { start: text.find("plain").unwrap() as u32, len: 5 });
+        assert_eq!(strings.unescaped, "a\"b\\c/\né😀");
+        assert_eq!(strings.get(Span { start: 1000, len: 3 }), "");
     }
 
     #[test]
     fn refuses_duplicates_at_every_level_even_when_escaped() {
-        assert_eq!(parse(r#"{"a":1,"a":2}"#).unwrap_err(), JsonError::DuplicateMember);
-        assert_eq!(parse(r#"{"x":{"a":1,"\u0061":2}}"#).unwrap_err(), JsonError::DuplicateMember);
-        assert_eq!(parse(r#"[{"b":[{"c":1,"c":1}]}]"#).unwrap_err(), JsonError::DuplicateMember);
+        let v = |s: &str| validate(s.as_bytes(), 16);
+        assert_eq!(v(r#"{"a":1,"a":2}"#).unwrap_err(), JsonError::DuplicateMember);
+        assert_eq!(v(r#"{"x":{"a":1,"\u0061":2}}"#).unwrap_err(), JsonError::DuplicateMember);
+        assert_eq!(v(r#"[{"b":[{"c":1,"c":1}]}]"#).unwrap_err(), JsonError::DuplicateMember);
         // Many members: the sorting path.
         let mut many = String::from("{");
         for i in 0..100 {
             many.push_str(&format!("\"m{i}\":0,"));
         }
-        assert!(parse(&(many.clone() + "\"end\":0}")).is_ok());
-        assert_eq!(parse(&(many + "\"m7\":0}")).unwrap_err(), JsonError::DuplicateMember);
-        assert_eq!(parse(r#"{"\u0062":1,"\u0062":2}"#).unwrap_err(), JsonError::DuplicateMember);
-        assert_eq!(parse(r#"{"x\n":1,"y":2,"x\u000a":2}"#).unwrap_err(), JsonError::DuplicateMember);
-        assert!(parse(r#"{"x\n":1,"x\t":2,"x":3}"#).is_ok());
+        assert!(v(&(many.clone() + "\"end\":0}")).is_ok());
+        assert_eq!(v(&(many.clone() + "\"m7\":0}")).unwrap_err(), JsonError::DuplicateMember);
+        assert_eq!(v(&(many + "\"m99\":0}")).unwrap_err(), JsonError::DuplicateMember);
+        assert_eq!(v(r#"{"\u0062":1,"\u0062":2}"#).unwrap_err(), JsonError::DuplicateMember);
+        assert_eq!(v(r#"{"x\n":1,"y":2,"x\u000a":2}"#).unwrap_err(), JsonError::DuplicateMember);
+        assert!(v(r#"{"x\n":1,"x\t":2,"x":3}"#).is_ok());
         let mut escaped = String::from("{");
         for i in 0..40 {
             escaped.push_str(&format!("\"\\u0061{i}\":0,"));
         }
-        assert_eq!(parse(&(escaped + "\"a17\":0}")).unwrap_err(), JsonError::DuplicateMember);
+        assert_eq!(v(&(escaped + "\"a17\":0}")).unwrap_err(), JsonError::DuplicateMember);
+        // Exactly at the pairwise bound, and one past it, the duplicate being the first name.
+        for n in [PAIRWISE_DUPLICATE_CHECK_MAX - 1, PAIRWISE_DUPLICATE_CHECK_MAX] {
+            let mut o = String::from("{");
+            for i in 0..n {
+                o.push_str(&format!("\"n{i}\":0,"));
+            }
+            assert_eq!(v(&(o + "\"n0\":1}")).unwrap_err(), JsonError::DuplicateMember, "{n}");
+        }
         // Same name in different objects is fine.
-        assert!(parse(r#"{"a":{"a":1},"b":{"a":2}}"#).is_ok());
+        assert!(v(r#"{"a":{"a":1},"b":{"a":2}}"#).is_ok());
     }
 
     #[test]
@@ -636,41 +667,64 @@ mod tests {
             "", "{", "{}x", "{} {}", "{'a':1}", r#"{"a":01}"#, r#"{"a":1.}"#, r#"{"a":.5}"#, r#"{"a":1e}"#,
             r#"{"a":+1}"#, r#"{"a":tru}"#, r#"{"a":1,}"#, "[1,]", r#"{"a" 1}"#, r#"{"a":"\x"}"#,
             "{\"a\":\"\u{1}\"}", "{\"a\":\"x\ny\"}", r#"{"a":"\ud800"}"#, r#"{"a":"\udc00"}"#,
-            r#"{"a":"\ud800\u0041"}"#, r#"{"a":"\u12"}"#, "\u{feff}{}", "{\"a\":NaN}",
+            r#"{"a":"\ud800\u0041"}"#, r#"{"a":"\u12"}"#, "\u{feff}{}", "{\"a\":NaN}", "[1 2]", "{\"a\":1 \"b\":2}",
+            "{,}", "[,1]", "{\"a\"}", "\"unterminated",
         ] {
-            assert!(parse(bad).is_err(), "{bad:?} accepted");
+            assert!(validate(bad.as_bytes(), 16).is_err(), "{bad:?} accepted");
+            assert!(parse(bad).is_err(), "{bad:?} read");
         }
-        assert_eq!(Document::parse(b"{\"a\":\"\xff\"}", 16).unwrap_err(), JsonError::Utf8);
+        assert_eq!(validate(b"{\"a\":\"\xff\"}", 16).unwrap_err(), JsonError::Utf8);
+        assert_eq!(validate(b"{\"a\":\"\xc3\xa9\"}", 16), Ok(Kind::Object));
     }
 
     #[test]
     fn bounds_depth_without_recursing_past_it() {
-        assert!(Document::parse(b"[[[]]]", 3).is_ok());
-        assert_eq!(Document::parse(b"[[[[]]]]", 3).unwrap_err(), JsonError::TooDeep);
+        assert!(validate(b"[[[]]]", 3).is_ok());
+        assert_eq!(validate(b"[[[[]]]]", 3).unwrap_err(), JsonError::TooDeep);
         let deep = "[".repeat(10_000);
-        assert_eq!(Document::parse(deep.as_bytes(), 64).unwrap_err(), JsonError::TooDeep);
+        assert_eq!(validate(deep.as_bytes(), 64).unwrap_err(), JsonError::TooDeep);
         let deep_obj = "{\"a\":".repeat(10_000);
-        assert_eq!(Document::parse(deep_obj.as_bytes(), 16).unwrap_err(), JsonError::TooDeep);
+        assert_eq!(validate(deep_obj.as_bytes(), 16).unwrap_err(), JsonError::TooDeep);
     }
 
     #[test]
     fn string_run_finds_the_first_special_byte() {
-        let base = b"abcdefghijklmnopqrstuvwxyz\xc3\xa9\xe2\x82\xac0123456789".to_vec();
-        for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
-            for at in 0..base.len() {
-                let mut v = base.clone();
-                v[at] = special;
-                assert_eq!(string_run(&v), Some(at), "{special} at {at}");
+        let base = b"abcdefghijklmnopqrstuvwxyz\xc3\xa9\xe2\x82\xac0123456789 !#[]~\x7f\x80\xff".to_vec();
+        for run in [string_run, string_run_swar] {
+            for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+                for at in 0..base.len() {
+                    let mut v = base.clone();
+                    v[at] = special;
+                    assert_eq!(run(&v), Some(at), "{special} at {at}");
+                    // A second special byte later changes nothing; every suffix length is seen.
+                    v.push(b'"');
+                    assert_eq!(run(&v), Some(at), "{special} at {at}, quote after");
+                    assert_eq!(run(&v[at..]), Some(0));
+                }
+            }
+            for len in 0..=base.len() {
+                assert_eq!(run(&base[..len]), None, "{len}");
             }
         }
-        assert_eq!(string_run(&base), None);
-        assert_eq!(string_run(b""), None);
+        // Every byte value, against the definition.
+        for b in 0..=255u8 {
+            let mut v = vec![b'a'; 40];
+            v[37] = b;
+            let expected = (b == b'"' || b == b'\\' || b < 0x20).then_some(37);
+            assert_eq!(string_run(&v), expected, "{b}");
+            assert_eq!(string_run(&v[30..]), expected.map(|i| i - 30), "{b}");
+        }
     }
 
     #[test]
     fn integers_are_integers() {
-        let d = parse(r#"[1503995882, -3, 1.0, 1e3, 99999999999999999999]"#).unwrap();
-        let v: Vec<_> = d.root().elements().unwrap().map(|v| v.as_i64()).collect();
-        assert_eq!(v, [Some(1503995882), Some(-3), None, None, None]);
+        for (text, v) in [
+            ("1503995882", Some(1503995882)), ("-3", Some(-3)), ("0", Some(0)), ("-0", Some(0)), ("1.0", None),
+            ("1e3", None), ("99999999999999999999", None), ("9223372036854775807", Some(i64::MAX)),
+            ("9223372036854775808", None), ("-9223372036854775808", Some(i64::MIN)), ("-9223372036854775809", None),
+            ("-", None), ("", None),
+        ] {
+            assert_eq!(integer(text), v, "{text}");
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! signature) is a place where two parsers could disagree about what was sent, so each is refused.
 
 use crate::config::Limits;
-use crate::json::{Document, Kind};
+use crate::json::{self, Item};
 use crate::refusal::{Checked, Refusal};
 use crate::verdict::Reason;
 
@@ -141,7 +141,7 @@ pub fn base64url_decode(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url
 }
 
 /// Checks the unsigned envelope `header.payload.` and returns the decoded payload bytes (its JSON
-/// is parsed by [`parse_payload`]).
+/// is read by [`crate::claims::read`]).
 pub fn decode_unsigned(token: &[u8], limits: &Limits) -> Checked<Vec<u8>> {
     // Exactly two dots, the second one last: `header.payload.` with an empty signature. The
     // header is short, so the first dot is found by a forward scan; the payload must then end at
@@ -206,35 +206,45 @@ fn check_header(encoded: &[u8], limits: &Limits) -> Checked<()> {
     if out == br#"{"alg":"none","typ":"JWT"}"# || out == br#"{"typ":"JWT","alg":"none"}"# {
         return Ok(());
     }
-    let doc = Document::parse(out, limits.max_json_depth.min(2))
-        .map_err(|e| malformed(format!("the JWT header {}", e.describe())))?;
-    let root = doc.root();
-    let members = root.members().ok_or_else(|| malformed("the JWT header is not a JSON object"))?;
-    let (mut alg, mut typ) = (false, false);
-    for (name, value) in members {
-        match (name, value.as_str()) {
-            ("alg", Some("none")) => alg = true,
-            ("typ", Some("JWT")) => typ = true,
-            ("alg", _) => return Err(malformed("the JWT header alg is not \"none\" (unsigned tokens only)")),
-            ("typ", _) => return Err(malformed("the JWT header typ is not \"JWT\"")),
-            _ => return Err(malformed("the JWT header has a member other than alg and typ")),
+    // Any other spelling: read strictly; a syntax error is reported before a member problem.
+    let (mut alg, mut typ, mut problem) = (false, false, None);
+    let (is_object, _) = json::read(out, limits.max_json_depth.min(2), |r| {
+        let item = r.item(1)?;
+        if item != Item::Object {
+            r.skip_rest(item, 1)?;
+            return Ok(false);
         }
+        r.members(|r, name| {
+            let item = r.item(2)?;
+            let is = |want: &str| matches!(item, Item::String(s) if r.str(s) == want);
+            let found = match r.str(name) {
+                "alg" if is("none") => Ok(&mut alg),
+                "typ" if is("JWT") => Ok(&mut typ),
+                "alg" => Err("the JWT header alg is not \"none\" (unsigned tokens only)"),
+                "typ" => Err("the JWT header typ is not \"JWT\""),
+                _ => Err("the JWT header has a member other than alg and typ"),
+            };
+            match found {
+                Ok(flag) => *flag = true,
+                Err(message) => {
+                    problem.get_or_insert(message);
+                }
+            }
+            r.skip_rest(item, 2)
+        })?;
+        Ok(true)
+    })
+    .map_err(|e| malformed(format!("the JWT header {}", e.describe())))?;
+    if !is_object {
+        return Err(malformed("the JWT header is not a JSON object"));
+    }
+    if let Some(message) = problem {
+        return Err(malformed(message));
     }
     if !(alg && typ) {
         return Err(malformed("the JWT header must have alg \"none\" and typ \"JWT\""));
     }
     Ok(())
-}
-
-/// The payload as a strict JSON object. Depth beyond `max_json_depth` is `JwtMalformed` (the
-/// bytes were already within the size limit; the shape is what is wrong).
-pub fn parse_payload<'a>(payload: &'a [u8], limits: &Limits) -> Checked<Document<'a>> {
-    let doc = Document::parse(payload, limits.max_json_depth)
-        .map_err(|e| malformed(format!("the JWT payload {}", e.describe())))?;
-    if doc.root().kind() != Kind::Object {
-        return Err(malformed("the JWT payload is not a JSON object"));
-    }
-    Ok(doc)
 }
 
 #[cfg(test)]
@@ -323,6 +333,7 @@ mod tests {
         assert!(decode(&token(r#"{"typ":"JWT","alg":"none"}"#, "{}")).is_ok());
         assert!(decode(&token(r#" { "typ" : "JWT" , "alg" : "none" } "#, "{}")).is_ok());
         assert!(parse_payload(b"{}", &Limits::default()).is_ok());
+        assert!(parse_payload(b" {\"x\" : [1, {\"y\": null}]} ", &Limits::default()).is_ok());
     }
 
     #[test]
@@ -357,6 +368,10 @@ mod tests {
         assert_eq!(reason(&with_slash.replace('_', "/")), Reason::JwtMalformed);
     }
 
+    fn parse_payload(payload: &[u8], limits: &Limits) -> Checked<()> {
+        crate::claims::read(payload, limits, crate::claims::FhirElements::standard().unwrap()).map(drop)
+    }
+
     #[test]
     fn payload_must_be_strict_json_object() {
         let l = Limits::default();
@@ -365,6 +380,12 @@ mod tests {
         assert_eq!(parse_payload(b"{\"a\":\"\xc3\x28\"}", &l).unwrap_err().reason, Reason::JwtMalformed);
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(20), "]".repeat(20));
         assert_eq!(parse_payload(deep.as_bytes(), &l).unwrap_err().reason, Reason::JwtMalformed);
+        // Depth counts inside the claims the reader looks into, too.
+        let deep = format!("{{\"requesting_device\":{{\"identifier\":[{{\"value\":{}{}}}]}}}}", "[".repeat(20), "]".repeat(20));
+        assert_eq!(parse_payload(deep.as_bytes(), &l).unwrap_err().reason, Reason::JwtMalformed);
+        for bad in ["\"x\"", "1", "null", "{\"a\":1} x", "{\"requesting_practitioner\":{\"identifier\":[{\"system\":1,\"system\":2}]}}"] {
+            assert_eq!(parse_payload(bad.as_bytes(), &l).unwrap_err().reason, Reason::JwtMalformed, "{bad}");
+        }
     }
 
     #[test]

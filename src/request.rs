@@ -116,11 +116,11 @@ impl RequestChecker {
         let authorization = attempt!(scan.authorization());
         let token = attempt!(jwt::bearer_token(authorization));
         let payload = attempt!(jwt::decode_unsigned(token, &self.limits));
-        let doc = attempt!(jwt::parse_payload(&payload, &self.limits));
+        let payload = attempt!(claims::read(&payload, &self.limits, self.elements));
 
         // 5. Claims, 6. times, 7. scope.
         let rules = ClaimRules { elements: self.elements, audience: self.jwt_audience.as_deref() };
-        let claims = attempt!(claims::check(doc.root(), row, &rules, &mut prov));
+        let claims = attempt!(claims::check(&payload, row, &rules, &mut prov));
         attempt!(claims::check_times(&claims, req.now, self.clock_skew_seconds, self.check_iat_future));
         attempt!(scope::check(&claims.scope, row, self.enforce_scope));
 

@@ -1,4 +1,4 @@
-//! The audit claims on a fuzzed JSON payload: `jwt::parse_payload` (the strict JSON parser), then
+//! The audit claims on a fuzzed JSON payload: `claims::read` (the strict JSON reader), then
 //! `claims::check` against every interaction of the table (with and without a configured
 //! audience), `claims::check_times` and `scope::check`. Input: the payload JSON.
 //!
@@ -13,9 +13,9 @@ use gpcguard::audit::Provenance;
 use gpcguard::claims::{self, ClaimRules, FhirElements};
 use gpcguard::config::Limits;
 use gpcguard::interactions::Table;
-use gpcguard::json::{Document, JsonError};
+use gpcguard::json::{self, JsonError};
 use gpcguard::verdict::Reason;
-use gpcguard::{jwt, scope};
+use gpcguard::scope;
 use gpcguard_fuzz::{trace, within_budget};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     let elements = FhirElements::standard().expect("FHIR element lists");
     let limits = Limits::default();
     within_budget("claims", || {
-        let ours = Document::parse(data, limits.max_json_depth);
+        let ours = json::validate(data, limits.max_json_depth);
         let theirs = serde_json::from_slice::<Value>(data);
         match (&ours, &theirs) {
             (Ok(_), Err(e)) => assert!(
@@ -40,13 +40,16 @@ fuzz_target!(|data: &[u8]| {
             ),
             _ => {}
         }
-        let Ok(doc) = jwt::parse_payload(data, &limits) else { return };
+        let read = claims::read(data, &limits, elements);
+        // The claims reader reads as the plain reader does: the same JSON accepted and refused.
+        assert_eq!(read.is_ok(), matches!(ours, Ok(json::Kind::Object)), "claims::read and json::validate disagree");
+        let Ok(payload) = read else { return };
         let serde = theirs.ok();
         for row in table.rows() {
             for audience in [None, Some(AUDIENCE)] {
                 let rules = ClaimRules { elements, audience };
                 let mut prov = Provenance::default();
-                let checked = claims::check(doc.root(), row, &rules, &mut prov);
+                let checked = claims::check(&payload, row, &rules, &mut prov);
                 trace(|| format!("{} aud {audience:?}: {:?}", row.id, checked.as_ref().map_err(|e| &e.message)));
                 let Ok(c) = checked else { continue };
                 let v = serde.as_ref().expect("accepted claims are JSON to serde_json");

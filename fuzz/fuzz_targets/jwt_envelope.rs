@@ -1,5 +1,5 @@
 //! The Authorization value through the JWT envelope: `jwt::bearer_token`, `jwt::decode_unsigned`,
-//! `jwt::parse_payload`. Input: the raw header value (e.g. `Bearer eyJ...`).
+//! `claims::read`. Input: the raw header value (e.g. `Bearer eyJ...`).
 //!
 //! Oracles beyond "no crash": an accepted envelope is `header.payload.` whose header decodes (by
 //! an independent decoder, read by serde_json) to exactly {"alg":"none","typ":"JWT"}, whose
@@ -7,6 +7,7 @@
 //! accepted payload is JSON serde_json reads as an object too.
 #![no_main]
 
+use gpcguard::claims::{self, FhirElements};
 use gpcguard::config::Limits;
 use gpcguard::jwt;
 use gpcguard_fuzz::{b64url, b64url_decode_lenient, within_budget};
@@ -31,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(header.get("alg").and_then(|v| v.as_str()), Some("none"));
         assert_eq!(header.get("typ").and_then(|v| v.as_str()), Some("JWT"));
 
-        if jwt::parse_payload(&payload, &limits).is_ok() {
+        if claims::read(&payload, &limits, FhirElements::standard().expect("FHIR element lists")).is_ok() {
             let v: serde_json::Value = serde_json::from_slice(&payload).expect("accepted payload is not JSON to serde_json");
             assert!(v.is_object(), "accepted payload is not an object to serde_json");
         }
