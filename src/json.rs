@@ -256,6 +256,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The text of a span handed out by this reader.
+    #[inline]
     pub fn str(&self, s: Span) -> &str {
         span_str(self.text, &self.unescaped, s)
     }
@@ -282,6 +283,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the value at nesting `depth`: scalars whole, containers up to their opening bracket.
+    #[inline]
     pub fn item(&mut self, depth: usize) -> Result<Item, JsonError> {
         match self.peek() {
             Some(b'"') => self.string().map(Item::String),
@@ -471,7 +473,7 @@ impl<'a> Reader<'a> {
 
     /// A string starting at the opening quote: its span in the input when it has no escapes,
     /// else unescaped into `self.unescaped`.
-    #[inline]
+    #[inline(always)]
     fn string(&mut self) -> Result<Span, JsonError> {
         self.pos += 1;
         let start = self.pos;
