@@ -92,25 +92,32 @@ impl FhirElements {
         static LISTS: OnceLock<std::result::Result<FhirElements, String>> = OnceLock::new();
         LISTS
             .get_or_init(|| {
-                let f: FhirElements = toml::from_str(FHIR_ELEMENTS_TOML).map_err(|e| e.message().to_owned())?;
+                let mut f: FhirElements = toml::from_str(FHIR_ELEMENTS_TOML).map_err(|e| e.message().to_owned())?;
+                // One list per resource claim, kept in claim order so a claim finds its own by index.
+                let mut ordered = Vec::new();
                 for (claim, content) in CLAIM_NAMES[DEVICE..=PRACTITIONER].iter().zip(CONTENT) {
-                    if f.resource.iter().filter(|r| r.claim == *claim).count() != 1 {
-                        return Err(format!("{claim} must be listed once"));
-                    }
+                    let (listed, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut f.resource).into_iter().partition(|r| r.claim == *claim);
+                    f.resource = rest;
+                    let [r] = <[ResourceElements; 1]>::try_from(listed).map_err(|_| format!("{claim} must be listed once"))?;
                     // The payload reader takes these as defined without asking the lists.
-                    let r = f.resource(claim).ok_or_else(|| format!("{claim} must be listed once"))?;
-                    if let Some(e) = content.iter().find(|e| !f.allows(r, e)) {
+                    if let Some(e) = content.iter().find(|e| !f.allows(&r, e)) {
                         return Err(format!("{claim}: {e} is checked but not listed"));
                     }
+                    ordered.push(r);
                 }
+                if let Some(r) = f.resource.first() {
+                    return Err(format!("{} is not a resource claim", r.claim));
+                }
+                f.resource = ordered;
                 Ok(f)
             })
             .as_ref()
             .map_err(|e| Error::new(ErrorKind::Syntax, format!("built-in FHIR element lists: {e}")))
     }
 
-    pub(crate) fn resource(&self, claim: &str) -> Option<&ResourceElements> {
-        self.resource.iter().find(|r| r.claim == claim)
+    /// The list of resource claim `c` (0 device, 1 organization, 2 practitioner).
+    pub(crate) fn resource(&self, c: usize) -> Option<&ResourceElements> {
+        self.resource.get(c)
     }
 
     /// Whether `name` is a top-level element of the resource (or a primitive's `_name` companion).
@@ -287,7 +294,7 @@ impl<'d> ResourceClaim<'d> {
 fn resource<'d>(p: &'d Payload<'_>, i: usize, elements: &FhirElements) -> Checked<ResourceClaim<'d>> {
     let claim = CLAIM_NAMES[i];
     let def = elements
-        .resource(claim)
+        .resource(i - DEVICE)
         .ok_or_else(|| Refusal::new(Reason::Internal, format!("no FHIR element list for {claim}")))?;
     if p.claims[i] != Field::Object {
         return Err(invalid(format!("the JWT claim {claim} is not a JSON object")));
@@ -445,7 +452,9 @@ mod tests {
     #[test]
     fn element_lists_parse() {
         let e = FhirElements::standard().unwrap();
-        let device = e.resource("requesting_device").unwrap();
+        let device = e.resource(0).unwrap();
+        assert_eq!(device.claim, "requesting_device");
+        assert_eq!(e.resource(2).unwrap().claim, "requesting_practitioner");
         assert!(e.allows(device, "model") && e.allows(device, "_model") && e.allows(device, "meta"));
         assert!(!e.allows(device, "_identifier") && !e.allows(device, "name") && !e.allows(device, "_meta"));
     }

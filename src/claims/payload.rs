@@ -153,7 +153,7 @@ fn resource(r: &mut Reader<'_>, c: usize, elements: &FhirElements, out: &mut Res
         r.skip_rest(item, 2)?;
         return Ok(Field::Other);
     }
-    let def = elements.resource(CLAIM_NAMES[DEVICE + c]);
+    let def = elements.resource(c);
     r.members(|r, name| {
         let name_text = r.str(name);
         match CONTENT[c].iter().position(|n| *n == name_text) {
