@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::audit::Provenance;
 use crate::error::{Error, ErrorKind, Result};
 use crate::interactions::Interaction;
-use crate::json::Span;
+use crate::json::{self, Span};
 use crate::refusal::{Checked, Refusal};
 use crate::scope::{self, Scope};
 use crate::verdict::Reason;
@@ -81,7 +81,7 @@ pub struct FhirElements {
 }
 
 mod payload;
-use payload::{Field, Resource, CONTENT, SYSTEMS};
+use payload::{Field, Resource, CONTENT, IDENTIFIER, RESOURCE_TYPE, SYSTEMS};
 pub use payload::{read, Payload};
 
 const FHIR_ELEMENTS_TOML: &str = include_str!("fhir_elements.toml");
@@ -281,7 +281,7 @@ struct ResourceClaim<'d> {
 
 impl<'d> ResourceClaim<'d> {
     fn element(&self, name: &str) -> Field {
-        CONTENT[self.c].iter().position(|n| *n == name).map_or(Field::Absent, |e| self.read.content[e])
+        CONTENT[self.c].iter().position(|n| json::same(n, name)).map_or(Field::Absent, |e| self.read.content[e])
     }
 
     fn text(&self, s: Span) -> &'d str {
@@ -304,8 +304,8 @@ fn resource<'d>(p: &'d Payload<'_>, i: usize, elements: &FhirElements) -> Checke
     let invalid_resource = |what: &str| {
         Refusal::new(Reason::JwtInvalidResource, format!("the JWT claim {claim} is not a valid FHIR STU3 {}: {what}", def.resource_type))
     };
-    match r.element("resourceType") {
-        Field::String(t) if r.text(t) == def.resource_type => {}
+    match r.read.content[RESOURCE_TYPE] {
+        Field::String(t) if json::same(r.text(t), &def.resource_type) => {}
         Field::Absent => return Err(invalid_resource("it has no resourceType")),
         _ => return Err(invalid_resource("its resourceType is wrong")),
     }
@@ -319,7 +319,7 @@ fn resource<'d>(p: &'d Payload<'_>, i: usize, elements: &FhirElements) -> Checke
 /// many there are.
 fn identifiers<'d>(r: &ResourceClaim<'d>, g: usize) -> Checked<(Option<&'d str>, u32)> {
     let claim = r.claim;
-    match r.element("identifier") {
+    match r.read.content[IDENTIFIER] {
         Field::Absent => return Ok((None, 0)),
         Field::Array { .. } => {}
         _ => return Err(invalid(format!("{claim}.identifier is not an array"))),
@@ -358,7 +358,7 @@ fn required_string<'d>(r: &ResourceClaim<'d>, element: &str) -> Checked<&'d str>
 /// Device: an identifier (system and value), `model` and `version`. Returns the identifier value.
 fn device_content<'d>(d: &ResourceClaim<'d>) -> Checked<&'d str> {
     let claim = d.claim;
-    let Field::Array { .. } = d.element("identifier") else {
+    let Field::Array { .. } = d.read.content[IDENTIFIER] else {
         return Err(invalid(format!("{claim}.identifier is missing or not an array")));
     };
     if d.read.identifiers.first_incomplete.is_some() {

@@ -27,12 +27,15 @@ pub(super) enum Field {
 }
 
 /// The elements whose content the rules check, per resource claim (device, organization,
-/// practitioner). Each is an STU3 element of its resource ([`FhirElements::standard`] checks).
+/// practitioner), `resourceType` and `identifier` first. Each is an STU3 element of its resource
+/// ([`FhirElements::standard`] checks).
 pub(super) const CONTENT: [&[&str]; 3] = [
     &["resourceType", "identifier", "model", "version"],
     &["resourceType", "identifier", "name"],
-    &["resourceType", "id", "identifier", "name"],
+    &["resourceType", "identifier", "id", "name"],
 ];
+pub(super) const RESOURCE_TYPE: usize = 0;
+pub(super) const IDENTIFIER: usize = 1;
 const MAX_CONTENT: usize = 4;
 
 /// The identifier systems whose values the rules look for, per resource claim, in groups: the
@@ -104,7 +107,7 @@ pub fn read<'a>(payload: &'a [u8], limits: &Limits, elements: &FhirElements) -> 
         }
         r.members(|r, name| {
             let name = r.str(name);
-            let Some(i) = CLAIM_NAMES.iter().position(|n| *n == name) else {
+            let Some(i) = CLAIM_NAMES.iter().position(|n| json::same(n, name)) else {
                 return r.skip(2).map(drop);
             };
             claims[i] = match i.checked_sub(DEVICE) {
@@ -156,8 +159,8 @@ fn resource(r: &mut Reader<'_>, c: usize, elements: &FhirElements, out: &mut Res
     let def = elements.resource(c);
     r.members(|r, name| {
         let name_text = r.str(name);
-        match CONTENT[c].iter().position(|n| *n == name_text) {
-            Some(e) if CONTENT[c][e] == "identifier" => out.content[e] = identifiers(r, c, &mut out.identifiers)?,
+        match CONTENT[c].iter().position(|n| json::same(n, name_text)) {
+            Some(IDENTIFIER) => out.content[IDENTIFIER] = identifiers(r, c, &mut out.identifiers)?,
             Some(e) => out.content[e] = field(r, 3)?,
             None => {
                 // No list (impossible: the lists are checked at load) means nothing is defined.
@@ -183,10 +186,13 @@ fn identifiers(r: &mut Reader<'_>, c: usize, out: &mut Identifiers) -> Result<Fi
         let (mut system, mut value) = (None, None);
         if item == Item::Object {
             r.members(|r, name| {
-                let slot = match r.str(name) {
-                    "system" => &mut system,
-                    "value" => &mut value,
-                    _ => return r.skip(5).map(drop),
+                let name = r.str(name);
+                let slot = if json::same(name, "system") {
+                    &mut system
+                } else if json::same(name, "value") {
+                    &mut value
+                } else {
+                    return r.skip(5).map(drop);
                 };
                 match r.item(5)? {
                     Item::String(s) => *slot = Some(s),
