@@ -9,6 +9,10 @@ use super::{clear_out, bytes_arg, ffi_boundary, gpcguard_result, require_non_nul
 use crate::guard::system_now;
 use crate::request::Request;
 
+/// Headers borrowed on the stack without allocating; more than this many are borrowed into a
+/// vector.
+const STACK_HEADERS: usize = 32;
+
 /// One request header as received: `name_len` bytes at `name`, `value_len` bytes at `value`
 /// (no NUL terminator needed; NULL allowed with length 0).
 #[repr(C)]
@@ -65,15 +69,24 @@ pub extern "C" fn gpcguard_check_request(
         // as too large, without work proportional to a hostile count.
         let examined = req.header_count.min(state.settings.limits.max_header_count.saturating_add(1));
         let raw = if examined == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(req.headers, examined) } };
-        let mut headers = Vec::with_capacity(examined);
-        for (i, h) in raw.iter().enumerate() {
+        // The usual request's headers are borrowed into an array on the stack; only a request
+        // with more than STACK_HEADERS of them pays for an allocation.
+        let mut on_stack: [(&[u8], &[u8]); STACK_HEADERS] = [(&[], &[]); STACK_HEADERS];
+        let mut on_heap = Vec::new();
+        let headers: &mut [(&[u8], &[u8])] = if examined <= STACK_HEADERS {
+            &mut on_stack[..examined]
+        } else {
+            on_heap.resize(examined, (&[][..], &[][..]));
+            &mut on_heap
+        };
+        for (i, (h, slot)) in raw.iter().zip(headers.iter_mut()).enumerate() {
             match unsafe { (bytes_arg(h.name.cast(), h.name_len, "header name"), bytes_arg(h.value.cast(), h.value_len, "header value")) } {
-                (Ok(n), Ok(v)) => headers.push((n, v)),
+                (Ok(n), Ok(v)) => *slot = (n, v),
                 (Err(r), _) | (_, Err(r)) => return super::fail(r, format!("header {i}: a NULL pointer with a non-zero length")),
             }
         }
         let now = if req.now == 0 { system_now() } else { req.now };
-        let request = Request { method, target, headers: &headers, now };
+        let request = Request { method, target, headers, now };
         let verdict = state.requests.check(&request);
         unsafe { write_out(out, gpcguard_verdict::new(verdict)) }
     })
