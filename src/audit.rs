@@ -2,7 +2,7 @@
 //! "Logging"). It carries what was established before the verdict (fields not yet known are
 //! omitted) and never the token, the query string or the body.
 
-use crate::verdict::{is_plain_ascii, push_json_string, Reason, ALLOWED_AUDIT_HEAD};
+use crate::verdict::{is_plain_ascii, plain_str, push_json_string, Reason, ALLOWED_AUDIT_HEAD};
 
 /// Claim values are bounded in the record so a hostile token cannot flood a log line.
 const MAX_FIELD_CHARS: usize = 128;
@@ -41,10 +41,33 @@ fn bounded(s: &str, max: usize) -> &str {
 
 /// The path part of a request target: up to the first `?` or `#`.
 pub fn path_of(target: &[u8]) -> &[u8] {
-    match target.iter().position(|&b| b == b'?' || b == b'#') {
+    match first_query_or_fragment(target) {
         Some(i) => &target[..i],
         None => target,
     }
+}
+
+/// The index of the first `?` or `#`, eight bytes at a time.
+fn first_query_or_fragment(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    // Bit 7 of a byte set where that byte is `?` or `#`. A borrow can also set it in a byte
+    // above a true match, never below one: the lowest bit set is always the first match.
+    let matches = |x: u64| {
+        let (q, h) = (x ^ (ONES * b'?' as u64), x ^ (ONES * b'#' as u64));
+        (q.wrapping_sub(ONES) & !q | h.wrapping_sub(ONES) & !h) & HIGH
+    };
+    let word = |w: &[u8]| w.try_into().map_or(0, u64::from_le_bytes);
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in chunks.by_ref() {
+        let m = matches(word(c));
+        if m != 0 {
+            return Some(at + m.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == b'?' || b == b'#').map(|i| at + i)
 }
 
 impl Provenance<'_> {
@@ -128,9 +151,9 @@ fn push_printable_json(out: &mut String, bytes: &[u8], max: usize) {
     let shown = &bytes[..bytes.len().min(max)];
     out.reserve(shown.len() + 5);
     out.push('"');
-    if is_plain_ascii(shown) {
-        // All plain ASCII: valid UTF-8, nothing to escape.
-        out.push_str(std::str::from_utf8(shown).unwrap_or(""));
+    if let Some(plain) = plain_str(shown) {
+        // All plain ASCII: nothing to escape.
+        out.push_str(plain);
     } else {
         for &b in shown {
             match b {
@@ -232,6 +255,24 @@ mod tests {
         assert_eq!(path_of(b"/a/b?x=1"), b"/a/b");
         assert_eq!(path_of(b"/a#f?x"), b"/a");
         assert_eq!(path_of(b"/a"), b"/a");
+        // Every position in a word and in the tail, and the first of several.
+        for n in 0..20 {
+            for at in 0..n {
+                for c in [b'?', b'#'] {
+                    let mut t = vec![b'/'; n];
+                    t[at] = c;
+                    if at + 3 < n {
+                        t[at + 3] = b'#';
+                    }
+                    assert_eq!(path_of(&t), &t[..at], "{at} of {n}");
+                }
+            }
+            for b in 0..=255u8 {
+                let t: Vec<u8> = std::iter::repeat(b).take(n).collect();
+                let want = t.iter().position(|&x| x == b'?' || x == b'#').unwrap_or(n);
+                assert_eq!(path_of(&t).len(), want, "{b:#x} x {n}");
+            }
+        }
     }
 
     /// The record as it was written field by field before the one-allocation form: the

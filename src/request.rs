@@ -14,7 +14,7 @@ use crate::jwt;
 use crate::refusal::Refusal;
 use crate::scope;
 use crate::ssp;
-use crate::verdict::{Reason, Verdict};
+use crate::verdict::{plain_str, Reason, Verdict};
 
 /// A request as the host received it. Header names and values are raw bytes; `now` is Unix
 /// seconds, already resolved by the caller (the C ABI turns 0 into the system clock).
@@ -80,7 +80,7 @@ impl RequestChecker {
         }
         // What the request line says is known from the start; only a plausible method is recorded.
         if interactions::is_token(req.method) {
-            prov.method = std::str::from_utf8(req.method).ok();
+            prov.method = plain_str(req.method);
         }
         prov.path = Some(audit::path_of(req.target));
 

@@ -60,6 +60,55 @@ const SLOT_BY_LEN: [u8; 18] = {
     t
 };
 
+/// [`NAMES`] in lower case, for [`is_lower_name`].
+const NAMES_LOWER: [&str; 5] = ["ssp-traceid", "ssp-from", "ssp-to", "ssp-interactionid", "authorization"];
+
+/// `name` (of the same length as `lower`) is `lower`, an ASCII lower-case name, in any case: what
+/// `eq_ignore_ascii_case` answers, folding eight bytes at a time.
+#[inline(always)]
+fn is_lower_name(name: &[u8], lower: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    // ASCII upper case to lower case in each byte. On the low seven bits no sum carries across
+    // bytes; bit 7 is kept, so a non-ASCII byte never equals a byte of `lower`.
+    #[inline(always)]
+    fn fold(x: u64) -> u64 {
+        let low = x & !HIGH;
+        let upper = low.wrapping_add(ONES * (0x80 - b'A' as u64)) & !low.wrapping_add(ONES * (0x80 - b'Z' as u64 - 1)) & HIGH;
+        x | upper >> 2
+    }
+    let n = name.len();
+    if n != lower.len() {
+        return false;
+    }
+    #[inline(always)]
+    fn word(s: &[u8], at: usize) -> u64 {
+        s.get(at..at + 8).and_then(|w| w.try_into().ok()).map_or(0, u64::from_le_bytes)
+    }
+    #[inline(always)]
+    fn half(s: &[u8], at: usize) -> u64 {
+        s.get(at..at + 4).and_then(|w| w.try_into().ok()).map_or(0, u32::from_le_bytes) as u64
+    }
+    if n < 4 {
+        return name.eq_ignore_ascii_case(lower);
+    }
+    if n < 8 {
+        // Two overlapping halves cover every byte.
+        let (a, b) = (half(name, 0) | half(name, n - 4) << 32, half(lower, 0) | half(lower, n - 4) << 32);
+        return fold(a) == b;
+    }
+    let mut diff = 0;
+    let mut at = 0;
+    while at + 8 <= n {
+        diff |= fold(word(name, at)) ^ word(lower, at);
+        at += 8;
+    }
+    if at < n {
+        diff |= fold(word(name, n - 8)) ^ word(lower, n - 8);
+    }
+    diff == 0
+}
+
 /// Scans the headers once, without allocating.
 pub fn scan<'a>(headers: &[(&'a [u8], &'a [u8])]) -> Scan<'a> {
     let mut s = Scan { seen: [Seen::Absent; 5], total_bytes: 0, longest_authorization: 0 };
@@ -68,7 +117,7 @@ pub fn scan<'a>(headers: &[(&'a [u8], &'a [u8])]) -> Scan<'a> {
         // Dispatch on length first: most headers are not ours and fail this cheaply.
         let Some(&slot) = SLOT_BY_LEN.get(name.len()) else { continue };
         let i = slot as usize;
-        if slot == NONE || !NAMES[i].as_bytes().eq_ignore_ascii_case(name) {
+        if slot == NONE || !is_lower_name(name, NAMES_LOWER[i].as_bytes()) {
             continue;
         }
         s.seen[i].add(value);
@@ -172,8 +221,12 @@ impl<'a> Scan<'a> {
                     return Err(Refusal::new(Reason::HeaderInvalid, format!("the {name} header is not {what}")));
                 }
                 // The validators admit ASCII only, so this cannot fail; refuse if it ever did.
-                std::str::from_utf8(v)
-                    .map_err(|_| Refusal::new(Reason::HeaderInvalid, format!("the {name} header is not {what}")))
+                if !v.is_ascii() {
+                    return Err(Refusal::new(Reason::HeaderInvalid, format!("the {name} header is not {what}")));
+                }
+                // SAFETY: ASCII (checked just above) is UTF-8; a word-wide ASCII test is cheaper
+                // than a UTF-8 validation of the same bytes.
+                Ok(unsafe { std::str::from_utf8_unchecked(v) })
             }
         }
     }
@@ -386,5 +439,22 @@ mod tests {
         assert!(s.seen.iter().enumerate().all(|(i, x)| i == TO || *x == Seen::Absent));
         let long = vec![b'a'; 100];
         assert!(scan(&[(&long[..], &b""[..])]).seen.iter().all(|x| *x == Seen::Absent));
+    }
+
+    #[test]
+    fn word_folding_name_compare_is_eq_ignore_ascii_case() {
+        for (name, lower) in NAMES.iter().zip(NAMES_LOWER) {
+            assert_eq!(name.to_ascii_lowercase(), lower);
+            for b in 0..=255u8 {
+                for at in 0..name.len() {
+                    for base in [name.as_bytes().to_vec(), lower.as_bytes().to_vec(), name.to_ascii_uppercase().into_bytes()] {
+                        let mut v = base;
+                        v[at] = b;
+                        assert_eq!(is_lower_name(&v, lower.as_bytes()), v.eq_ignore_ascii_case(lower.as_bytes()), "{b:#x} at {at} of {name}");
+                    }
+                }
+            }
+        }
+        assert!(!is_lower_name(b"abc", b"abcd") && is_lower_name(b"AbC", b"abc") && !is_lower_name(b"AbD", b"abc"));
     }
 }

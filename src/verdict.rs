@@ -278,7 +278,8 @@ pub fn operation_outcome(reason: Reason, message: &str, error_code_system: &str)
 /// Whether every byte of `s` is printable ASCII (0x20..0x7f) other than `"` and `\\`: a JSON
 /// string literal of it is the bytes between two quotes. Eight bytes at a time, the last word
 /// overlapping the one before it (or padded, for fewer than eight bytes) instead of a byte loop.
-#[inline]
+/// Inlined: the audit record calls it per field, and the constants stay in registers.
+#[inline(always)]
 pub fn is_plain_ascii(s: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = ONES * 0x80;
@@ -286,14 +287,18 @@ pub fn is_plain_ascii(s: &[u8]) -> bool {
     // Bit 7 of each byte set where that byte is plain. For bytes below 0x80 no sum carries into
     // the next byte, so each byte is judged exactly; a byte of 0x80 or more clears its own bit 7
     // through `below_del` (which ORs in `x` itself), so a word holding one is never all set.
-    let plain_bits = |x: u64| {
+    #[inline(always)]
+    fn plain_bits(x: u64) -> u64 {
         let from_space = x.wrapping_add(ONES * (0x80 - 0x20));
         let not_quote = (x ^ (ONES * b'"' as u64)).wrapping_add(ONES * 0x7f);
         let not_backslash = (x ^ (ONES * b'\\' as u64)).wrapping_add(ONES * 0x7f);
         let below_del = !(x.wrapping_add(ONES) | x);
         from_space & not_quote & not_backslash & below_del & HIGH
-    };
-    let word = |b: &[u8]| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    }
+    #[inline(always)]
+    fn word(b: &[u8]) -> u64 {
+        b.get(..8).and_then(|w| w.try_into().ok()).map_or(0, u64::from_le_bytes)
+    }
     let n = s.len();
     let mut all = HIGH;
     if n >= 8 {
@@ -306,7 +311,7 @@ pub fn is_plain_ascii(s: &[u8]) -> bool {
         }
     } else if n >= 4 {
         // Two overlapping halves cover every byte.
-        let half = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
+        let half = |b: &[u8]| b.get(..4).and_then(|w| w.try_into().ok()).map_or(0, u32::from_le_bytes) as u64;
         all &= plain_bits(half(&s[..4]) | half(&s[n - 4..]) << 32);
     } else if n > 0 {
         // First, middle and last byte cover every byte of one to three; the rest is padding.
@@ -314,6 +319,18 @@ pub fn is_plain_ascii(s: &[u8]) -> bool {
         all &= plain_bits(x);
     }
     all == HIGH
+}
+
+/// `s` as text when it is plain ASCII ([`is_plain_ascii`]), without a second, UTF-8 pass over it.
+#[inline(always)]
+pub fn plain_str(s: &[u8]) -> Option<&str> {
+    if is_plain_ascii(s) {
+        // SAFETY: every byte is in 0x20..0x7f (is_plain_ascii, tested for every byte value in
+        // every position of a word and of the tail), and ASCII is UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(s) })
+    } else {
+        None
+    }
 }
 
 /// Appends `s` as a JSON string literal. Control characters and non-ASCII are escaped so the
@@ -393,6 +410,17 @@ mod tests {
             }
         }
         assert!(is_plain_ascii(b""));
+        assert_eq!(plain_str(b"a b~"), Some("a b~"));
+        assert_eq!(plain_str(b"a\xc3\xa9"), None);
+        // Two bad bytes in one word (a carry out of one must not hide the other).
+        for (a, b) in [(0xffu8, 0x1fu8), (0x80, 0x7f), (0x1f, 0xff), (0xff, 0xff), (0x7f, 0x80)] {
+            for at in 0..7 {
+                let mut v = *b"abcdefgh";
+                v[at] = a;
+                v[at + 1] = b;
+                assert!(!is_plain_ascii(&v), "{a:#x} {b:#x} at {at}");
+            }
+        }
     }
 
     #[test]
