@@ -437,7 +437,7 @@ mod tests {
         let s = scan(&h);
         assert_eq!(s.seen[TO], Seen::Once(b"1"));
         assert!(s.seen.iter().enumerate().all(|(i, x)| i == TO || *x == Seen::Absent));
-        let long = vec![b'a'; 100];
+        let long = [b'a'; 100];
         assert!(scan(&[(&long[..], &b""[..])]).seen.iter().all(|x| *x == Seen::Absent));
     }
 
