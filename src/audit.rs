@@ -2,7 +2,7 @@
 //! "Logging"). It carries what was established before the verdict (fields not yet known are
 //! omitted) and never the token, the query string or the body.
 
-use crate::verdict::{is_plain_ascii, push_json_string, Reason};
+use crate::verdict::{is_plain_ascii, plain_str, push_json_string, Reason, ALLOWED_AUDIT_HEAD};
 
 /// Claim values are bounded in the record so a hostile token cannot flood a log line.
 const MAX_FIELD_CHARS: usize = 128;
@@ -41,53 +41,93 @@ fn bounded(s: &str, max: usize) -> &str {
 
 /// The path part of a request target: up to the first `?` or `#`.
 pub fn path_of(target: &[u8]) -> &[u8] {
-    match target.iter().position(|&b| b == b'?' || b == b'#') {
+    match first_query_or_fragment(target) {
         Some(i) => &target[..i],
         None => target,
     }
 }
 
+/// The index of the first `?` or `#`, eight bytes at a time.
+fn first_query_or_fragment(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    // Bit 7 of a byte set where that byte is `?` or `#`. A borrow can also set it in a byte
+    // above a true match, never below one: the lowest bit set is always the first match.
+    let matches = |x: u64| {
+        let (q, h) = (x ^ (ONES * b'?' as u64), x ^ (ONES * b'#' as u64));
+        (q.wrapping_sub(ONES) & !q | h.wrapping_sub(ONES) & !h) & HIGH
+    };
+    let word = |w: &[u8]| w.try_into().map_or(0, u64::from_le_bytes);
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in chunks.by_ref() {
+        let m = matches(word(c));
+        if m != 0 {
+            return Some(at + m.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == b'?' || b == b'#').map(|i| at + i)
+}
+
 impl Provenance<'_> {
-    /// The record as one JSON line.
+    /// The header fields, then the claims, each with the text that opens it in the record
+    /// (`,"name":"`; the quote is dropped when the value needs escaping).
+    fn fields(&self) -> [(&'static str, Option<&str>); 11] {
+        [
+            (r#","trace_id":""#, self.trace_id),
+            (r#","from":""#, self.from),
+            (r#","to":""#, self.to),
+            (r#","interaction":""#, self.interaction),
+            (r#","method":""#, self.method),
+            (r#","ods_code":""#, self.ods_code),
+            (r#","sds_user_id":""#, self.sds_user_id),
+            (r#","sds_role_id":""#, self.sds_role_id),
+            (r#","device":""#, self.device),
+            (r#","scope":""#, self.scope),
+            (r#","reason_for_request":""#, self.reason_for_request),
+        ]
+    }
+
+    /// The record as one JSON line. Written into one allocation sized for the usual record
+    /// (plain values, and one byte more for the NUL the C ABI appends), each plain value
+    /// copied whole.
     pub fn record(&self, reason: Reason) -> String {
-        let answer = reason.answer();
-        let mut out = String::with_capacity(512);
-        out.push_str(if reason == Reason::Allowed { r#"{"verdict":"allowed""# } else { r#"{"verdict":"refused""# });
-        out.push_str(r#","reason":"#);
-        push_json(&mut out, answer.name);
-        out.push_str(r#","status":"#);
-        push_u16(&mut out, answer.http_status);
-        let fields = [
-            ("trace_id", self.trace_id),
-            ("from", self.from),
-            ("to", self.to),
-            ("interaction", self.interaction),
-            ("method", self.method),
-        ];
-        for (name, value) in fields {
-            push_field(&mut out, name, value);
+        let head = if reason == Reason::Allowed { ALLOWED_AUDIT_HEAD } else { reason.answer().refused_audit_head };
+        let fields = self.fields();
+        let (header_fields, claim_fields) = fields.split_at(5);
+        let mut size = head.len() + 2;
+        for (open, value) in fields.iter() {
+            if let Some(v) = value {
+                size += open.len() + v.len().min(MAX_FIELD_CHARS) + 1;
+            }
         }
         if let Some(path) = self.path {
-            out.push_str(r#","path":"#);
+            size += PATH_OPEN.len() + path.len().min(MAX_PATH_BYTES) + 5;
+        }
+        let mut out = String::with_capacity(size);
+        out.push_str(head);
+        for &(open, value) in header_fields {
+            push_field(&mut out, open, value);
+        }
+        if let Some(path) = self.path {
+            out.push_str(PATH_OPEN);
             push_printable_json(&mut out, path, MAX_PATH_BYTES);
         }
-        let claims = [
-            ("ods_code", self.ods_code),
-            ("sds_user_id", self.sds_user_id),
-            ("sds_role_id", self.sds_role_id),
-            ("device", self.device),
-            ("scope", self.scope),
-            ("reason_for_request", self.reason_for_request),
-        ];
-        for (name, value) in claims {
-            push_field(&mut out, name, value);
+        for &(open, value) in claim_fields {
+            push_field(&mut out, open, value);
         }
         out.push('}');
         out
     }
 }
 
-/// Decimal digits of `n`, without a temporary string.
+/// Opens the path in the record (without a quote: [`push_printable_json`] writes its own).
+const PATH_OPEN: &str = r#","path":"#;
+
+/// Decimal digits of `n`, without a temporary string (the reference the static record heads
+/// are tested against).
+#[cfg(test)]
 fn push_u16(out: &mut String, n: u16) {
     let mut buf = [0u8; 5];
     let mut i = buf.len();
@@ -111,9 +151,9 @@ fn push_printable_json(out: &mut String, bytes: &[u8], max: usize) {
     let shown = &bytes[..bytes.len().min(max)];
     out.reserve(shown.len() + 5);
     out.push('"');
-    if is_plain_ascii(shown) {
-        // All plain ASCII: valid UTF-8, nothing to escape.
-        out.push_str(std::str::from_utf8(shown).unwrap_or(""));
+    if let Some(plain) = plain_str(shown) {
+        // All plain ASCII: nothing to escape.
+        out.push_str(plain);
     } else {
         for &b in shown {
             match b {
@@ -130,16 +170,24 @@ fn push_printable_json(out: &mut String, bytes: &[u8], max: usize) {
     out.push('"');
 }
 
-fn push_field(out: &mut String, name: &str, value: Option<&str>) {
+/// Appends `open` (`,"name":"`) and the value, bounded, as a JSON string, when there is one.
+#[inline(always)]
+fn push_field(out: &mut String, open: &str, value: Option<&str>) {
     if let Some(v) = value {
-        out.push_str(",\"");
-        out.push_str(name);
-        out.push_str("\":");
-        push_json(out, bounded(v, MAX_FIELD_CHARS));
+        let v = bounded(v, MAX_FIELD_CHARS);
+        if is_plain_ascii(v.as_bytes()) {
+            out.push_str(open);
+            out.push_str(v);
+            out.push('"');
+        } else {
+            out.push_str(&open[..open.len() - 1]);
+            push_json_string(out, v);
+        }
     }
 }
 
 /// `push_json_string`, with a fast path for the usual plain-ASCII value that needs no escaping.
+#[cfg(test)]
 fn push_json(out: &mut String, s: &str) {
     if is_plain_ascii(s.as_bytes()) {
         out.push('"');
@@ -153,6 +201,7 @@ fn push_json(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verdict::REASONS;
 
     #[test]
     fn record_is_one_json_line_with_known_fields_only() {
@@ -206,5 +255,101 @@ mod tests {
         assert_eq!(path_of(b"/a/b?x=1"), b"/a/b");
         assert_eq!(path_of(b"/a#f?x"), b"/a");
         assert_eq!(path_of(b"/a"), b"/a");
+        // Every position in a word and in the tail, and the first of several.
+        for n in 0..20 {
+            for at in 0..n {
+                for c in [b'?', b'#'] {
+                    let mut t = vec![b'/'; n];
+                    t[at] = c;
+                    if at + 3 < n {
+                        t[at + 3] = b'#';
+                    }
+                    assert_eq!(path_of(&t), &t[..at], "{at} of {n}");
+                }
+            }
+            for b in 0..=255u8 {
+                let t: Vec<u8> = std::iter::repeat(b).take(n).collect();
+                let want = t.iter().position(|&x| x == b'?' || x == b'#').unwrap_or(n);
+                assert_eq!(path_of(&t).len(), want, "{b:#x} x {n}");
+            }
+        }
+    }
+
+    /// The record as it was written field by field before the one-allocation form: the
+    /// reference the fast form must match byte for byte.
+    fn reference_record(p: &Provenance<'_>, reason: Reason) -> String {
+        let answer = reason.answer();
+        let mut out = String::new();
+        out.push_str(if reason == Reason::Allowed { r#"{"verdict":"allowed""# } else { r#"{"verdict":"refused""# });
+        out.push_str(r#","reason":"#);
+        push_json(&mut out, answer.name);
+        out.push_str(r#","status":"#);
+        push_u16(&mut out, answer.http_status);
+        let field = |out: &mut String, name: &str, value: Option<&str>| {
+            if let Some(v) = value {
+                out.push_str(",\"");
+                out.push_str(name);
+                out.push_str("\":");
+                push_json(out, bounded(v, MAX_FIELD_CHARS));
+            }
+        };
+        field(&mut out, "trace_id", p.trace_id);
+        field(&mut out, "from", p.from);
+        field(&mut out, "to", p.to);
+        field(&mut out, "interaction", p.interaction);
+        field(&mut out, "method", p.method);
+        if let Some(path) = p.path {
+            out.push_str(r#","path":"#);
+            push_json(&mut out, &crate::refusal::printable(path, MAX_PATH_BYTES));
+        }
+        field(&mut out, "ods_code", p.ods_code);
+        field(&mut out, "sds_user_id", p.sds_user_id);
+        field(&mut out, "sds_role_id", p.sds_role_id);
+        field(&mut out, "device", p.device);
+        field(&mut out, "scope", p.scope);
+        field(&mut out, "reason_for_request", p.reason_for_request);
+        out.push('}');
+        out
+    }
+
+    #[test]
+    fn record_is_byte_for_byte_the_field_by_field_record() {
+        let long_plain = "x".repeat(200);
+        let long_wide = "é".repeat(200);
+        let values: [Option<&str>; 10] = [
+            None, Some(""), Some("a"), Some("GPCA0001"), Some("with \"quote\""), Some("ctl\u{1}\u{0}"),
+            Some("é"), Some(&long_plain), Some(&long_wide), Some("patient/*.read conf/N"),
+        ];
+        let long_path = vec![b'/'; 600];
+        let paths: [Option<&[u8]>; 5] = [None, Some(b""), Some(b"/A1/STU3/1/gpconnect/Patient/2"), Some(b"/a\"b\\c\n\xff"), Some(&long_path)];
+        for (i, v) in values.iter().enumerate() {
+            for (j, path) in paths.iter().enumerate() {
+                // Each field in turn takes the value, the others a rotation of the list.
+                let at = |k: usize| values[(i + j + k) % values.len()];
+                let p = Provenance {
+                    trace_id: *v,
+                    from: at(1),
+                    to: at(2),
+                    interaction: at(3),
+                    method: at(4),
+                    path: *path,
+                    ods_code: at(5),
+                    sds_user_id: at(6),
+                    sds_role_id: at(7),
+                    device: at(8),
+                    scope: at(9),
+                    reason_for_request: *v,
+                };
+                for a in REASONS {
+                    let r = p.record(a.reason);
+                    assert_eq!(r, reference_record(&p, a.reason), "{:?} {:?}", a.reason, p);
+                    assert!(!r.bytes().any(|b| b < 0x20), "a control byte (or NUL) in {r:?}");
+                }
+            }
+        }
+        // The usual record is written without growing its buffer (room for the C NUL too).
+        let p = Provenance { trace_id: Some("8a7b3c2d-0000-4000-8000-000000000000"), path: Some(b"/a/b"), scope: Some("patient/*.read"), ..Default::default() };
+        let r = p.record(Reason::Allowed);
+        assert!(r.capacity() > r.len(), "{} {}", r.capacity(), r.len());
     }
 }

@@ -6,6 +6,7 @@
 //! in the path or a fragment would let the path we check differ from the path the FHIR server
 //! routes, so each is a mismatch.
 
+use std::ffi::CString;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -43,6 +44,8 @@ pub enum Segment {
 #[derive(Clone, Debug)]
 pub struct Interaction {
     pub id: String,
+    /// The same ID NUL-terminated: verdicts borrow it for the C ABI instead of copying `id`.
+    pub id_c: CString,
     pub capability: Capability,
     pub method: String,
     /// The pattern as written in the table, e.g. `/Patient/{id}`.
@@ -110,8 +113,10 @@ impl Table {
                     s => Ok(Segment::Literal(s.to_owned())),
                 })
                 .collect::<std::result::Result<Vec<_>, _>>()?;
+            let id_c = CString::new(r.id.as_str()).map_err(|_| format!("{}: NUL in the id", r.id))?;
             rows.push(Interaction {
                 id: r.id,
+                id_c,
                 capability,
                 method: r.method,
                 pattern: r.path,
@@ -159,27 +164,83 @@ fn mismatch(message: impl Into<String>) -> Refusal {
     Refusal::new(Reason::InteractionMismatch, message)
 }
 
+/// How [`target_path`] sees each byte of a target: most are visible ASCII with no meaning to
+/// it (`PLAIN`), so one table lookup per byte decides (data, not a chain of comparisons).
+const PLAIN: u8 = 0;
+/// A space, a control byte, DEL or non-ASCII.
+const NOT_VISIBLE: u8 = 1;
+const HASH: u8 = 2;
+const QUESTION: u8 = 3;
+const PERCENT: u8 = 4;
+const SLASH: u8 = 5;
+static TARGET_BYTES: [u8; 256] = {
+    let mut t = [NOT_VISIBLE; 256];
+    let mut b = 0x21;
+    while b < 0x7f {
+        t[b] = PLAIN;
+        b += 1;
+    }
+    t[b'#' as usize] = HASH;
+    t[b'?' as usize] = QUESTION;
+    t[b'%' as usize] = PERCENT;
+    t[b'/' as usize] = SLASH;
+    t
+};
+
+/// An empty, `.` or `..` path segment.
+fn is_dot_or_empty(seg: &[u8]) -> bool {
+    seg.len() <= 2 && seg.iter().all(|&b| b == b'.')
+}
+
 /// The path of a request target (before any `?`), after checking that the target is in the one
 /// form we judge: visible ASCII, no fragment, no `%` in the path, absolute, no empty or dot
-/// segments.
+/// segments. One pass over the target; when it breaks several rules, the first rule in that
+/// order is the one reported.
 pub fn target_path(target: &[u8]) -> Checked<&[u8]> {
-    if target.iter().any(|&b| !(0x21..0x7f).contains(&b)) {
-        return Err(mismatch("the request target has a space, control or non-ASCII byte"));
+    let mut path_end = None;
+    let (mut fragment, mut percent, mut bad_segment) = (false, false, false);
+    // Start of the current path segment: after the leading `/` (when the path is not absolute,
+    // that is reported before any segment).
+    let mut segment = 1;
+    for (i, &b) in target.iter().enumerate() {
+        match TARGET_BYTES[b as usize] {
+            PLAIN => {}
+            NOT_VISIBLE => return Err(mismatch("the request target has a space, control or non-ASCII byte")),
+            HASH => fragment = true,
+            // In the query only the two rules above apply.
+            _ if path_end.is_some() => {}
+            QUESTION => {
+                bad_segment |= is_dot_or_empty(&target[segment.min(i)..i]);
+                path_end = Some(i);
+            }
+            PERCENT => percent = true,
+            _ => {
+                // SLASH: the end of a segment, except the leading one.
+                if i > 0 {
+                    bad_segment |= is_dot_or_empty(&target[segment..i]);
+                    segment = i + 1;
+                }
+            }
+        }
     }
-    if target.contains(&b'#') {
+    let path_end = match path_end {
+        Some(end) => end,
+        None => {
+            bad_segment |= is_dot_or_empty(&target[segment.min(target.len())..]);
+            target.len()
+        }
+    };
+    if fragment {
         return Err(mismatch("the request target has a fragment (#)"));
     }
-    let path = match target.iter().position(|&b| b == b'?') {
-        Some(i) => &target[..i],
-        None => target,
-    };
-    if path.contains(&b'%') {
+    let path = &target[..path_end];
+    if percent {
         return Err(mismatch("the request path has percent-encoding; paths are judged as sent, not decoded"));
     }
     if path.first() != Some(&b'/') {
         return Err(mismatch("the request path is not absolute"));
     }
-    if path[1..].split(|&b| b == b'/').any(|s| s.is_empty() || s == b"." || s == b"..") {
+    if bad_segment {
         return Err(mismatch(format!("the request path {} has an empty, . or .. segment", printable(path, 128))));
     }
     Ok(path)
@@ -387,5 +448,57 @@ mod tests {
         assert!(check_fits(row, b"GET", b"/x/metadata", &roots).is_err());
         let structured = Table::standard().unwrap().find(id("structured:fhir:rest:read:metadata-1").as_bytes()).unwrap();
         assert!(check_fits(structured, b"GET", b"/metadata", &roots).is_err());
+    }
+
+    /// `target_path` as first written, rule by rule in several passes: the one-pass form must
+    /// give the same answer and the same message for every target.
+    fn reference_target_path(target: &[u8]) -> Checked<&[u8]> {
+        if target.iter().any(|&b| !(0x21..0x7f).contains(&b)) {
+            return Err(mismatch("the request target has a space, control or non-ASCII byte"));
+        }
+        if target.contains(&b'#') {
+            return Err(mismatch("the request target has a fragment (#)"));
+        }
+        let path = match target.iter().position(|&b| b == b'?') {
+            Some(i) => &target[..i],
+            None => target,
+        };
+        if path.contains(&b'%') {
+            return Err(mismatch("the request path has percent-encoding; paths are judged as sent, not decoded"));
+        }
+        if path.first() != Some(&b'/') {
+            return Err(mismatch("the request path is not absolute"));
+        }
+        if path[1..].split(|&b| b == b'/').any(|s| s.is_empty() || s == b"." || s == b"..") {
+            return Err(mismatch(format!("the request path {} has an empty, . or .. segment", printable(path, 128))));
+        }
+        Ok(path)
+    }
+
+    #[test]
+    fn one_pass_target_path_agrees_with_the_rule_by_rule_one() {
+        // Every target of up to six bytes over the bytes the rules care about.
+        let alphabet = b"/.?#%a \xff";
+        let mut target = Vec::new();
+        let mut count = 0;
+        for len in 0..=6u32 {
+            for mut n in 0..alphabet.len().pow(len) {
+                target.clear();
+                for _ in 0..len {
+                    target.push(alphabet[n % alphabet.len()]);
+                    n /= alphabet.len();
+                }
+                assert_eq!(target_path(&target), reference_target_path(&target), "{:?}", String::from_utf8_lossy(&target));
+                count += 1;
+            }
+        }
+        assert_eq!(count, (0..=6).map(|l| alphabet.len().pow(l)).sum::<usize>());
+        for t in ["/A1/STU3/1/gpconnect/Patient/2", "/a/b?x=%2F/../#", "/a/./b?q", "/a/../b", "/a//b", "/a/b/", "/.../x", "/a?b?c"] {
+            assert_eq!(target_path(t.as_bytes()), reference_target_path(t.as_bytes()), "{t}");
+        }
+        for b in 0..=255u8 {
+            let t = [b'/', b'a', b, b'b', b'?', b, b'c'];
+            assert_eq!(target_path(&t), reference_target_path(&t), "{b:#x}");
+        }
     }
 }

@@ -14,7 +14,7 @@ use crate::jwt;
 use crate::refusal::Refusal;
 use crate::scope;
 use crate::ssp;
-use crate::verdict::{Reason, Verdict};
+use crate::verdict::{plain_str, Reason, Verdict};
 
 /// A request as the host received it. Header names and values are raw bytes; `now` is Unix
 /// seconds, already resolved by the caller (the C ABI turns 0 into the system clock).
@@ -69,7 +69,7 @@ impl RequestChecker {
     /// Judges one request.
     pub fn check(&self, req: &Request<'_>) -> Verdict {
         let mut prov = Provenance::default();
-        let mut matched: Option<&Interaction> = None;
+        let mut matched: Option<&'static Interaction> = None;
         macro_rules! attempt {
             ($e:expr) => {
                 match $e {
@@ -80,7 +80,7 @@ impl RequestChecker {
         }
         // What the request line says is known from the start; only a plausible method is recorded.
         if interactions::is_token(req.method) {
-            prov.method = std::str::from_utf8(req.method).ok();
+            prov.method = plain_str(req.method);
         }
         prov.path = Some(audit::path_of(req.target));
 
@@ -128,15 +128,15 @@ impl RequestChecker {
         let mut message = String::with_capacity("allowed: ".len() + row.id.len() + 1);
         message.push_str("allowed: ");
         message.push_str(&row.id);
-        Verdict::allow(message, &row.id, record)
+        Verdict::allow(message, "", record).with_interaction(row)
     }
 
-    fn refuse(&self, refusal: Refusal, matched: Option<&Interaction>, prov: &Provenance<'_>) -> Verdict {
+    fn refuse(&self, refusal: Refusal, matched: Option<&'static Interaction>, prov: &Provenance<'_>) -> Verdict {
         let v = Verdict::refuse(refusal.reason, refusal.message, &self.error_code_system);
         // Recorded with the reason the verdict really has (refuse never yields Allowed).
         let record = prov.record(v.reason);
         let v = match matched {
-            Some(row) => v.with_interaction(&row.id),
+            Some(row) => v.with_interaction(row),
             None => v,
         };
         v.with_audit(record)

@@ -46,18 +46,83 @@ pub struct Scan<'a> {
     pub longest_authorization: usize,
 }
 
+/// The slot in [`NAMES`] of a header name of each length (`NONE` where no name has it): the
+/// names all differ in length, so one lookup picks the only candidate to compare.
+const NONE: u8 = u8::MAX;
+const SLOT_BY_LEN: [u8; 18] = {
+    let mut t = [NONE; 18];
+    let mut i = 0;
+    while i < NAMES.len() {
+        assert!(t[NAMES[i].len()] == NONE, "two SSP header names of one length");
+        t[NAMES[i].len()] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// [`NAMES`] in lower case, for [`is_lower_name`].
+const NAMES_LOWER: [&str; 5] = ["ssp-traceid", "ssp-from", "ssp-to", "ssp-interactionid", "authorization"];
+
+/// `name` (of the same length as `lower`) is `lower`, an ASCII lower-case name, in any case: what
+/// `eq_ignore_ascii_case` answers, folding eight bytes at a time.
+#[inline(always)]
+fn is_lower_name(name: &[u8], lower: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    // ASCII upper case to lower case in each byte. On the low seven bits no sum carries across
+    // bytes; bit 7 is kept, so a non-ASCII byte never equals a byte of `lower`.
+    #[inline(always)]
+    fn fold(x: u64) -> u64 {
+        let low = x & !HIGH;
+        let upper = low.wrapping_add(ONES * (0x80 - b'A' as u64)) & !low.wrapping_add(ONES * (0x80 - b'Z' as u64 - 1)) & HIGH;
+        x | upper >> 2
+    }
+    let n = name.len();
+    if n != lower.len() {
+        return false;
+    }
+    #[inline(always)]
+    fn word(s: &[u8], at: usize) -> u64 {
+        s.get(at..at + 8).and_then(|w| w.try_into().ok()).map_or(0, u64::from_le_bytes)
+    }
+    #[inline(always)]
+    fn half(s: &[u8], at: usize) -> u64 {
+        s.get(at..at + 4).and_then(|w| w.try_into().ok()).map_or(0, u32::from_le_bytes) as u64
+    }
+    if n < 4 {
+        return name.eq_ignore_ascii_case(lower);
+    }
+    if n < 8 {
+        // Two overlapping halves cover every byte.
+        let (a, b) = (half(name, 0) | half(name, n - 4) << 32, half(lower, 0) | half(lower, n - 4) << 32);
+        return fold(a) == b;
+    }
+    let mut diff = 0;
+    let mut at = 0;
+    while at + 8 <= n {
+        diff |= fold(word(name, at)) ^ word(lower, at);
+        at += 8;
+    }
+    if at < n {
+        diff |= fold(word(name, n - 8)) ^ word(lower, n - 8);
+    }
+    diff == 0
+}
+
 /// Scans the headers once, without allocating.
 pub fn scan<'a>(headers: &[(&'a [u8], &'a [u8])]) -> Scan<'a> {
     let mut s = Scan { seen: [Seen::Absent; 5], total_bytes: 0, longest_authorization: 0 };
     for &(name, value) in headers {
         s.total_bytes = s.total_bytes.saturating_add(name.len()).saturating_add(value.len());
         // Dispatch on length first: most headers are not ours and fail this cheaply.
-        let slot = NAMES.iter().position(|n| n.len() == name.len() && n.as_bytes().eq_ignore_ascii_case(name));
-        if let Some(i) = slot {
-            s.seen[i].add(value);
-            if i == AUTHORIZATION {
-                s.longest_authorization = s.longest_authorization.max(value.len());
-            }
+        let Some(&slot) = SLOT_BY_LEN.get(name.len()) else { continue };
+        let i = slot as usize;
+        if slot == NONE || !is_lower_name(name, NAMES_LOWER[i].as_bytes()) {
+            continue;
+        }
+        s.seen[i].add(value);
+        if i == AUTHORIZATION {
+            s.longest_authorization = s.longest_authorization.max(value.len());
         }
     }
     s
@@ -65,19 +130,56 @@ pub fn scan<'a>(headers: &[(&'a [u8], &'a [u8])]) -> Scan<'a> {
 
 /// A header value without its leading and trailing SP/HTAB.
 pub fn trim_ows(v: &[u8]) -> &[u8] {
+    // The usual value has nothing to trim: two comparisons, no scan.
+    match (v.first(), v.last()) {
+        (Some(&f), Some(&l)) if f != b' ' && f != b'\t' && l != b' ' && l != b'\t' => return v,
+        _ => {}
+    }
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = v.iter().position(|b| !is_ows(b)).unwrap_or(v.len());
     let end = v.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
     &v[start..end.max(start)]
 }
 
+/// What each byte may be in an SSP header value, as bits: a table (data) consulted once per
+/// byte, instead of a chain of range comparisons.
+const HEX: u8 = 1;
+/// URN name characters after the interaction prefix: ASCII letters and digits, `:.-_`.
+const URN: u8 = 2;
+static VALUE_BYTES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_hexdigit() {
+            t[b] |= HEX;
+        }
+        if c.is_ascii_alphanumeric() || matches!(c, b':' | b'.' | b'-' | b'_') {
+            t[b] |= URN;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// Whether every byte of `s` has `class` (no early exit: the loop is branch-free, and the
+/// values are short and bounded).
+fn all_of(s: &[u8], class: u8) -> bool {
+    s.iter().fold(class, |acc, &b| acc & VALUE_BYTES[b as usize]) != 0
+}
+
 /// A UUID in its 8-4-4-4-12 hex form (either case).
 pub fn is_uuid(v: &[u8]) -> bool {
     v.len() == 36
-        && v.iter().enumerate().all(|(i, &b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        })
+        && v[8] == b'-'
+        && v[13] == b'-'
+        && v[18] == b'-'
+        && v[23] == b'-'
+        && all_of(&v[..8], HEX)
+        && all_of(&v[9..13], HEX)
+        && all_of(&v[14..18], HEX)
+        && all_of(&v[19..23], HEX)
+        && all_of(&v[24..], HEX)
 }
 
 /// The GP Connect interaction URN prefix (spec §3 naming policy).
@@ -86,10 +188,11 @@ pub const INTERACTION_PREFIX: &str = "urn:nhs:names:services:gpconnect:";
 /// A well-formed interaction ID: the GP Connect URN prefix, then URN name characters, bounded.
 /// Well-formed but unknown is `InteractionUnknown`; anything else is `HeaderInvalid`.
 pub fn is_interaction_id(v: &[u8]) -> bool {
+    // The prefix is made of URN name characters itself, so only the rest needs the table.
     v.len() > INTERACTION_PREFIX.len()
         && v.len() <= 128
         && v.starts_with(INTERACTION_PREFIX.as_bytes())
-        && v.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'-' | b'_'))
+        && all_of(&v[INTERACTION_PREFIX.len()..], URN)
 }
 
 /// The validated SSP headers; all plain ASCII.
@@ -103,7 +206,8 @@ pub struct SspHeaders<'a> {
 
 impl<'a> Scan<'a> {
     /// The trimmed value of header `i` if it is present once, non-empty and passes `valid`.
-    fn value(&self, i: usize, valid: fn(&[u8]) -> bool, what: &str) -> Checked<&'a str> {
+    #[inline(always)]
+    fn value(&self, i: usize, valid: impl Fn(&[u8]) -> bool, what: &str) -> Checked<&'a str> {
         let name = NAMES[i];
         match self.seen[i] {
             Seen::Absent => Err(Refusal::new(Reason::HeaderMissing, format!("the {name} header is missing"))),
@@ -117,8 +221,12 @@ impl<'a> Scan<'a> {
                     return Err(Refusal::new(Reason::HeaderInvalid, format!("the {name} header is not {what}")));
                 }
                 // The validators admit ASCII only, so this cannot fail; refuse if it ever did.
-                std::str::from_utf8(v)
-                    .map_err(|_| Refusal::new(Reason::HeaderInvalid, format!("the {name} header is not {what}")))
+                if !v.is_ascii() {
+                    return Err(Refusal::new(Reason::HeaderInvalid, format!("the {name} header is not {what}")));
+                }
+                // SAFETY: ASCII (checked just above) is UTF-8; a word-wide ASCII test is cheaper
+                // than a UTF-8 validation of the same bytes.
+                Ok(unsafe { std::str::from_utf8_unchecked(v) })
             }
         }
     }
@@ -275,5 +383,78 @@ mod tests {
         assert_eq!(trim_ows(b"\r\na\r\n"), b"\r\na\r\n");
         assert_eq!(trim_ows(b"   "), b"");
         assert_eq!(trim_ows(b""), b"");
+    }
+
+    /// The validators as first written, byte by byte: the table forms must agree with them.
+    fn reference_uuid(v: &[u8]) -> bool {
+        v.len() == 36
+            && v.iter().enumerate().all(|(i, &b)| match i {
+                8 | 13 | 18 | 23 => b == b'-',
+                _ => b.is_ascii_hexdigit(),
+            })
+    }
+
+    fn reference_interaction_id(v: &[u8]) -> bool {
+        v.len() > INTERACTION_PREFIX.len()
+            && v.len() <= 128
+            && v.starts_with(INTERACTION_PREFIX.as_bytes())
+            && v.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'-' | b'_'))
+    }
+
+    #[test]
+    fn table_validators_agree_with_the_byte_by_byte_rules() {
+        let uuid = TRACE.to_vec();
+        let iid = META.to_vec();
+        for b in 0..=255u8 {
+            for at in 0..uuid.len() {
+                let mut v = uuid.clone();
+                v[at] = b;
+                assert_eq!(is_uuid(&v), reference_uuid(&v), "{b:#x} at {at}");
+            }
+            for at in 0..iid.len() {
+                let mut v = iid.clone();
+                v[at] = b;
+                assert_eq!(is_interaction_id(&v), reference_interaction_id(&v), "{b:#x} at {at}");
+            }
+            let mut longer = iid.clone();
+            longer.push(b);
+            assert_eq!(is_interaction_id(&longer), reference_interaction_id(&longer), "{b:#x} appended");
+        }
+        for n in 0..140 {
+            let v: Vec<u8> = INTERACTION_PREFIX.bytes().chain(std::iter::repeat(b'a')).take(n).collect();
+            assert_eq!(is_interaction_id(&v), reference_interaction_id(&v), "length {n}");
+            assert_eq!(is_uuid(&uuid[..n.min(36)]), reference_uuid(&uuid[..n.min(36)]));
+        }
+    }
+
+    #[test]
+    fn names_are_found_by_length_then_case_insensitively() {
+        for (i, name) in NAMES.iter().enumerate() {
+            assert_eq!(SLOT_BY_LEN[name.len()] as usize, i);
+        }
+        // A name of an SSP header's length that is not that header is not taken for it.
+        let h: Vec<(&[u8], &[u8])> = vec![(b"Accept", b"x"), (b"Ssp-Tx", b"y"), (b"SSP-TO", b"1")];
+        let s = scan(&h);
+        assert_eq!(s.seen[TO], Seen::Once(b"1"));
+        assert!(s.seen.iter().enumerate().all(|(i, x)| i == TO || *x == Seen::Absent));
+        let long = [b'a'; 100];
+        assert!(scan(&[(&long[..], &b""[..])]).seen.iter().all(|x| *x == Seen::Absent));
+    }
+
+    #[test]
+    fn word_folding_name_compare_is_eq_ignore_ascii_case() {
+        for (name, lower) in NAMES.iter().zip(NAMES_LOWER) {
+            assert_eq!(name.to_ascii_lowercase(), lower);
+            for b in 0..=255u8 {
+                for at in 0..name.len() {
+                    for base in [name.as_bytes().to_vec(), lower.as_bytes().to_vec(), name.to_ascii_uppercase().into_bytes()] {
+                        let mut v = base;
+                        v[at] = b;
+                        assert_eq!(is_lower_name(&v, lower.as_bytes()), v.eq_ignore_ascii_case(lower.as_bytes()), "{b:#x} at {at} of {name}");
+                    }
+                }
+            }
+        }
+        assert!(!is_lower_name(b"abc", b"abcd") && is_lower_name(b"AbC", b"abc") && !is_lower_name(b"AbD", b"abc"));
     }
 }

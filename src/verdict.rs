@@ -9,6 +9,8 @@ use std::ffi::CStr;
 use std::sync::Arc;
 use std::fmt::Write as _;
 
+use crate::interactions::Interaction;
+
 
 /// Why a request or a peer certificate was judged as it was. Numbers are stable and never reused.
 ///
@@ -75,7 +77,13 @@ pub struct Answer {
     pub spine_code_c: &'static CStr,
     pub issue_code: &'static str,
     pub display: &'static str,
+    /// The start of the audit record of a refusal for this reason, written once here rather
+    /// than piece by piece per request: `{"verdict":"refused","reason":"NAME","status":NNN`.
+    pub refused_audit_head: &'static str,
 }
+
+/// The start of the audit record of an allowed request (the refused form is per reason).
+pub const ALLOWED_AUDIT_HEAD: &str = r#"{"verdict":"allowed","reason":"ALLOWED","status":200"#;
 
 type Coding = (&'static CStr, &'static str, &'static str);
 const BAD_REQUEST: Coding = (c"BAD_REQUEST", "invalid", "Bad request");
@@ -89,7 +97,32 @@ macro_rules! answers {
             reason: Reason::$reason, name: $name, name_c: match CStr::from_bytes_with_nul(concat!($name, "\0").as_bytes()) { Ok(c) => c, Err(_) => panic!() }, http_status: $status,
             spine_code: match $code.0.to_str() { Ok(s) => s, Err(_) => "" }, spine_code_c: $code.0,
             issue_code: $code.1, display: $code.2,
+            refused_audit_head: concat!(r#"{"verdict":"refused","reason":""#, $name, r#"","status":"#, $status),
         }, )* ];
+
+        impl Reason {
+            /// The row of [`REASONS`] for this reason: a jump, not a search (the index of each
+            /// row is found when compiling).
+            pub fn answer(self) -> &'static Answer {
+                const fn row_of(r: Reason) -> usize {
+                    let names = [$( Reason::$reason as i32, )*];
+                    let mut i = 0;
+                    while i < names.len() {
+                        if names[i] == r as i32 {
+                            return i;
+                        }
+                        i += 1;
+                    }
+                    panic!("a reason without a row")
+                }
+                match self {
+                    $( Reason::$reason => {
+                        const ROW: usize = row_of(Reason::$reason);
+                        &REASONS[ROW]
+                    } )*
+                }
+            }
+        }
     };
 }
 
@@ -119,16 +152,6 @@ answers! {
     Internal, "INTERNAL", 500, INTERNAL;
 }
 
-impl Reason {
-    /// The row of [`REASONS`] for this reason.
-    pub fn answer(self) -> &'static Answer {
-        REASONS
-            .iter()
-            .find(|a| a.reason == self)
-            .unwrap_or(&REASONS[REASONS.len() - 1])
-    }
-}
-
 /// Headers every response carries (spec §6, §9): no caching of patient data, and HSTS.
 pub static RESPONSE_HEADERS: &[(&CStr, &CStr)] = &[
     (c"Cache-Control", c"no-store"),
@@ -149,8 +172,12 @@ pub struct Verdict {
     /// What was checked and what failed. Never holds the token, a query value or a header
     /// value beyond what the audit record names.
     pub message: String,
-    /// The matched interaction ID, empty when none matched.
-    pub interaction_id: String,
+    /// The matched interaction ID, empty when none matched. Borrowed from the interaction
+    /// table, which lives as long as the program: naming it costs no allocation.
+    pub interaction_id: &'static str,
+    /// The same ID NUL-terminated, for the C ABI, when the table gave one (`None` for an ID
+    /// given as a plain `&str`: the C ABI then makes its own copy).
+    interaction_id_c: Option<&'static CStr>,
     /// One JSON line of provenance (empty for peer-certificate verdicts).
     pub audit_record: String,
     /// For refusals, the coding system of the OperationOutcome, which is built only when asked
@@ -176,17 +203,24 @@ impl Verdict {
         self.error_code_system.as_ref()
     }
 
+    /// The interaction ID NUL-terminated, when the interaction table gave it (see
+    /// [`Verdict::with_interaction`]); `None` when there is none or it came as a plain `&str`.
+    pub fn interaction_id_c(&self) -> Option<&'static CStr> {
+        self.interaction_id_c
+    }
+
     /// The FHIR OperationOutcome JSON to answer a refusal with; `None` when allowed.
     pub fn operation_outcome(&self) -> Option<String> {
         self.error_code_system.as_deref().map(|system| operation_outcome(self.reason, &self.message, system))
     }
 
     /// An allowed verdict.
-    pub fn allow(message: impl Into<String>, interaction_id: &str, audit_record: String) -> Self {
+    pub fn allow(message: impl Into<String>, interaction_id: &'static str, audit_record: String) -> Self {
         Verdict {
             reason: Reason::Allowed,
             message: message.into(),
-            interaction_id: c_ready(interaction_id),
+            interaction_id,
+            interaction_id_c: None,
             audit_record,
             error_code_system: None,
         }
@@ -199,14 +233,18 @@ impl Verdict {
         Verdict {
             reason,
             message: message.into(),
-            interaction_id: String::new(),
+            interaction_id: "",
+            interaction_id_c: None,
             audit_record: String::new(),
             error_code_system: Some(Arc::clone(error_code_system)),
         }
     }
 
-    pub fn with_interaction(mut self, interaction_id: &str) -> Self {
-        self.interaction_id = c_ready(interaction_id);
+    /// Names the matched interaction, borrowing its ID from the table in both forms (the C
+    /// ABI hands out the NUL-terminated one without copying).
+    pub fn with_interaction(mut self, row: &'static Interaction) -> Self {
+        self.interaction_id = &row.id;
+        self.interaction_id_c = Some(&row.id_c);
         self
     }
 
@@ -214,13 +252,6 @@ impl Verdict {
         self.audit_record = audit_record;
         self
     }
-}
-
-/// `s` owned, with room for the NUL the C ABI appends (so that no reallocation follows).
-fn c_ready(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 1);
-    out.push_str(s);
-    out
 }
 
 /// The GP Connect OperationOutcome for a refusal: one issue, severity `error`, the Spine coding,
@@ -245,27 +276,61 @@ pub fn operation_outcome(reason: Reason, message: &str, error_code_system: &str)
 }
 
 /// Whether every byte of `s` is printable ASCII (0x20..0x7f) other than `"` and `\\`: a JSON
-/// string literal of it is the bytes between two quotes. Eight bytes at a time.
+/// string literal of it is the bytes between two quotes. Eight bytes at a time, the last word
+/// overlapping the one before it (or padded, for fewer than eight bytes) instead of a byte loop.
+/// Inlined: the audit record calls it per field, and the constants stay in registers.
+#[inline(always)]
 pub fn is_plain_ascii(s: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Bit 7 of each byte set where the byte is zero (exact when no byte has bit 7 set, which
-    // the check of `x & HIGH` below makes sure of before this is relied on).
-    let zero_in = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let word_ok = |x: u64| {
-        x & HIGH == 0
-            && (x.wrapping_sub(ONES * 0x20) & HIGH) == 0
-            && zero_in(x ^ (ONES * 0x7f)) == 0
-            && zero_in(x ^ (ONES * b'"' as u64)) == 0
-            && zero_in(x ^ (ONES * b'\\' as u64)) == 0
-    };
-    let mut chunks = s.chunks_exact(8);
-    for c in chunks.by_ref() {
-        if !word_ok(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])) {
-            return false;
-        }
+    const HIGH: u64 = ONES * 0x80;
+    const PAD: u64 = ONES * b'a' as u64;
+    // Bit 7 of each byte set where that byte is plain. For bytes below 0x80 no sum carries into
+    // the next byte, so each byte is judged exactly; a byte of 0x80 or more clears its own bit 7
+    // through `below_del` (which ORs in `x` itself), so a word holding one is never all set.
+    #[inline(always)]
+    fn plain_bits(x: u64) -> u64 {
+        let from_space = x.wrapping_add(ONES * (0x80 - 0x20));
+        let not_quote = (x ^ (ONES * b'"' as u64)).wrapping_add(ONES * 0x7f);
+        let not_backslash = (x ^ (ONES * b'\\' as u64)).wrapping_add(ONES * 0x7f);
+        let below_del = !(x.wrapping_add(ONES) | x);
+        from_space & not_quote & not_backslash & below_del & HIGH
     }
-    chunks.remainder().iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    #[inline(always)]
+    fn word(b: &[u8]) -> u64 {
+        b.get(..8).and_then(|w| w.try_into().ok()).map_or(0, u64::from_le_bytes)
+    }
+    let n = s.len();
+    let mut all = HIGH;
+    if n >= 8 {
+        let mut chunks = s.chunks_exact(8);
+        for c in chunks.by_ref() {
+            all &= plain_bits(word(c));
+        }
+        if !chunks.remainder().is_empty() {
+            all &= plain_bits(word(&s[n - 8..]));
+        }
+    } else if n >= 4 {
+        // Two overlapping halves cover every byte.
+        let half = |b: &[u8]| b.get(..4).and_then(|w| w.try_into().ok()).map_or(0, u32::from_le_bytes) as u64;
+        all &= plain_bits(half(&s[..4]) | half(&s[n - 4..]) << 32);
+    } else if n > 0 {
+        // First, middle and last byte cover every byte of one to three; the rest is padding.
+        let x = s[0] as u64 | (s[n / 2] as u64) << 8 | (s[n - 1] as u64) << 16 | PAD << 24;
+        all &= plain_bits(x);
+    }
+    all == HIGH
+}
+
+/// `s` as text when it is plain ASCII ([`is_plain_ascii`]), without a second, UTF-8 pass over it.
+#[inline(always)]
+pub fn plain_str(s: &[u8]) -> Option<&str> {
+    if is_plain_ascii(s) {
+        // SAFETY: every byte is in 0x20..0x7f (is_plain_ascii, tested for every byte value in
+        // every position of a word and of the tail), and ASCII is UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(s) })
+    } else {
+        None
+    }
 }
 
 /// Appends `s` as a JSON string literal. Control characters and non-ASCII are escaped so the
@@ -345,6 +410,17 @@ mod tests {
             }
         }
         assert!(is_plain_ascii(b""));
+        assert_eq!(plain_str(b"a b~"), Some("a b~"));
+        assert_eq!(plain_str(b"a\xc3\xa9"), None);
+        // Two bad bytes in one word (a carry out of one must not hide the other).
+        for (a, b) in [(0xffu8, 0x1fu8), (0x80, 0x7f), (0x1f, 0xff), (0xff, 0xff), (0x7f, 0x80)] {
+            for at in 0..7 {
+                let mut v = *b"abcdefgh";
+                v[at] = a;
+                v[at + 1] = b;
+                assert!(!is_plain_ascii(&v), "{a:#x} {b:#x} at {at}");
+            }
+        }
     }
 
     #[test]

@@ -2,12 +2,25 @@
 //! the call only; the verdict written to `*out` is the caller's (`gpcguard_verdict_free`).
 
 use std::ffi::c_char;
+use std::mem::MaybeUninit;
 
 use super::guard::gpcguard_guard;
 use super::verdict::gpcguard_verdict;
 use super::{clear_out, bytes_arg, ffi_boundary, gpcguard_result, require_non_null, write_out};
 use crate::guard::system_now;
 use crate::request::Request;
+
+/// Headers borrowed on the stack without allocating; more than this many are borrowed into a
+/// vector.
+const STACK_HEADERS: usize = 32;
+
+/// Borrows one header's name and value.
+///
+/// # Safety
+/// As for [`bytes_arg`], for both of the header's (pointer, length) pairs.
+unsafe fn header_arg<'a>(h: &gpcguard_header) -> Result<(&'a [u8], &'a [u8]), gpcguard_result> {
+    Ok((bytes_arg(h.name.cast(), h.name_len, "header name")?, bytes_arg(h.value.cast(), h.value_len, "header value")?))
+}
 
 /// One request header as received: `name_len` bytes at `name`, `value_len` bytes at `value`
 /// (no NUL terminator needed; NULL allowed with length 0).
@@ -65,15 +78,33 @@ pub extern "C" fn gpcguard_check_request(
         // as too large, without work proportional to a hostile count.
         let examined = req.header_count.min(state.settings.limits.max_header_count.saturating_add(1));
         let raw = if examined == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(req.headers, examined) } };
-        let mut headers = Vec::with_capacity(examined);
-        for (i, h) in raw.iter().enumerate() {
-            match unsafe { (bytes_arg(h.name.cast(), h.name_len, "header name"), bytes_arg(h.value.cast(), h.value_len, "header value")) } {
-                (Ok(n), Ok(v)) => headers.push((n, v)),
-                (Err(r), _) | (_, Err(r)) => return super::fail(r, format!("header {i}: a NULL pointer with a non-zero length")),
+        // The usual request's headers are borrowed into an array on the stack; only a request
+        // with more than STACK_HEADERS of them pays for an allocation.
+        // (Left uninitialised: filling 32 empty pairs first would cost more than the copying.)
+        let mut on_stack = [const { MaybeUninit::<(&[u8], &[u8])>::uninit() }; STACK_HEADERS];
+        let mut on_heap = Vec::new();
+        let headers: &[(&[u8], &[u8])] = if examined <= STACK_HEADERS {
+            for (i, (h, slot)) in raw.iter().zip(on_stack.iter_mut()).enumerate() {
+                match unsafe { header_arg(h) } {
+                    Ok(pair) => _ = slot.write(pair),
+                    Err(r) => return super::fail(r, format!("header {i}: a NULL pointer with a non-zero length")),
+                }
             }
-        }
+            // SAFETY: the loop wrote the first `examined` slots (`raw` has `examined` headers, and
+            // returned before reading any slot it did not write).
+            unsafe { std::slice::from_raw_parts(on_stack.as_ptr().cast(), examined) }
+        } else {
+            on_heap.reserve_exact(examined);
+            for (i, h) in raw.iter().enumerate() {
+                match unsafe { header_arg(h) } {
+                    Ok(pair) => on_heap.push(pair),
+                    Err(r) => return super::fail(r, format!("header {i}: a NULL pointer with a non-zero length")),
+                }
+            }
+            &on_heap
+        };
         let now = if req.now == 0 { system_now() } else { req.now };
-        let request = Request { method, target, headers: &headers, now };
+        let request = Request { method, target, headers, now };
         let verdict = state.requests.check(&request);
         unsafe { write_out(out, gpcguard_verdict::new(verdict)) }
     })

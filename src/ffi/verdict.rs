@@ -2,8 +2,9 @@
 //! it with `gpcguard_verdict_free`; the strings its accessors return live until then.
 //! Accessors given NULL answer as for an internal failure (not allowed, 500), never "allowed".
 
-use std::ffi::{c_char, CString};
-use std::sync::{Arc, OnceLock};
+use std::borrow::Cow;
+use std::ffi::{c_char, CStr, CString};
+use std::sync::OnceLock;
 
 use super::ffi_boundary;
 use crate::verdict::{operation_outcome, Reason, Verdict};
@@ -11,14 +12,50 @@ use crate::verdict::{operation_outcome, Reason, Verdict};
 /// A verdict (opaque), with its strings ready for C.
 pub struct gpcguard_verdict {
     verdict: Verdict,
-    message: CString,
-    interaction_id: CString,
-    /// For refusals, the OperationOutcome's coding system; the body itself is built on the first
-    /// call of `gpcguard_verdict_operation_outcome` (hosts that log a refusal without answering
-    /// it, or answer it otherwise, never pay for it).
-    error_code_system: Option<Arc<str>>,
+    message: CText,
+    /// Borrowed from the interaction table (or `""`) for request verdicts: no copy.
+    interaction_id: Cow<'static, CStr>,
+    /// For refusals, the OperationOutcome, built on the first call of
+    /// `gpcguard_verdict_operation_outcome` from the verdict's coding system (hosts that log a
+    /// refusal without answering it, or answer it otherwise, never pay for it).
     operation_outcome: OnceLock<Option<CString>>,
-    audit_record: CString,
+    audit_record: CText,
+}
+
+/// A string NUL-terminated in its own buffer: the verdict's `String` with a NUL pushed (into
+/// the spare byte the checks leave for it), not copied and not shrunk as a `CString` would be.
+struct CText(Vec<u8>);
+
+impl CText {
+    /// `s` with a NUL appended; a NUL inside (never produced by the checks) becomes `?`, as
+    /// [`c_string`] does.
+    fn new(s: String) -> CText {
+        let mut v = s.into_bytes();
+        if v.contains(&0) {
+            v.iter_mut().filter(|b| **b == 0).for_each(|b| *b = b'?');
+        }
+        v.push(0);
+        CText(v)
+    }
+
+    /// An audit record: NUL-free by construction (`Provenance::record` writes static keys,
+    /// plain values and JSON escapes, never a control byte; tested there), so it is not
+    /// scanned again here.
+    fn audit_record(s: String) -> CText {
+        debug_assert!(!s.as_bytes().contains(&0), "a NUL in an audit record");
+        let mut v = s.into_bytes();
+        v.push(0);
+        CText(v)
+    }
+
+    fn as_ptr(&self) -> *const c_char {
+        self.0.as_ptr().cast()
+    }
+
+    /// The text without its NUL (UTF-8: it was a `String` with ASCII bytes replaced).
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0[..self.0.len() - 1]).unwrap_or("")
+    }
 }
 
 /// A C string of `s`, reusing its buffer (no copy); a NUL inside (never produced by the checks)
@@ -32,14 +69,18 @@ fn c_string(s: String) -> CString {
 
 impl gpcguard_verdict {
     /// The verdict's strings move into the C strings (the accessors read only those and the
-    /// verdict's reason).
+    /// verdict's reason and coding system).
     pub(crate) fn new(mut verdict: Verdict) -> Self {
+        let interaction_id = match verdict.interaction_id_c() {
+            Some(c) => Cow::Borrowed(c),
+            None if verdict.interaction_id.is_empty() => Cow::Borrowed(c""),
+            None => Cow::Owned(c_string(verdict.interaction_id.to_owned())),
+        };
         gpcguard_verdict {
-            message: c_string(std::mem::take(&mut verdict.message)),
-            interaction_id: c_string(std::mem::take(&mut verdict.interaction_id)),
-            error_code_system: verdict.error_code_system().cloned(),
+            message: CText::new(std::mem::take(&mut verdict.message)),
+            interaction_id,
             operation_outcome: OnceLock::new(),
-            audit_record: c_string(std::mem::take(&mut verdict.audit_record)),
+            audit_record: CText::audit_record(std::mem::take(&mut verdict.audit_record)),
             verdict,
         }
     }
@@ -106,8 +147,8 @@ pub extern "C" fn gpcguard_verdict_operation_outcome(v: *const gpcguard_verdict)
             .and_then(|v| {
                 v.operation_outcome
                     .get_or_init(|| {
-                        let system = v.error_code_system.as_deref()?;
-                        let message = v.message.to_str().unwrap_or("");
+                        let system = v.verdict.error_code_system()?;
+                        let message = v.message.as_str();
                         Some(c_string(operation_outcome(v.verdict.reason, message, system)))
                     })
                     .as_ref()
