@@ -248,23 +248,26 @@ pub fn check_times(claims: &Claims, now: i64, clock_skew_seconds: i64, check_iat
     Ok(())
 }
 
-/// Appends `n` in decimal.
+/// Appends `n` in decimal: the digits are made in a stack buffer and appended in one copy.
 fn push_decimal(out: &mut String, n: i64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
+    // 20 bytes: i64::MIN is a sign and 19 digits.
+    let mut text = [0u8; 20];
+    let mut i = text.len();
     let mut rest = n.unsigned_abs();
     loop {
         i -= 1;
-        digits[i] = b'0' + (rest % 10) as u8;
+        text[i] = b'0' + (rest % 10) as u8;
         rest /= 10;
         if rest == 0 {
             break;
         }
     }
     if n < 0 {
-        out.push('-');
+        i -= 1;
+        text[i] = b'-';
     }
-    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+    // SAFETY: only ASCII digits and '-' were written to text[i..]: that is UTF-8.
+    out.push_str(unsafe { std::str::from_utf8_unchecked(&text[i..]) });
 }
 
 fn saturate(x: i128) -> i64 {
