@@ -12,11 +12,9 @@
 //! accept exactly the same inputs: the SIMD nibble tables are derived from the scalar table at
 //! compile time, and the unit tests and the `base64url` fuzz target compare the paths.
 
-/// The value of each alphabet byte, 0xff for every other byte.
-static BASE64URL: [u8; 256] = ALPHABET_VALUES;
-
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/// The value of each alphabet byte, 0xff for every other byte.
 const ALPHABET_VALUES: [u8; 256] = {
     let mut t = [0xffu8; 256];
     let mut i = 0;
@@ -29,7 +27,7 @@ const ALPHABET_VALUES: [u8; 256] = {
 
 const INVALID: u32 = 1 << 31;
 
-/// [`BASE64URL`] shifted into place for each of the four characters of a quantum.
+/// [`ALPHABET_VALUES`] shifted into place for each of the four characters of a quantum.
 static SHIFTED: [[u32; 256]; 4] = {
     let mut t = [[INVALID; 256]; 4];
     let mut b = 0;
@@ -50,7 +48,8 @@ static SHIFTED: [[u32; 256]; 4] = {
 pub fn decoded_len(n: usize) -> Option<usize> {
     match n % 4 {
         1 => None,
-        r => Some(n / 4 * 3 + [0, 0, 1, 2][r]),
+        // 2 characters are 1 byte, 3 are 2: 3 * r / 4.
+        r => Some(n / 4 * 3 + r * 3 / 4),
     }
 }
 
@@ -62,70 +61,72 @@ pub struct NotBase64url;
 /// byte outside the alphabet (so `=`, `+`, `/`) and non-zero unused trailing bits, so every
 /// decoded value has exactly one encoding. On refusal `out` holds unspecified bytes.
 pub fn base64url_decode(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url> {
-    if decoded_len(input.len()) != Some(out.len()) {
-        return Err(NotBase64url);
-    }
-    let done = simd_prefix(input, out)?;
-    // `done` is a whole number of quanta, so the rest has its own decoded length.
-    decode_scalar(&input[done..], &mut out[done / 4 * 3..])
+    decode_with(input, out, decode_quanta_best)
 }
 
-/// Decodes a prefix of `input` (a multiple of 4 characters, returned) with the best instructions
-/// this CPU has. `is_x86_feature_detected!` reads std's cache of CPUID (one relaxed atomic load
-/// and a bit test after the first call), so choosing per call costs a few instructions.
-#[cfg(target_arch = "x86_64")]
-fn simd_prefix(input: &[u8], out: &mut [u8]) -> Result<usize, NotBase64url> {
-    if input.len() < 16 {
-        return Ok(0);
-    }
-    if is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked above), which `prefix_avx2` requires.
-        unsafe { x86::prefix_avx2(input, out) }
-    } else if is_x86_feature_detected!("ssse3") {
-        // SAFETY: the CPU has SSSE3 (checked above), which `prefix_ssse3` requires.
-        unsafe { x86::prefix_ssse3(input, out) }
-    } else {
-        Ok(0)
-    }
+/// The portable table decoder alone: what [`base64url_decode`] does on CPUs without SSSE3.
+/// Public (hidden) only so that tests and the fuzz target can compare the paths. Not API.
+#[doc(hidden)]
+pub fn decode_scalar(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url> {
+    decode_with(input, out, decode_quanta)
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-fn simd_prefix(_input: &[u8], _out: &mut [u8]) -> Result<usize, NotBase64url> {
-    Ok(0)
-}
-
-/// The SSSE3 path alone (SSSE3 blocks, then the scalar tail), for the differential tests and the
-/// fuzz target on machines whose CPU would pick AVX2; `None` when the CPU has no SSSE3. Not API.
+/// The SSSE3 path alone, for the differential tests and the fuzz target on machines whose CPU
+/// would pick AVX2; `None` when the CPU has no SSSE3. Not API.
 #[doc(hidden)]
 pub fn decode_ssse3(input: &[u8], out: &mut [u8]) -> Option<Result<(), NotBase64url>> {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("ssse3") {
-        if decoded_len(input.len()) != Some(out.len()) {
-            return Some(Err(NotBase64url));
-        }
-        // SAFETY: the CPU has SSSE3 (checked above), which `prefix_ssse3` requires.
-        let prefix = unsafe { x86::prefix_ssse3(input, out) };
-        return Some(prefix.and_then(|done| decode_scalar(&input[done..], &mut out[done / 4 * 3..])));
+        return Some(decode_with(input, out, |quanta, out| {
+            // SAFETY: the CPU has SSSE3 (checked above), which `quanta_ssse3` requires.
+            unsafe { x86::quanta_ssse3(quanta, out) }
+        }));
     }
     let _ = (input, out);
     None
 }
 
-/// The portable table decoder: the whole decode on CPUs without SSSE3, and the last characters
-/// after the SIMD blocks. Public (hidden) only so that tests and the fuzz target can compare it
-/// with [`base64url_decode`]; same contract.
-#[doc(hidden)]
-pub fn decode_scalar(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url> {
+/// The length check, the last 2 or 3 characters by [`decode_last`], the whole quanta (4
+/// characters, 3 bytes) by `quanta`.
+#[inline(always)]
+fn decode_with(
+    input: &[u8],
+    out: &mut [u8],
+    quanta: impl FnOnce(&[u8], &mut [u8]) -> Result<(), NotBase64url>,
+) -> Result<(), NotBase64url> {
     if decoded_len(input.len()) != Some(out.len()) {
         return Err(NotBase64url);
     }
-    let sextet = |b: u8| -> Result<u32, NotBase64url> {
-        let v = BASE64URL[b as usize];
-        if v == 0xff { Err(NotBase64url) } else { Ok(v as u32) }
-    };
     let whole = input.len() / 4 * 4;
-    let (full_in, _) = input.split_at(whole);
-    let (full_out, rest_out) = out.split_at_mut(whole / 4 * 3);
+    let (full_in, last_in) = input.split_at(whole);
+    let (full_out, last_out) = out.split_at_mut(whole / 4 * 3);
+    // The short end first: both must succeed, and the quanta then end the function (a tail call
+    // with nothing to keep across it).
+    decode_last(last_in, last_out)?;
+    quanta(full_in, full_out)
+}
+
+/// Whole quanta with the best instructions this CPU has. `is_x86_feature_detected!` reads std's
+/// cache of CPUID (a relaxed atomic load and a bit test once the first call has filled it), so
+/// choosing per call costs a few instructions.
+#[inline]
+fn decode_quanta_best(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url> {
+    #[cfg(target_arch = "x86_64")]
+    if input.len() >= 16 {
+        if is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked above), which `quanta_avx2` requires.
+            return unsafe { x86::quanta_avx2(input, out) };
+        }
+        if is_x86_feature_detected!("ssse3") {
+            // SAFETY: the CPU has SSSE3 (checked above), which `quanta_ssse3` requires.
+            return unsafe { x86::quanta_ssse3(input, out) };
+        }
+    }
+    decode_quanta(input, out)
+}
+
+/// Whole quanta by table lookups: `input` is a multiple of 4 characters, `out` 3/4 of that.
+fn decode_quanta(full_in: &[u8], full_out: &mut [u8]) -> Result<(), NotBase64url> {
     // Hot loop: one lookup per byte in tables pre-shifted to each position, invalid bytes
     // carrying bit 31; errors are collected with OR and tested once, after the loop.
     let mut bad = 0u32;
@@ -154,24 +155,30 @@ pub fn decode_scalar(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url> {
     if bad & INVALID != 0 {
         return Err(NotBase64url);
     }
-    // The last 2 or 3 characters; their unused low bits must be zero (canonical encoding).
-    let (out, o) = (rest_out, 0);
-    match input[whole..] {
-        [] => {}
-        [a, b] => {
-            let n = sextet(a)? << 18 | sextet(b)? << 12;
-            if n & 0xffff != 0 {
+    Ok(())
+}
+
+/// The last 2 or 3 characters (or none); their unused low bits must be zero (canonical encoding).
+#[inline]
+fn decode_last(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url> {
+    // As in `decode_quanta`: pre-shifted lookups, INVALID and the unused bits tested at once.
+    let s = |k: usize, b: u8| SHIFTED[k][b as usize];
+    match (input, out) {
+        ([], []) => {}
+        (&[a, b], [o0]) => {
+            let n = s(0, a) | s(1, b);
+            if n & (INVALID | 0xffff) != 0 {
                 return Err(NotBase64url);
             }
-            out[o] = (n >> 16) as u8;
+            *o0 = (n >> 16) as u8;
         }
-        [a, b, c] => {
-            let n = sextet(a)? << 18 | sextet(b)? << 12 | sextet(c)? << 6;
-            if n & 0xff != 0 {
+        (&[a, b, c], [o0, o1]) => {
+            let n = s(0, a) | s(1, b) | s(2, c);
+            if n & (INVALID | 0xff) != 0 {
                 return Err(NotBase64url);
             }
-            out[o] = (n >> 16) as u8;
-            out[o + 1] = (n >> 8) as u8;
+            *o0 = (n >> 16) as u8;
+            *o1 = (n >> 8) as u8;
         }
         _ => return Err(NotBase64url),
     }
@@ -179,10 +186,12 @@ pub fn decode_scalar(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url> {
 }
 
 /// The SIMD validation tables, derived from the alphabet: byte `b` is in the alphabet exactly
-/// when `NIBBLE_LO[b & 15] & NIBBLE_HI[b >> 4] == 0`. High nibbles with the same set of valid low
-/// nibbles share a class bit (at most 8 classes); `NIBBLE_HI` holds each high nibble's class bit
-/// and `NIBBLE_LO` the classes in which that low nibble is invalid. For base64url the classes
-/// are: no valid byte (0x0_, 0x1_, 0x8_-0xf_), `-`, digits, `A-O`/`a-o`, `P-Z _`, `p-z`.
+/// when `lo(b) & NIBBLE_HI[b >> 4] != 0`, where `lo(b)` is `NIBBLE_LO[b & 15]` for `b < 0x80` and
+/// 0 from 0x80 up (what `pshufb` gives for an index with its top bit set, so the low-nibble lookup
+/// takes the raw byte). High nibbles with the same set of valid low nibbles share a class bit (at
+/// most 8 classes); `NIBBLE_HI` holds each high nibble's class bit and `NIBBLE_LO` the classes in
+/// which that low nibble is valid. For base64url the classes are: no valid byte (0x0_, 0x1_,
+/// 0x8_-0xf_; its bit is in no `NIBBLE_LO` entry), `-`, digits, `A-O`/`a-o`, `P-Z _`, `p-z`.
 const NIBBLE_TABLES: ([u8; 16], [u8; 16]) = {
     let mut valid = [0u16; 16];
     let mut b = 0;
@@ -213,7 +222,7 @@ const NIBBLE_TABLES: ([u8; 16], [u8; 16]) = {
     while l < 16 {
         let mut c = 0;
         while c < n {
-            if classes[c] & (1 << l) == 0 {
+            if classes[c] & (1 << l) != 0 {
                 lo[l] |= 1 << c;
             }
             c += 1;
@@ -250,12 +259,13 @@ const ROLL: [u8; 16] = {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    //! Validation by two nibble lookups (`pshufb`) and an AND, translation by one more lookup and
-    //! an add, packing of four 6-bit values into three bytes by `pmaddubsw` + `pmaddwd` and a
-    //! byte shuffle. Bytes of 0x80 and up index the tables by their nibbles only (both masked to
-    //! 0..15), and every high nibble from 8 up is in the "no valid byte" class, so they fail.
+    //! Validation by two nibble lookups (`pshufb`) and an AND, kept as a running byte minimum
+    //! (a zero lane is a byte outside the alphabet); translation by one more lookup and an add;
+    //! packing of four 6-bit values into three bytes by `pmaddubsw` + `pmaddwd` and a byte
+    //! shuffle. Bytes from 0x80 up get 0 from the low-nibble lookup (`pshufb` zeroes lanes whose
+    //! index has its top bit set), so they fail whatever their high nibble.
 
-    use super::{NotBase64url, NIBBLE_HI, NIBBLE_LO, ROLL};
+    use super::{decode_quanta, NotBase64url, NIBBLE_HI, NIBBLE_LO, ROLL};
     use std::arch::x86_64::*;
 
     const fn twice(t: [u8; 16]) -> [u8; 32] {
@@ -269,9 +279,9 @@ mod x86 {
         w
     }
 
-    /// Per 4-byte group `[c2 c1 c0 .]` (the 24-bit value, little-endian) to the big-endian
-    /// `c0 c1 c2` of the output, 12 bytes first; 0x80 zeroes the last 4.
-    const PACK: [u8; 16] = [2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, 0x80, 0x80, 0x80, 0x80];
+    /// Per 4-byte group `[c2 c1 c0 0]` (the 24-bit value, little-endian) to the big-endian
+    /// `c0 c1 c2` of the output, 12 bytes first; the last 4 are never stored or are overwritten.
+    const PACK: [u8; 16] = [2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, 3, 7, 11, 15];
 
     // SAFETY (all six): __m128i and __m256i are plain 16 and 32 bytes with no invalid values.
     const LO_128: __m128i = unsafe { std::mem::transmute::<[u8; 16], __m128i>(NIBBLE_LO) };
@@ -284,15 +294,15 @@ mod x86 {
     const ROLL_256: __m256i = unsafe { std::mem::transmute::<[u8; 32], __m256i>(twice(ROLL)) };
     const PACK_256: __m256i = unsafe { std::mem::transmute::<[u8; 32], __m256i>(twice(PACK)) };
 
-    /// 16 characters: ORs into `bad` a non-zero byte for each one outside the alphabet; returns
-    /// their 12 bytes (valid only if `bad` stays zero) followed by 4 zero bytes.
+    /// 16 characters: lowers `valid` to zero in the lanes of bytes outside the alphabet; returns
+    /// their 12 bytes (meaningful only if `valid` keeps no zero lane) followed by 4 bytes of no
+    /// meaning.
     #[target_feature(enable = "ssse3")]
     #[inline]
-    unsafe fn block16(chars: __m128i, bad: &mut __m128i) -> __m128i {
-        let nibble = _mm_set1_epi8(0x0f);
-        let hi = _mm_and_si128(_mm_srli_epi32::<4>(chars), nibble);
-        let lo = _mm_and_si128(chars, nibble);
-        *bad = _mm_or_si128(*bad, _mm_and_si128(_mm_shuffle_epi8(LO_128, lo), _mm_shuffle_epi8(HI_128, hi)));
+    unsafe fn block16(chars: __m128i, valid: &mut __m128i) -> __m128i {
+        let hi = _mm_and_si128(_mm_srli_epi32::<4>(chars), _mm_set1_epi8(0x0f));
+        // The low-nibble lookup on the raw bytes: zero from 0x80 up (see NIBBLE_TABLES).
+        *valid = _mm_min_epu8(*valid, _mm_and_si128(_mm_shuffle_epi8(LO_128, chars), _mm_shuffle_epi8(HI_128, hi)));
         // roll_index: the high nibble, minus -1 where the byte is above 0x5e (signed compare:
         // bytes from 0x80 are invalid anyway).
         let index = _mm_sub_epi8(hi, _mm_cmpgt_epi8(chars, _mm_set1_epi8(0x5e)));
@@ -303,90 +313,155 @@ mod x86 {
         _mm_shuffle_epi8(groups, PACK_128)
     }
 
-    /// [`block16`] on 32 characters: returns their 24 bytes followed by 8 zero bytes.
+    /// [`block16`] on 32 characters: returns each 128-bit lane's 12 bytes first in that lane.
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn block32(chars: __m256i, bad: &mut __m256i) -> __m256i {
-        let nibble = _mm256_set1_epi8(0x0f);
-        let hi = _mm256_and_si256(_mm256_srli_epi32::<4>(chars), nibble);
-        let lo = _mm256_and_si256(chars, nibble);
-        *bad = _mm256_or_si256(*bad, _mm256_and_si256(_mm256_shuffle_epi8(LO_256, lo), _mm256_shuffle_epi8(HI_256, hi)));
+    unsafe fn block32(chars: __m256i, valid: &mut __m256i) -> __m256i {
+        let hi = _mm256_and_si256(_mm256_srli_epi32::<4>(chars), _mm256_set1_epi8(0x0f));
+        *valid = _mm256_min_epu8(*valid, _mm256_and_si256(_mm256_shuffle_epi8(LO_256, chars), _mm256_shuffle_epi8(HI_256, hi)));
         let index = _mm256_sub_epi8(hi, _mm256_cmpgt_epi8(chars, _mm256_set1_epi8(0x5e)));
         let values = _mm256_add_epi8(chars, _mm256_shuffle_epi8(ROLL_256, index));
         let pairs = _mm256_maddubs_epi16(values, _mm256_set1_epi32(0x0140_0140));
         let groups = _mm256_madd_epi16(pairs, _mm256_set1_epi32(0x0001_1000));
-        // Each lane now has its 12 bytes first: join them (32-bit words 0-2 and 4-5-6).
-        _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(groups, PACK_256), _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 3, 7))
+        _mm256_shuffle_epi8(groups, PACK_256)
     }
 
-    /// Decodes whole 16-character blocks of `input` from `i` (output from `o = i / 4 * 3`) while
-    /// 16 remain; returns the characters decoded in all, or the refusal if any byte of these
-    /// blocks, or a non-zero byte already in `bad`, says so.
-    ///
-    /// # Safety
-    /// The CPU must have SSSE3.
+    /// The 24 bytes of a [`block32`] result together (32-bit words 0-2 and 4-6), then 8 bytes of
+    /// no meaning.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn joined(lanes: __m256i) -> __m256i {
+        _mm256_permutevar8x32_epi32(lanes, _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 3, 7))
+    }
+
+    /// One block of 16 characters at `at` whose 12 bytes are stored exactly (through a stack
+    /// block), for the blocks whose 16-byte store would run past `out`.
     #[target_feature(enable = "ssse3")]
     #[inline]
-    unsafe fn blocks16(input: &[u8], out: &mut [u8], mut i: usize, mut bad: __m128i) -> Result<usize, NotBase64url> {
-        let mut o = i / 4 * 3;
-        // Each store writes 16 bytes, 12 decoded and 4 that the next step overwrites, so it
-        // runs while `out` has 16 bytes of room.
-        while let (Some(c), Some(w)) = (input.get(i..i + 16), out.get_mut(o..o + 16)) {
-            // SAFETY: `c` is 16 readable bytes (unaligned load).
-            let chars = unsafe { _mm_loadu_si128(c.as_ptr().cast()) };
-            let bytes = block16(chars, &mut bad);
-            // SAFETY: `w` is 16 writable bytes (unaligned store).
-            unsafe { _mm_storeu_si128(w.as_mut_ptr().cast(), bytes) };
-            i += 16;
-            o += 12;
-        }
-        // At most one whole block is left whose store would run past `out`: through a stack block.
-        if let (Some(c), Some(w)) = (input.get(i..i + 16), out.get_mut(o..o + 12)) {
-            let mut block = [0u8; 16];
-            // SAFETY: `c` is 16 readable bytes, `block` 16 writable ones.
-            unsafe { _mm_storeu_si128(block.as_mut_ptr().cast(), block16(_mm_loadu_si128(c.as_ptr().cast()), &mut bad)) };
-            w.copy_from_slice(&block[..12]);
-            i += 16;
-        }
-        if _mm_movemask_epi8(_mm_cmpeq_epi8(bad, _mm_setzero_si128())) != 0xffff {
+    unsafe fn exact16(input: &[u8], out: &mut [u8], at: usize, valid: &mut __m128i) -> Result<(), NotBase64url> {
+        // Unreachable with the lengths the callers pass; refused rather than left undecoded.
+        let (Some(c), Some(w)) = (input.get(at..at + 16), out.get_mut(at / 4 * 3..at / 4 * 3 + 12)) else {
             return Err(NotBase64url);
-        }
-        Ok(i)
+        };
+        let mut block = [0u8; 16];
+        // SAFETY: `c` is 16 readable bytes, `block` 16 writable ones (unaligned load and store).
+        unsafe { _mm_storeu_si128(block.as_mut_ptr().cast(), block16(_mm_loadu_si128(c.as_ptr().cast()), valid)) };
+        w.copy_from_slice(&block[..12]);
+        Ok(())
     }
 
-    /// Decodes the longest prefix of whole 16-character blocks of `input` into `out` (which is
-    /// `decoded_len(input.len())` long) and returns its length.
+    /// [`exact16`] for 32 characters and 24 bytes, stored by lane: the low lane's 16 bytes at 0
+    /// (12 decoded), then the high lane's 12 at 12.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn exact32(input: &[u8], out: &mut [u8], at: usize, valid: &mut __m256i) -> Result<(), NotBase64url> {
+        let (Some(c), Some(w)) = (input.get(at..at + 32), out.get_mut(at / 4 * 3..at / 4 * 3 + 24)) else {
+            return Err(NotBase64url);
+        };
+        // SAFETY: `c` is 32 readable bytes (unaligned load); `w` is 24 writable bytes and the
+        // stores cover 0..16, 12..20 and 20..24 of it (unaligned).
+        unsafe {
+            let lanes = block32(_mm256_loadu_si256(c.as_ptr().cast()), valid);
+            let high = _mm256_extracti128_si256::<1>(lanes);
+            _mm_storeu_si128(w.as_mut_ptr().cast(), _mm256_castsi256_si128(lanes));
+            _mm_storel_epi64(w.as_mut_ptr().add(12).cast(), high);
+            w.as_mut_ptr().add(20).cast::<i32>().write_unaligned(_mm_extract_epi32::<2>(high));
+        }
+        Ok(())
+    }
+
+    /// Decodes whole quanta: `input` a multiple of 4 characters, `out` 3/4 of it (shorter than 16
+    /// characters: by the scalar tables). Memory safety does not depend on these lengths (every
+    /// access is checked against the slices, or against the bound asserted before the loop); the
+    /// decoding does.
     ///
     /// # Safety
     /// The CPU must have SSSE3.
     #[target_feature(enable = "ssse3")]
-    pub(super) unsafe fn prefix_ssse3(input: &[u8], out: &mut [u8]) -> Result<usize, NotBase64url> {
-        // SAFETY: the caller guarantees SSSE3.
-        unsafe { blocks16(input, out, 0, _mm_setzero_si128()) }
+    pub(super) unsafe fn quanta_ssse3(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url> {
+        if input.len() < 16 {
+            return decode_quanta(input, out);
+        }
+        let mut valid = _mm_set1_epi8(-1);
+        // Wide steps store 16 bytes, 12 decoded and 4 that the next step overwrites, while that
+        // fits in `out`.
+        let wide = out.len().saturating_sub(4) / 12;
+        assert!(wide == 0 || (wide * 16 <= input.len() && wide * 12 + 4 <= out.len()));
+        for k in 0..wide {
+            // SAFETY: k < wide: the 16 bytes read from 16k end within `input`, the 16 written
+            // from 12k within `out` (asserted above). Unaligned load and store.
+            unsafe {
+                let bytes = block16(_mm_loadu_si128(input.as_ptr().add(16 * k).cast()), &mut valid);
+                _mm_storeu_si128(out.as_mut_ptr().add(12 * k).cast(), bytes);
+            }
+        }
+        // At most 20 characters are left (fewer than 16 bytes of `out`): maybe one exact block,
+        // then the block that ends with the input, overlapping decoded ones (it writes the same
+        // bytes again there).
+        let i = 16 * wide;
+        // SAFETY (both): the caller guarantees SSSE3.
+        if input.len() > i + 16 {
+            unsafe { exact16(input, out, i, &mut valid)? };
+        }
+        if input.len() > i {
+            unsafe { exact16(input, out, input.len() - 16, &mut valid)? };
+        }
+        if _mm_movemask_epi8(_mm_cmpeq_epi8(valid, _mm_setzero_si128())) != 0 {
+            return Err(NotBase64url);
+        }
+        Ok(())
     }
 
-    /// [`prefix_ssse3`] with 32-character AVX2 steps first.
+    /// [`quanta_ssse3`] by 32-character AVX2 steps; shorter input goes to [`quanta_ssse3`].
     ///
     /// # Safety
     /// The CPU must have AVX2 (which implies SSSE3).
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn prefix_avx2(input: &[u8], out: &mut [u8]) -> Result<usize, NotBase64url> {
-        let (mut i, mut o) = (0, 0);
-        let mut bad = _mm256_setzero_si256();
-        // 32-byte stores, 24 decoded and 8 that the next step overwrites; the 16-character steps
-        // take the last (at most 42) characters whose store would not fit.
-        while let (Some(c), Some(w)) = (input.get(i..i + 32), out.get_mut(o..o + 32)) {
-            // SAFETY: `c` is 32 readable bytes (unaligned load).
-            let chars = unsafe { _mm256_loadu_si256(c.as_ptr().cast()) };
-            let bytes = block32(chars, &mut bad);
-            // SAFETY: `w` is 32 writable bytes (unaligned store).
-            unsafe { _mm256_storeu_si256(w.as_mut_ptr().cast(), bytes) };
-            i += 32;
-            o += 24;
+    pub(super) unsafe fn quanta_avx2(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url> {
+        if input.len() < 32 {
+            // SAFETY: AVX2 implies SSSE3.
+            return unsafe { quanta_ssse3(input, out) };
         }
-        let bad = _mm_or_si128(_mm256_castsi256_si128(bad), _mm256_extracti128_si256::<1>(bad));
-        // SAFETY: AVX2 implies SSSE3.
-        unsafe { blocks16(input, out, i, bad) }
+        let mut valid = _mm256_set1_epi8(-1);
+        // Wide steps store 32 bytes, 24 decoded and 8 that the next step overwrites, while that
+        // fits in `out`; two per iteration, on pointers (fewer loop instructions).
+        let wide = out.len().saturating_sub(8) / 24;
+        assert!(wide == 0 || (wide * 32 <= input.len() && wide * 24 + 8 <= out.len()));
+        // SAFETY: the pointers stay within or one past `input` and `out`: `wide` steps read
+        // 32 * wide bytes of `input` and write up to 24 * wide + 8 of `out` (asserted above), the
+        // loop runs while a whole pair of steps is left, the last `if` for the odd step.
+        // Unaligned loads and stores.
+        unsafe {
+            let (mut src, mut dst) = (input.as_ptr(), out.as_mut_ptr());
+            let pairs_end = src.add(wide / 2 * 64);
+            while src < pairs_end {
+                let a = block32(_mm256_loadu_si256(src.cast()), &mut valid);
+                _mm256_storeu_si256(dst.cast(), joined(a));
+                let b = block32(_mm256_loadu_si256(src.add(32).cast()), &mut valid);
+                _mm256_storeu_si256(dst.add(24).cast(), joined(b));
+                src = src.add(64);
+                dst = dst.add(48);
+            }
+            if wide % 2 == 1 {
+                let a = block32(_mm256_loadu_si256(src.cast()), &mut valid);
+                _mm256_storeu_si256(dst.cast(), joined(a));
+            }
+        }
+        // At most 40 characters are left (fewer than 32 bytes of `out`): maybe one exact block,
+        // then the block that ends with the input, overlapping decoded ones (it writes the same
+        // bytes again there).
+        let i = 32 * wide;
+        // SAFETY (both): the caller guarantees AVX2.
+        if input.len() > i + 32 {
+            unsafe { exact32(input, out, i, &mut valid)? };
+        }
+        if input.len() > i {
+            unsafe { exact32(input, out, input.len() - 32, &mut valid)? };
+        }
+        if _mm256_movemask_epi8(_mm256_cmpeq_epi8(valid, _mm256_setzero_si256())) != 0 {
+            return Err(NotBase64url);
+        }
+        Ok(())
     }
 }
 
@@ -438,7 +513,9 @@ mod tests {
     #[test]
     fn nibble_tables_accept_exactly_the_alphabet() {
         for b in 0..=255u8 {
-            let simd_valid = NIBBLE_LO[(b & 15) as usize] & NIBBLE_HI[(b >> 4) as usize] == 0;
+            // pshufb: an index with its top bit set gives 0.
+            let lo = if b >= 0x80 { 0 } else { NIBBLE_LO[(b & 15) as usize] };
+            let simd_valid = lo & NIBBLE_HI[(b >> 4) as usize] != 0;
             assert_eq!(simd_valid, ALPHABET.contains(&b), "byte {b:#04x}");
             if let Some(v) = ALPHABET.iter().position(|&a| a == b) {
                 assert_eq!(b.wrapping_add(ROLL[roll_index(b)]) as usize, v, "byte {b:#04x}");
