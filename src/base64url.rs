@@ -6,11 +6,14 @@
 //! low bits of the last character zero. Anything else is refused, so two decoders can never
 //! disagree about what a token says.
 //!
-//! Every request's payload (~1.5 KB) passes through here. On x86_64 the decoder validates and
-//! translates 32 characters per step with AVX2, or 16 with SSSE3, chosen at run time; the scalar
-//! table decoder is the fallback on other CPUs and decodes the last few characters. The paths
-//! accept exactly the same inputs: the SIMD nibble tables are derived from the scalar table at
-//! compile time, and the unit tests and the `base64url` fuzz target compare the paths.
+//! Every request's payload (~1.3 KB of text) passes through here. On x86_64 the decoder validates
+//! and translates 32 characters per step with AVX2, or 16 with SSSE3, chosen once at run time;
+//! the scalar table decoder is the fallback on other CPUs and for inputs under 16 characters, and
+//! decodes the last 2 or 3 characters of every input. The paths accept exactly the same inputs:
+//! the SIMD nibble and offset tables are derived from the alphabet at compile time (and checked
+//! there), and the unit tests and the `base64url` fuzz target compare the paths byte for byte.
+
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -106,23 +109,46 @@ fn decode_with(
     quanta(full_in, full_out)
 }
 
-/// Whole quanta with the best instructions this CPU has. `is_x86_feature_detected!` reads std's
-/// cache of CPUID (a relaxed atomic load and a bit test once the first call has filled it), so
-/// choosing per call costs a few instructions.
+/// A decoder of whole quanta: `input` a multiple of 4 characters, `out` 3/4 of that.
+type Quanta = fn(&[u8], &mut [u8]) -> Result<(), NotBase64url>;
+
+/// The whole-quanta decoder chosen for this CPU: [`detect_quanta`] until the first call has
+/// chosen, then the choice, so a decode costs one load and an indirect tail call, not a feature
+/// test. It only ever holds a [`Quanta`].
+static QUANTA: AtomicPtr<()> = AtomicPtr::new(detect_quanta as Quanta as *mut ());
+
+/// Whole quanta with the best instructions this CPU has.
 #[inline]
 fn decode_quanta_best(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url> {
+    let f = QUANTA.load(Ordering::Relaxed);
+    // SAFETY: QUANTA only ever holds a `Quanta` function pointer (its initial value and what
+    // `detect_quanta` stores); Relaxed suffices, code needs no synchronisation.
+    let f = unsafe { std::mem::transmute::<*mut (), Quanta>(f) };
+    f(input, out)
+}
+
+/// The first call: chooses by CPU feature (AVX2, else SSSE3, else the scalar tables), keeps the
+/// choice in [`QUANTA`] (threads racing here store the same value) and decodes with it.
+#[cold]
+fn detect_quanta(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url> {
+    let chosen = choose_quanta();
+    QUANTA.store(chosen as *mut (), Ordering::Relaxed);
+    chosen(input, out)
+}
+
+fn choose_quanta() -> Quanta {
     #[cfg(target_arch = "x86_64")]
-    if input.len() >= 16 {
+    {
         if is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked above), which `quanta_avx2` requires.
-            return unsafe { x86::quanta_avx2(input, out) };
+            // SAFETY: chosen only on a CPU with AVX2, which `quanta_avx2` requires.
+            return |input, out| unsafe { x86::quanta_avx2(input, out) };
         }
         if is_x86_feature_detected!("ssse3") {
-            // SAFETY: the CPU has SSSE3 (checked above), which `quanta_ssse3` requires.
-            return unsafe { x86::quanta_ssse3(input, out) };
+            // SAFETY: chosen only on a CPU with SSSE3, which `quanta_ssse3` requires.
+            return |input, out| unsafe { x86::quanta_ssse3(input, out) };
         }
     }
-    decode_quanta(input, out)
+    decode_quanta
 }
 
 /// Whole quanta by table lookups: `input` is a multiple of 4 characters, `out` 3/4 of that.
