@@ -263,7 +263,8 @@ const NIBBLE_HI: [u8; 16] = NIBBLE_TABLES.1;
 /// The SIMD translation: a valid byte `b` plus `ROLL[roll_index(b)]` (wrapping) is its value.
 /// The index is the high nibble, plus one for bytes above `^` (0x5e) so that `_` (0x5f, 63)
 /// leaves `P-Z` (0x50-0x5a) and `a-o` moves up to make room: `-` 2, digits 3, `A-O` 4, `P-Z` 5,
-/// `_` 6, `a-o` 7, `p-z` 8. The table is built from the alphabet and checked to be consistent.
+/// `_` 6, `a-o` 7, `p-z` 8. The table is built from the alphabet and checked to be consistent;
+/// what it does to bytes outside the alphabet does not matter, the validation refuses them.
 const fn roll_index(b: u8) -> usize {
     (b >> 4) as usize + (b > 0x5e) as usize
 }
@@ -309,7 +310,7 @@ mod x86 {
     /// `c0 c1 c2` of the output, 12 bytes first; the last 4 are never stored or are overwritten.
     const PACK: [u8; 16] = [2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, 3, 7, 11, 15];
 
-    // SAFETY (all six): __m128i and __m256i are plain 16 and 32 bytes with no invalid values.
+    // SAFETY (all eight): __m128i and __m256i are plain 16 and 32 bytes with no invalid values.
     const LO_128: __m128i = unsafe { std::mem::transmute::<[u8; 16], __m128i>(NIBBLE_LO) };
     const HI_128: __m128i = unsafe { std::mem::transmute::<[u8; 16], __m128i>(NIBBLE_HI) };
     const ROLL_128: __m128i = unsafe { std::mem::transmute::<[u8; 16], __m128i>(ROLL) };
