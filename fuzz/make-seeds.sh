@@ -15,7 +15,7 @@ done
 echo $(( $(date -u +%s) + 3600 )) > "$here/pki/NOW"
 
 c="$here/corpus"
-rm -rf "$c"; mkdir -p "$c"/{jwt_envelope,claims,check_request,config,peer_chain}
+rm -rf "$c"; mkdir -p "$c"/{jwt_envelope,base64url,claims,check_request,config,peer_chain}
 
 b64() { basenc --base64url -w0 | tr -d '='; }
 HEADER='{"alg":"none","typ":"JWT"}'
@@ -36,6 +36,15 @@ printf 'Bearer %s.%s.sig' "$(printf '{"alg":"HS256","typ":"JWT"}' | b64)" "$(pri
 printf 'Bearer %s.%s.' "$(printf '{"alg":"None","typ":"JWT","kid":"1"}' | b64)" "$(printf '{"a":1}' | b64)" > "$j/header-member"
 printf 'Bearer %s=.%s.' "$(printf '%s' "$HEADER" | b64)" "$(printf '{"a":[1,2]}' | b64)" > "$j/padded"
 printf 'Basic dXNlcjpwYXNz' > "$j/basic"
+
+# base64url: text as is, or `!` + two bytes (position, replacement) + bytes to encode.
+u="$c/base64url"
+printf '%s' "$(claims 'patient/*.read' directcare)" | b64 > "$u/payload"
+printf '%s' "$HEADER" | b64 > "$u/header"
+printf '%s=' "$(printf '%s' "$HEADER" | b64)" > "$u/padded"
+printf 'Zh' > "$u/trailing-bits"
+{ printf '!\377\000'; claims 'patient/*.read' directcare; } > "$u/encoded"
+{ printf '!\050+'; claims 'patient/*.read' directcare; } > "$u/encoded-plus-at-40"
 
 # claims: payload JSON.
 k="$c/claims"

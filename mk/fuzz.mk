@@ -15,7 +15,7 @@
 # hangs), no single allocation above FUZZ_MALLOC_MB (64) MiB, resident memory under FUZZ_RSS_MB
 # (2048) MiB. Failing inputs are written to fuzz/artifacts/<target>/.
 
-FUZZ_TARGETS       := jwt_envelope claims check_request config peer_chain
+FUZZ_TARGETS       := jwt_envelope base64url claims check_request config peer_chain
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_BUDGET_MS     ?= 100
@@ -31,6 +31,7 @@ FUZZ_WORK          := build/fuzz
 # Longest input per target: a little over the library's own limit on what that input can be
 # (max_authorization_bytes, max_json_bytes, max_header_bytes), so the limit itself is fuzzed.
 FUZZ_MAX_LEN_jwt_envelope  := 8300
+FUZZ_MAX_LEN_base64url     := 8300
 FUZZ_MAX_LEN_claims        := 8300
 FUZZ_MAX_LEN_check_request := 12000
 FUZZ_MAX_LEN_config        := 4096
@@ -48,7 +49,7 @@ define fuzz_all
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ_WORK)/corpus/$$t fuzz/artifacts/$$t; \
 	  case $$t in \
-	    jwt_envelope) max=$(FUZZ_MAX_LEN_jwt_envelope);; claims) max=$(FUZZ_MAX_LEN_claims);; \
+	    jwt_envelope) max=$(FUZZ_MAX_LEN_jwt_envelope);; base64url) max=$(FUZZ_MAX_LEN_base64url);; claims) max=$(FUZZ_MAX_LEN_claims);; \
 	    check_request) max=$(FUZZ_MAX_LEN_check_request);; config) max=$(FUZZ_MAX_LEN_config);; \
 	    *) max=$(FUZZ_MAX_LEN_peer_chain);; \
 	  esac; \

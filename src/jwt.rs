@@ -6,6 +6,7 @@
 //! non-canonical trailing bits, `alg` in another case, `kid`/`jku`/`crit` in the header, a
 //! signature) is a place where two parsers could disagree about what was sent, so each is refused.
 
+use crate::base64url::{base64url_decode, decoded_len};
 use crate::config::Limits;
 use crate::json::{self, Item};
 use crate::refusal::{Checked, Refusal};
@@ -29,115 +30,6 @@ pub fn bearer_token(value: &[u8]) -> Checked<&[u8]> {
         Some((scheme, token)) if scheme[..6].eq_ignore_ascii_case(b"bearer") && scheme[6] == b' ' && !token.is_empty() => Ok(token),
         _ => Err(malformed("the Authorization header is not `Bearer <token>` (one space, then the token)")),
     }
-}
-
-/// Strict base64url (RFC 4648 §5) without padding: the value of each alphabet byte, 0xff for others.
-static BASE64URL: [u8; 256] = {
-    let mut t = [0xffu8; 256];
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut i = 0;
-    while i < 64 {
-        t[alphabet[i] as usize] = i as u8;
-        i += 1;
-    }
-    t
-};
-
-const INVALID: u32 = 1 << 31;
-
-/// [`BASE64URL`] shifted into place for each of the four characters of a quantum.
-static SHIFTED: [[u32; 256]; 4] = {
-    let mut t = [[INVALID; 256]; 4];
-    let mut b = 0;
-    while b < 256 {
-        let v = BASE64URL[b];
-        if v != 0xff {
-            t[0][b] = (v as u32) << 18;
-            t[1][b] = (v as u32) << 12;
-            t[2][b] = (v as u32) << 6;
-            t[3][b] = v as u32;
-        }
-        b += 1;
-    }
-    t
-};
-
-/// Bytes that `n` base64url characters decode to; `None` for a length no encoding has.
-pub fn decoded_len(n: usize) -> Option<usize> {
-    match n % 4 {
-        1 => None,
-        r => Some(n / 4 * 3 + [0, 0, 1, 2][r]),
-    }
-}
-
-/// Input that is not strict unpadded base64url.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NotBase64url;
-
-/// Decodes strict unpadded base64url into `out` (which must be `decoded_len` long). Refuses any
-/// byte outside the alphabet (so `=`, `+`, `/`) and non-zero unused trailing bits, so every
-/// decoded value has exactly one encoding.
-pub fn base64url_decode(input: &[u8], out: &mut [u8]) -> Result<(), NotBase64url> {
-    if decoded_len(input.len()) != Some(out.len()) {
-        return Err(NotBase64url);
-    }
-    let sextet = |b: u8| -> Result<u32, NotBase64url> {
-        let v = BASE64URL[b as usize];
-        if v == 0xff { Err(NotBase64url) } else { Ok(v as u32) }
-    };
-    let whole = input.len() / 4 * 4;
-    let (full_in, _) = input.split_at(whole);
-    let (full_out, rest_out) = out.split_at_mut(whole / 4 * 3);
-    // Hot loop: one lookup per byte in tables pre-shifted to each position, invalid bytes
-    // carrying bit 31; errors are collected with OR and tested once, after the loop.
-    let mut bad = 0u32;
-    let quantum = |c: &[u8]| SHIFTED[0][c[0] as usize] | SHIFTED[1][c[1] as usize] | SHIFTED[2][c[2] as usize] | SHIFTED[3][c[3] as usize];
-    // Two quanta (8 characters, 6 bytes) per step, stored as one 8-byte word while the output
-    // has room for the 2 bytes past them (the next step overwrites them): fewer loop, bounds-check
-    // and store instructions.
-    let (mut i, mut o) = (0, 0);
-    while let (Some(c), Some(w)) = (full_in.get(i..i + 8), full_out.get_mut(o..o + 8)) {
-        let a = quantum(&c[..4]);
-        let b = quantum(&c[4..]);
-        bad |= a | b;
-        // Bit 31 (INVALID) of `a` shifts out of the word; `bad` has it.
-        let v = (a as u64) << 40 | ((b & 0x00ff_ffff) as u64) << 16;
-        w.copy_from_slice(&v.to_be_bytes());
-        i += 8;
-        o += 6;
-    }
-    for (c, o) in full_in[i..].chunks_exact(4).zip(full_out[o..].chunks_exact_mut(3)) {
-        let n = quantum(c);
-        bad |= n;
-        o[0] = (n >> 16) as u8;
-        o[1] = (n >> 8) as u8;
-        o[2] = n as u8;
-    }
-    if bad & INVALID != 0 {
-        return Err(NotBase64url);
-    }
-    // The last 2 or 3 characters; their unused low bits must be zero (canonical encoding).
-    let (out, o) = (rest_out, 0);
-    match input[whole..] {
-        [] => {}
-        [a, b] => {
-            let n = sextet(a)? << 18 | sextet(b)? << 12;
-            if n & 0xffff != 0 {
-                return Err(NotBase64url);
-            }
-            out[o] = (n >> 16) as u8;
-        }
-        [a, b, c] => {
-            let n = sextet(a)? << 18 | sextet(b)? << 12 | sextet(c)? << 6;
-            if n & 0xff != 0 {
-                return Err(NotBase64url);
-            }
-            out[o] = (n >> 16) as u8;
-            out[o + 1] = (n >> 8) as u8;
-        }
-        _ => return Err(NotBase64url),
-    }
-    Ok(())
 }
 
 /// Checks the unsigned envelope `header.payload.` and returns the decoded payload bytes (its JSON
@@ -275,43 +167,6 @@ mod tests {
 
     fn reason(t: &str) -> Reason {
         decode(t).unwrap_err().reason
-    }
-
-    #[test]
-    fn base64url_round_trips_and_is_canonical() {
-        for data in [&b""[..], b"f", b"fo", b"foo", b"foob", b"fooba", b"foobar", b"\xff\xfe\xfd"] {
-            let e = b64(data);
-            let mut out = vec![0; decoded_len(e.len()).unwrap()];
-            base64url_decode(e.as_bytes(), &mut out).unwrap();
-            assert_eq!(out, data);
-        }
-        // Every length through several 8-character steps, and a bad byte at every position.
-        let long: Vec<u8> = (0..200u32).map(|i| (i * 37 + 11) as u8).collect();
-        for n in 0..long.len() {
-            let e = b64(&long[..n]);
-            let mut out = vec![0; decoded_len(e.len()).unwrap()];
-            base64url_decode(e.as_bytes(), &mut out).unwrap();
-            assert_eq!(out, &long[..n]);
-            for at in 0..e.len() {
-                for bad in [b'=', b'+', b'/', b'.', 0x80, 0xff, 0] {
-                    let mut b = e.clone().into_bytes();
-                    b[at] = bad;
-                    assert!(base64url_decode(&b, &mut out).is_err(), "{n} {at} {bad}");
-                }
-            }
-        }
-        let mut out = [0u8; 1];
-        // "Zg" is "f"; "Zh" carries non-zero unused bits.
-        assert!(base64url_decode(b"Zg", &mut out).is_ok());
-        assert!(base64url_decode(b"Zh", &mut out).is_err());
-        let mut out = [0u8; 2];
-        assert!(base64url_decode(b"Zm8", &mut out).is_ok());
-        assert!(base64url_decode(b"Zm9", &mut out).is_err());
-        assert_eq!(decoded_len(5), None);
-        let mut out = [0u8; 3];
-        for bad in [&b"Zm9+"[..], b"Zm9/", b"Zm9=", b"Zm 9", b"Zm\09"] {
-            assert!(base64url_decode(bad, &mut out).is_err());
-        }
     }
 
     #[test]
