@@ -226,41 +226,68 @@ pub fn check<'d>(p: &'d Payload<'_>, row: &Interaction, rules: &ClaimRules<'_>, 
     Ok(Claims { exp, iat, scope })
 }
 
+/// The time rules' settings, with what their refusal message needs prepared at load.
+#[derive(Clone, Debug)]
+pub struct TimeRules {
+    clock_skew_seconds: i64,
+    check_iat_future: bool,
+    /// The end of the expiry message, which only the settings decide.
+    expired_suffix: String,
+}
+
+impl TimeRules {
+    pub fn new(clock_skew_seconds: i64, check_iat_future: bool) -> Self {
+        let expired_suffix = format!(" seconds ago (clock_skew_seconds {clock_skew_seconds})");
+        TimeRules { clock_skew_seconds, check_iat_future, expired_suffix }
+    }
+}
+
 /// The time rules (spec §4.2, §9 "exp / iat"): `exp` not before `now - clock_skew_seconds`
 /// (`JwtExpired`); a future `iat` refused only when `check_iat_future` (GP Connect 1.2.3+ says
 /// providers shall not, I-640), as `JwtClaimInvalid`. i128 so no input can overflow.
-pub fn check_times(claims: &Claims, now: i64, clock_skew_seconds: i64, check_iat_future: bool) -> Checked<()> {
-    let (now, skew) = (now as i128, clock_skew_seconds as i128);
+pub fn check_times(claims: &Claims, now: i64, rules: &TimeRules) -> Checked<()> {
+    let (now, skew) = (now as i128, rules.clock_skew_seconds as i128);
     if (claims.exp as i128) < now - skew {
         // Written by hand, not with format!: the most common refusal should cost no more to
-        // judge than an allowed request (issue 5), and core::fmt is most of the difference.
-        let mut message = String::with_capacity(72);
+        // judge than an allowed request (issue 5).
+        // "the JWT expired ", at most 20 characters of number, the suffix: one allocation.
+        let mut message = String::with_capacity(36 + rules.expired_suffix.len());
         message.push_str("the JWT expired ");
         push_decimal(&mut message, saturate(now - claims.exp as i128));
-        message.push_str(" seconds ago (clock_skew_seconds ");
-        push_decimal(&mut message, clock_skew_seconds);
-        message.push(')');
+        message.push_str(&rules.expired_suffix);
         return Err(Refusal::new(Reason::JwtExpired, message));
     }
-    if check_iat_future && claims.iat as i128 > now + skew {
+    if rules.check_iat_future && claims.iat as i128 > now + skew {
         return Err(invalid(format!("the JWT claim iat is {} seconds in the future", saturate(claims.iat as i128 - now))));
     }
     Ok(())
 }
 
-/// Appends `n` in decimal: the digits are made in a stack buffer and appended in one copy.
+/// "00" to "99": two digits per division, as itoa does.
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Appends `n` in decimal.
 fn push_decimal(out: &mut String, n: i64) {
     // 20 bytes: i64::MIN is a sign and 19 digits.
     let mut text = [0u8; 20];
     let mut i = text.len();
     let mut rest = n.unsigned_abs();
-    loop {
+    while rest >= 100 {
+        let pair = (rest % 100) as usize * 2;
+        rest /= 100;
+        i -= 2;
+        text[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if rest >= 10 {
+        i -= 2;
+        text[i..i + 2].copy_from_slice(&DIGIT_PAIRS[rest as usize * 2..rest as usize * 2 + 2]);
+    } else {
         i -= 1;
-        text[i] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
+        text[i] = b'0' + rest as u8;
     }
     if n < 0 {
         i -= 1;
@@ -395,7 +422,7 @@ fn practitioner_content<'d>(p: &ResourceClaim<'d>) -> Checked<(&'d str, &'d str,
 mod decimal_tests {
     #[test]
     fn push_decimal_writes_what_display_writes() {
-        for n in [0, 1, -1, 9, 10, 300, -300, 1_700_000_000, i64::MAX, i64::MIN] {
+        for n in [0, 1, -1, 9, 10, 11, 99, 100, 101, 300, -300, 999, 1000, 12345, 1_700_000_000, i64::MAX, i64::MIN, i64::MIN + 1] {
             let mut s = String::new();
             super::push_decimal(&mut s, n);
             assert_eq!(s, n.to_string());
@@ -438,18 +465,19 @@ mod tests {
     fn times() {
         let scope = crate::scope::parse("patient/*.read").unwrap();
         let c = Claims { exp: kit::IAT + 300, iat: kit::IAT, scope };
-        assert!(check_times(&c, kit::IAT + 300, 0, false).is_ok());
-        assert_eq!(check_times(&c, kit::IAT + 301, 0, false).unwrap_err().reason, Reason::JwtExpired);
-        assert!(check_times(&c, kit::IAT + 305, 5, false).is_ok());
-        assert_eq!(check_times(&c, kit::IAT + 306, 5, false).unwrap_err().reason, Reason::JwtExpired);
+        assert!(check_times(&c, kit::IAT + 300, &TimeRules::new(0, false)).is_ok());
+        let expired = check_times(&c, kit::IAT + 301, &TimeRules::new(0, false)).unwrap_err();
+        assert_eq!((expired.reason, expired.message.as_str()), (Reason::JwtExpired, "the JWT expired 1 seconds ago (clock_skew_seconds 0)"));
+        assert!(check_times(&c, kit::IAT + 305, &TimeRules::new(5, false)).is_ok());
+        assert_eq!(check_times(&c, kit::IAT + 306, &TimeRules::new(5, false)).unwrap_err().reason, Reason::JwtExpired);
         // Future iat (+200 s, the test pack's case) is accepted unless configured otherwise.
-        assert!(check_times(&c, kit::IAT - 200, 0, false).is_ok());
-        assert_eq!(check_times(&c, kit::IAT - 200, 0, true).unwrap_err().reason, Reason::JwtClaimInvalid);
-        assert!(check_times(&c, kit::IAT - 5, 5, true).is_ok());
+        assert!(check_times(&c, kit::IAT - 200, &TimeRules::new(0, false)).is_ok());
+        assert_eq!(check_times(&c, kit::IAT - 200, &TimeRules::new(0, true)).unwrap_err().reason, Reason::JwtClaimInvalid);
+        assert!(check_times(&c, kit::IAT - 5, &TimeRules::new(5, true)).is_ok());
         let extreme = Claims { exp: i64::MIN, iat: i64::MAX, scope };
-        assert_eq!(check_times(&extreme, i64::MAX, 3600, true).unwrap_err().reason, Reason::JwtExpired);
+        assert_eq!(check_times(&extreme, i64::MAX, &TimeRules::new(3600, true)).unwrap_err().reason, Reason::JwtExpired);
         let extreme = Claims { exp: i64::MAX, iat: i64::MAX, scope };
-        assert_eq!(check_times(&extreme, i64::MIN, 3600, true).unwrap_err().reason, Reason::JwtClaimInvalid);
+        assert_eq!(check_times(&extreme, i64::MIN, &TimeRules::new(3600, true)).unwrap_err().reason, Reason::JwtClaimInvalid);
     }
 
     #[test]

@@ -36,8 +36,7 @@ pub struct RequestChecker {
     limits: Limits,
     enforce_scope: bool,
     jwt_audience: Option<String>,
-    clock_skew_seconds: i64,
-    check_iat_future: bool,
+    times: claims::TimeRules,
     error_code_system: std::sync::Arc<str>,
     table: &'static Table,
     elements: &'static FhirElements,
@@ -58,8 +57,7 @@ impl RequestChecker {
             limits: settings.limits.clone(),
             enforce_scope: settings.enforce_scope,
             jwt_audience: settings.jwt_audience.clone(),
-            clock_skew_seconds: settings.clock_skew_seconds,
-            check_iat_future: settings.check_iat_future,
+            times: claims::TimeRules::new(settings.clock_skew_seconds, settings.check_iat_future),
             error_code_system: settings.error_code_system.clone(),
             table: Table::standard()?,
             elements: FhirElements::standard()?,
@@ -121,7 +119,7 @@ impl RequestChecker {
         // 5. Claims, 6. times, 7. scope.
         let rules = ClaimRules { elements: self.elements, audience: self.jwt_audience.as_deref() };
         let claims = attempt!(claims::check(&payload, row, &rules, &mut prov));
-        attempt!(claims::check_times(&claims, req.now, self.clock_skew_seconds, self.check_iat_future));
+        attempt!(claims::check_times(&claims, req.now, &self.times));
         attempt!(scope::check(&claims.scope, row, self.enforce_scope));
 
         let record = prov.record(Reason::Allowed);

@@ -10,7 +10,7 @@
 #![no_main]
 
 use gpcguard::audit::Provenance;
-use gpcguard::claims::{self, ClaimRules, FhirElements};
+use gpcguard::claims::{self, ClaimRules, FhirElements, TimeRules};
 use gpcguard::config::Limits;
 use gpcguard::interactions::Table;
 use gpcguard::json::{self, JsonError};
@@ -65,13 +65,13 @@ fuzz_target!(|data: &[u8]| {
                 assert!(!record.contains('\n'));
                 serde_json::from_str::<Value>(&record).expect("the audit record is JSON");
 
-                assert!(claims::check_times(&c, c.exp, 0, false).is_ok(), "exp == now refused");
+                assert!(claims::check_times(&c, c.exp, &TimeRules::new(0, false)).is_ok(), "exp == now refused");
                 if let Some(later) = c.exp.checked_add(1) {
-                    let e = claims::check_times(&c, later, 0, false).expect_err("an expired token accepted");
+                    let e = claims::check_times(&c, later, &TimeRules::new(0, false)).expect_err("an expired token accepted");
                     assert_eq!(e.reason, Reason::JwtExpired);
                 }
                 for (now, skew, iat_future) in [(i64::MIN, 3600, true), (i64::MAX, 3600, true), (c.iat, 0, true), (0, 0, false)] {
-                    let _ = claims::check_times(&c, now, skew, iat_future);
+                    let _ = claims::check_times(&c, now, &TimeRules::new(skew, iat_future));
                 }
                 let _ = scope::check(&c.scope, row, true);
                 let _ = scope::check(&c.scope, row, false);
