@@ -67,7 +67,12 @@ const UNKNOWN_INTERACTION: &str = "urn:nhs:names:services:gpconnect:fhir:rest:re
 const AUDIENCE: &str = "https://authorize.fhir.nhs.net/token";
 pub const HS256_SECRET: &[u8] = b"gpcguard-bench-hs256-secret-0123456789";
 
+/// The clock of every workload: the system's, or GPCGUARD_BENCH_NOW (Unix seconds) so that a
+/// run can be repeated with the very same tokens.
 fn unix_now() -> i64 {
+    if let Some(now) = std::env::var("GPCGUARD_BENCH_NOW").ok().and_then(|v| v.parse().ok()) {
+        return now;
+    }
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
