@@ -319,8 +319,12 @@ impl<'a> Reader<'a> {
         self.bytes.get(self.pos).copied()
     }
 
-    #[inline]
+    #[inline(always)]
     fn skip_ws(&mut self) {
+        // Tokens are compact JSON: the next byte is almost never whitespace, one compare says so.
+        if self.peek().is_none_or(|b| b > b' ') {
+            return;
+        }
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
