@@ -331,7 +331,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the value at nesting `depth`: scalars whole, containers up to their opening bracket.
-    #[inline]
+    #[inline(always)]
     pub fn item(&mut self, depth: usize) -> Result<Item, JsonError> {
         match self.peek() {
             Some(b'"') => self.string().map(Item::String),
