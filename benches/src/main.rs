@@ -545,10 +545,11 @@ fn thread_cpu_ns() -> u64 {
 fn cmd_threads(n: u64, runs: usize) {
     let b = Bench::new();
     let headers: Vec<(&[u8], &[u8])> = b.fx.allowed.iter().map(|(n, v)| (&n[..], &v[..])).collect();
-    for threads in [1usize, 2] {
-        let mut rates = Vec::new();
-        let mut cpus = Vec::new();
-        for _ in 0..runs {
+    // One and two threads alternate, run after run, so that a change in what else the machine
+    // is doing falls on both alike.
+    let (mut rates, mut cpus) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+    for _ in 0..runs {
+        for threads in [1usize, 2] {
             let start = Instant::now();
             let cpu: u64 = std::thread::scope(|s| {
                 let hs = (0..threads)
@@ -567,10 +568,12 @@ fn cmd_threads(n: u64, runs: usize) {
                 hs.into_iter().map(|h| h.join().unwrap()).sum()
             });
             let secs = start.elapsed().as_secs_f64();
-            rates.push((threads as u64 * n) as f64 / secs);
-            cpus.push(cpu as f64 / (threads as u64 * n) as f64);
+            rates[threads - 1].push((threads as u64 * n) as f64 / secs);
+            cpus[threads - 1].push(cpu as f64 / (threads as u64 * n) as f64);
         }
-        println!("RESULT threads {threads} {:.0} cpu_ns_per_op={:.1}", median(rates), median(cpus));
+    }
+    for (i, (rate, cpu)) in rates.into_iter().zip(cpus).enumerate() {
+        println!("RESULT threads {} {:.0} cpu_ns_per_op={:.1}", i + 1, median(rate), median(cpu));
     }
 }
 
