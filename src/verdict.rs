@@ -281,6 +281,46 @@ pub fn operation_outcome(reason: Reason, message: &str, error_code_system: &str)
 /// Inlined: the audit record calls it per field, and the constants stay in registers.
 #[inline(always)]
 pub fn is_plain_ascii(s: &[u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if s.len() >= 16 {
+        return is_plain_ascii_sse2(s);
+    }
+    is_plain_ascii_swar(s)
+}
+
+/// [`is_plain_ascii`] for 16 bytes or more: 16 at a time (SSE2, which every x86_64 has), the last
+/// block overlapping the one before it.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn is_plain_ascii_sse2(s: &[u8]) -> bool {
+    use std::arch::x86_64::*;
+    let last = s.len().saturating_sub(16);
+    let mut bad = 0;
+    let mut offset = 0;
+    loop {
+        let at = offset.min(last);
+        let Some(block) = s.get(at..at + 16) else { return false };
+        // SAFETY: `block` is 16 readable bytes (loadu has no alignment need); SSE2 is part of the
+        // x86_64 baseline.
+        bad |= unsafe {
+            let x = _mm_loadu_si128(block.as_ptr().cast());
+            // As signed bytes, 0x20..=0x7f are exactly those above 0x1f (0x80.. are negative).
+            let printable = _mm_cmpgt_epi8(x, _mm_set1_epi8(0x1f));
+            let del = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f));
+            let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
+            !_mm_movemask_epi8(printable) | _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(del, quote), backslash))
+        } & 0xffff;
+        if at == last {
+            return bad == 0;
+        }
+        offset += 16;
+    }
+}
+
+/// [`is_plain_ascii`] eight bytes at a time in a u64.
+#[inline(always)]
+fn is_plain_ascii_swar(s: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = ONES * 0x80;
     const PAD: u64 = ONES * b'a' as u64;
@@ -401,12 +441,14 @@ mod tests {
     fn plain_ascii_is_exactly_printable_without_quote_or_backslash() {
         let plain = |b: u8| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\';
         for b in 0..=255u8 {
-            for at in 0..19 {
-                let mut v = b"abcdefghijklmnopqrs".to_vec();
+            for at in 0..40 {
+                let mut v = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN".to_vec();
                 v[at] = b;
                 assert_eq!(is_plain_ascii(&v), plain(b), "{b:#x} at {at}");
-                // Every prefix length, so every byte is seen in a word and in the tail.
+                assert_eq!(is_plain_ascii_swar(&v), plain(b), "{b:#x} at {at} (SWAR)");
+                // Every prefix length, so every byte is seen in a block, a word and the tail.
                 assert_eq!(is_plain_ascii(&v[..=at]), plain(b), "{b:#x} at {at} (prefix)");
+                assert_eq!(is_plain_ascii(&v[at..]), plain(b), "{b:#x} at {at} (suffix)");
             }
         }
         assert!(is_plain_ascii(b""));
