@@ -129,6 +129,7 @@ impl RequestChecker {
         Verdict::allow(message, "", record).with_interaction(row)
     }
 
+    #[inline(always)]
     fn refuse(&self, refusal: Refusal, matched: Option<&'static Interaction>, prov: &Provenance<'_>) -> Verdict {
         let v = Verdict::refuse(refusal.reason, refusal.message, &self.error_code_system);
         // Recorded with the reason the verdict really has (refuse never yields Allowed).
