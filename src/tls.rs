@@ -331,9 +331,13 @@ unsafe extern "C" fn resume_if_still_valid(
         }
         None
     });
+    // A ticket is renewed only when it was verified in full (it gets a fresh stamp). OpenSSL's
+    // own renew hint (status SUCCESS_RENEW, which this OpenSSL gives for every TLS 1.2 ticket)
+    // is not followed for a valid stamp: renewing encodes and decodes the session again (half of
+    // a resumed handshake's work) and would slide the session lifetime forward indefinitely.
     match judged {
-        Ok(Some(renew)) if renew || status == ossl::SSL_TICKET_SUCCESS_RENEW => ossl::SSL_TICKET_RETURN_USE_RENEW,
-        Ok(Some(_)) => ossl::SSL_TICKET_RETURN_USE,
+        Ok(Some(true)) => ossl::SSL_TICKET_RETURN_USE_RENEW,
+        Ok(Some(false)) => ossl::SSL_TICKET_RETURN_USE,
         _ => ossl::SSL_TICKET_RETURN_IGNORE_RENEW,
     }
 }
@@ -516,11 +520,16 @@ mod tests {
         let (ok, reused, session) = handshake_with(&ctx, &dir, Some("client"), None);
         assert!(ok && !reused);
         let session = session.expect("a session ticket");
-        let (ok, reused, _) = handshake_with(&ctx, &dir, Some("client"), Some(&session));
+        let (ok, reused, same) = handshake_with(&ctx, &dir, Some("client"), Some(&session));
         assert!(ok && reused, "resumed on the stamp of the same generation");
+        // Not renewed: the client keeps its ticket (a new ticket would cost a session encode and
+        // decode, and would slide the session's lifetime forward).
+        assert!(same.unwrap().to_der().unwrap() == session.to_der().unwrap(), "a valid stamp renewed the ticket");
         g.reload().unwrap();
-        let (ok, reused, _) = handshake_with(&ctx, &dir, Some("client"), Some(&session));
+        let (ok, reused, renewed) = handshake_with(&ctx, &dir, Some("client"), Some(&session));
         assert!(ok && reused, "after a reload the certificate is verified in full, then resumed");
+        // Verified in full: a new ticket with a fresh stamp, so the next resumption is cheap.
+        assert!(renewed.unwrap().to_der().unwrap() != session.to_der().unwrap(), "a re-verified ticket was not renewed");
         // A reload to an unusable state (garbage in the trust anchor file) fails and keeps
         // the old one, so tickets keep resuming (nothing changed).
         let root = std::fs::read(dir.join("root.pem")).unwrap();
