@@ -288,11 +288,12 @@ NOTES = """
   this 2-core machine two consecutive runs of one build gave 1.01× and 1.11× for them.
 - Resumed vs full handshakes/s is measured at the client, which does its own ECDHE and
   certificate work on the same 2 cores; the server CPU per resumed handshake is in the same row
-  (two consecutive runs of one build gave 4.27× and 3.57×: judge it over several runs). Most of a
-  resumed handshake's server work is OpenSSL 3.0 restoring the session from the ticket: decoding
-  the client certificate kept in it goes through the provider decoder framework
-  (`d2i_SSL_SESSION` → `OSSL_DECODER_CTX_new_for_pkey`), about 3.1 M of the 3.75 M instructions
-  (callgrind). A session ticket is stamped with the guard, the state generation that verified the
+  (it moves by ±15% between runs on this machine: judge it over several runs). Most of a resumed
+  handshake's server work is OpenSSL 3.0 restoring the session from the ticket: decoding the
+  client certificate kept in it goes through the provider decoder framework
+  (`d2i_SSL_SESSION` → `OSSL_DECODER_CTX_new_for_pkey`, about 1.5 M instructions). A ticket
+  with a valid stamp is resumed without being renewed (a renewal encodes and decodes the session
+  once more). A session ticket is stamped with the guard, the state generation that verified the
   peer and the chain's earliest expiry: within one generation a resumption needs no verification;
   after a reload it is verified again in full (the revoked-since-session row).
 """
