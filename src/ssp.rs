@@ -49,8 +49,8 @@ pub struct Scan<'a> {
 /// The slot in [`NAMES`] of a header name of each length (`NONE` where no name has it): the
 /// names all differ in length, so one lookup picks the only candidate to compare.
 const NONE: u8 = u8::MAX;
-const SLOT_BY_LEN: [u8; 18] = {
-    let mut t = [NONE; 18];
+const SLOT_BY_LEN: [u8; NAME_MAX + 1] = {
+    let mut t = [NONE; NAME_MAX + 1];
     let mut i = 0;
     while i < NAMES.len() {
         assert!(t[NAMES[i].len()] == NONE, "two SSP header names of one length");
@@ -60,8 +60,27 @@ const SLOT_BY_LEN: [u8; 18] = {
     t
 };
 
-/// `name` is `known` (an ASCII header name) in any case: what `eq_ignore_ascii_case` answers,
-/// folding both to lower case eight bytes at a time.
+/// The longest of [`NAMES`].
+const NAME_MAX: usize = 17;
+
+/// [`NAMES`] in lower case, made from them when compiling (each padded with zeros to NAME_MAX).
+const NAMES_LOWER: [[u8; NAME_MAX]; 5] = {
+    let mut t = [[0u8; NAME_MAX]; 5];
+    let mut i = 0;
+    while i < NAMES.len() {
+        let name = NAMES[i].as_bytes();
+        let mut j = 0;
+        while j < name.len() {
+            t[i][j] = name[j].to_ascii_lowercase();
+            j += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// `name` is `known` (an ASCII header name in lower case) in any case: what
+/// `eq_ignore_ascii_case` answers, folding `name` to lower case eight bytes at a time.
 #[inline(always)]
 fn same_name(name: &[u8], known: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -92,16 +111,16 @@ fn same_name(name: &[u8], known: &[u8]) -> bool {
     if n < 8 {
         // Two overlapping halves cover every byte.
         let (a, b) = (half(name, 0) | half(name, n - 4) << 32, half(known, 0) | half(known, n - 4) << 32);
-        return fold(a) == fold(b);
+        return fold(a) == b;
     }
     let mut diff = 0;
     let mut at = 0;
     while at + 8 <= n {
-        diff |= fold(word(name, at)) ^ fold(word(known, at));
+        diff |= fold(word(name, at)) ^ word(known, at);
         at += 8;
     }
     if at < n {
-        diff |= fold(word(name, n - 8)) ^ fold(word(known, n - 8));
+        diff |= fold(word(name, n - 8)) ^ word(known, n - 8);
     }
     diff == 0
 }
@@ -114,7 +133,7 @@ pub fn scan<'a>(headers: &[(&'a [u8], &'a [u8])]) -> Scan<'a> {
         // Dispatch on length first: most headers are not ours and fail this cheaply.
         let Some(&slot) = SLOT_BY_LEN.get(name.len()) else { continue };
         let i = slot as usize;
-        if slot == NONE || !same_name(name, NAMES[i].as_bytes()) {
+        if slot == NONE || !same_name(name, &NAMES_LOWER[i][..name.len()]) {
             continue;
         }
         s.seen[i].add(value);
@@ -440,18 +459,19 @@ mod tests {
 
     #[test]
     fn word_folding_name_compare_is_eq_ignore_ascii_case() {
-        for name in NAMES {
-            let lower = name.to_ascii_lowercase();
+        for (name, padded) in NAMES.iter().zip(NAMES_LOWER) {
+            let lower = &padded[..name.len()];
+            assert_eq!(lower, name.to_ascii_lowercase().as_bytes());
             for b in 0..=255u8 {
                 for at in 0..name.len() {
-                    for base in [name.as_bytes().to_vec(), lower.as_bytes().to_vec(), name.to_ascii_uppercase().into_bytes()] {
+                    for base in [name.as_bytes().to_vec(), lower.to_vec(), name.to_ascii_uppercase().into_bytes()] {
                         let mut v = base;
                         v[at] = b;
-                        assert_eq!(same_name(&v, name.as_bytes()), v.eq_ignore_ascii_case(name.as_bytes()), "{b:#x} at {at} of {name}");
+                        assert_eq!(same_name(&v, lower), v.eq_ignore_ascii_case(lower), "{b:#x} at {at} of {name}");
                     }
                 }
             }
         }
-        assert!(!same_name(b"abc", b"abcd") && same_name(b"AbC", b"abc") && !same_name(b"AbD", b"aBc"));
+        assert!(!same_name(b"abc", b"abcd") && same_name(b"AbC", b"abc") && !same_name(b"AbD", b"abc"));
     }
 }
