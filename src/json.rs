@@ -196,22 +196,8 @@ fn string_run(bytes: &[u8]) -> Option<usize> {
 #[inline]
 fn all_ascii(bytes: &[u8]) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if bytes.len() >= 16 {
-        use std::arch::x86_64::*;
-        let last = bytes.len() - 16;
-        let mut high = 0;
-        let mut offset = 0;
-        loop {
-            let at = offset.min(last);
-            let block = &bytes[at..at + 16];
-            // SAFETY: `block` is 16 readable bytes (loadu has no alignment need); SSE2 is part of
-            // the x86_64 baseline.
-            high |= unsafe { _mm_movemask_epi8(_mm_loadu_si128(block.as_ptr().cast())) };
-            if at == last {
-                return high == 0;
-            }
-            offset += 16;
-        }
+    if let Some(high) = crate::blocks::or_over_blocks(bytes, |x| unsafe { std::arch::x86_64::_mm_movemask_epi8(x) }) {
+        return high == 0;
     }
     bytes.is_ascii()
 }

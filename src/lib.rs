@@ -11,11 +11,14 @@
 //! certificate and CRL profile rules OpenSSL does not make; [`request`] and the modules it calls
 //! ([`ssp`], [`interactions`], [`jwt`], [`claims`], [`scope`]) the per-request checks;
 //! [`verdict`] reasons, statuses and bodies; `ffi` the C ABI only. Helpers of the request
-//! checks: [`base64url`] the strict decoder of the JWT's parts, [`json`] the strict JWT JSON parser, [`audit`] the audit record, [`refusal`] the
+//! checks: [`base64url`] the strict decoder of the JWT's parts, [`json`] the strict JWT JSON reader, `blocks`
+//! the 16-byte SSE2 scan they share, [`audit`] the audit record, [`refusal`] the
 //! internal failure value.
 
 pub mod audit;
 pub mod base64url;
+#[cfg(target_arch = "x86_64")]
+mod blocks;
 pub mod claims;
 pub mod config;
 pub mod error;

@@ -276,45 +276,32 @@ pub fn operation_outcome(reason: Reason, message: &str, error_code_system: &str)
 }
 
 /// Whether every byte of `s` is printable ASCII (0x20..0x7f) other than `"` and `\\`: a JSON
-/// string literal of it is the bytes between two quotes. Eight bytes at a time, the last word
-/// overlapping the one before it (or padded, for fewer than eight bytes) instead of a byte loop.
-/// Inlined: the audit record calls it per field, and the constants stay in registers.
+/// string literal of it is the bytes between two quotes. 16 bytes at a time on x86_64 from 16
+/// bytes on, else eight, the last block overlapping the one before it (or padded, for fewer than
+/// eight bytes) instead of a byte loop. Inlined: the audit record calls it per field, and the
+/// constants stay in registers.
 #[inline(always)]
 pub fn is_plain_ascii(s: &[u8]) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if s.len() >= 16 {
-        return is_plain_ascii_sse2(s);
+    if let Some(bad) = crate::blocks::or_over_blocks(s, plain_ascii_bad_bits) {
+        return bad & 0xffff == 0;
     }
     is_plain_ascii_swar(s)
 }
 
-/// [`is_plain_ascii`] for 16 bytes or more: 16 at a time (SSE2, which every x86_64 has), the last
-/// block overlapping the one before it.
+/// A bit set for each byte of a 16-byte block that is not plain (see [`is_plain_ascii`]).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn is_plain_ascii_sse2(s: &[u8]) -> bool {
+fn plain_ascii_bad_bits(x: std::arch::x86_64::__m128i) -> i32 {
     use std::arch::x86_64::*;
-    let last = s.len().saturating_sub(16);
-    let mut bad = 0;
-    let mut offset = 0;
-    loop {
-        let at = offset.min(last);
-        let Some(block) = s.get(at..at + 16) else { return false };
-        // SAFETY: `block` is 16 readable bytes (loadu has no alignment need); SSE2 is part of the
-        // x86_64 baseline.
-        bad |= unsafe {
-            let x = _mm_loadu_si128(block.as_ptr().cast());
-            // As signed bytes, 0x20..=0x7f are exactly those above 0x1f (0x80.. are negative).
-            let printable = _mm_cmpgt_epi8(x, _mm_set1_epi8(0x1f));
-            let del = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f));
-            let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
-            !_mm_movemask_epi8(printable) | _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(del, quote), backslash))
-        } & 0xffff;
-        if at == last {
-            return bad == 0;
-        }
-        offset += 16;
+    // SAFETY: register-only SSE2 operations, part of the x86_64 baseline.
+    unsafe {
+        // As signed bytes, 0x20..=0x7f are exactly those above 0x1f (0x80.. are negative).
+        let printable = _mm_cmpgt_epi8(x, _mm_set1_epi8(0x1f));
+        let del = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f));
+        let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
+        !_mm_movemask_epi8(printable) | _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(del, quote), backslash))
     }
 }
 
