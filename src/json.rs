@@ -10,7 +10,7 @@
 //!
 //! Strings without escapes are spans of the input; strings with escapes are unescaped into one
 //! buffer of the reader. A [`Span`] is resolved to text by [`Reader::str`] while reading and by
-//! [`Strings::get`] after [`Reader::finish`].
+//! [`Strings::get`] after the reader has finished (see [`read`]).
 
 /// Why a text is not accepted as JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub enum Kind {
 }
 
 /// Where a string (or a number's text) lives: `start..start + len` in the input, or in the
-/// reader's buffer of unescaped strings when `start` has [`UNESCAPED`] set. Offsets, not `Cow`s:
+/// reader's buffer of unescaped strings when `start` has the `UNESCAPED` flag set. Offsets, not `Cow`s:
 /// they stay valid while the buffer grows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Span {
