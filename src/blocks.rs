@@ -1,5 +1,5 @@
 //! Scans of a byte slice 16 bytes at a time with SSE2 (part of the x86_64 baseline), shared by
-//! the byte-class checks of the request path ([`crate::json`], [`crate::verdict`]).
+//! the byte-class checks of the request path ([`crate::request::json`], [`crate::verdict`]).
 
 use std::arch::x86_64::{__m128i, _mm_loadu_si128};
 

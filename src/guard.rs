@@ -10,9 +10,9 @@ use openssl::x509::{X509Ref, X509};
 
 use crate::config::{Config, Settings};
 use crate::error::Result;
-use crate::pki::{name_text, Pki};
+use crate::connection::pki::{name_text, Pki};
 use crate::request::{Request, RequestChecker};
-use crate::tls::ServerIdentity;
+use crate::connection::tls::ServerIdentity;
 use crate::verdict::{Reason, Verdict};
 
 /// Everything one generation of the configuration loaded. Immutable.

@@ -1,42 +1,27 @@
 //! gpcguard: makes a GP Connect provider enforce the GP Connect API security model.
 //!
-//! Per connection: TLS 1.2 only with mutual authentication and the Spine cipher policy
-//! ([`tls`]), client certificates chained to the configured Spine CAs, in validity, not revoked
-//! and carrying the SSP's FQDN ([`pki`]). Per request: the SSP headers, the interaction ID
-//! against method and path, the audit JWT and its scope ([`request`]). Refusals are
-//! [`verdict::Verdict`]s with the HTTP status, Spine code and FHIR OperationOutcome to answer.
+//! Per connection ([`connection`]): TLS 1.2 only with mutual authentication and the Spine cipher
+//! policy ([`connection::tls`]), client certificates chained to the configured Spine CAs, in
+//! validity, not revoked and carrying the SSP's FQDN ([`connection::pki`]). Per request
+//! ([`request`]): the SSP headers, the interaction ID against method and path, the audit JWT and
+//! its scope. Refusals are [`verdict::Verdict`]s with the HTTP status, Spine code and FHIR
+//! OperationOutcome to answer.
 //!
-//! Module map: [`config`] settings; [`guard`] the loaded, shareable state and its atomic reload;
-//! [`tls`] the `SSL_CTX` policy; [`pki`] certificate verification, with [`profile`] the
-//! certificate and CRL profile rules OpenSSL does not make; [`request`] and the modules it calls
-//! ([`ssp`], [`interactions`], [`jwt`], [`claims`], [`scope`]) the per-request checks;
-//! [`verdict`] reasons, statuses and bodies; `ffi` the C ABI only. Helpers of the request
-//! checks: [`base64url`] the strict decoder of the JWT's parts, [`json`] the strict JWT JSON reader, `blocks`
-//! the 16-byte SSE2 scan they share, [`audit`] the audit record, [`refusal`] the
-//! internal failure value.
+//! Module map: [`config`] settings; [`guard`] the loaded, shareable state and its atomic reload,
+//! composing [`connection`] and [`request`]; [`verdict`] reasons, statuses and bodies, with
+//! [`refusal`] the internal failure value and [`error`] the errors of calls that fail; `blocks` the 16-byte SSE2 scan the JSON reader and
+//! the verdict's text checks share; `ffi` the
+//! C ABI only, on top of everything else.
 
-pub mod audit;
-pub mod base64url;
 #[cfg(target_arch = "x86_64")]
 mod blocks;
-pub mod claims;
 pub mod config;
+pub mod connection;
 pub mod error;
-pub mod interactions;
-pub mod json;
-pub mod jwt;
+pub mod ffi;
+pub mod guard;
 pub mod refusal;
 pub mod request;
-pub mod scope;
-pub mod ssp;
 #[cfg(test)]
 mod testkit;
 pub mod verdict;
-pub mod ffi;
-pub mod guard;
-/// OpenSSL declarations for the library's own use: not part of the C ABI.
-/// cbindgen:ignore
-mod ossl;
-pub mod pki;
-pub mod profile;
-pub mod tls;

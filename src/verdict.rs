@@ -9,7 +9,7 @@ use std::ffi::CStr;
 use std::sync::Arc;
 use std::fmt::Write as _;
 
-use crate::interactions::Interaction;
+use crate::request::interactions::Interaction;
 
 
 /// Why a request or a peer certificate was judged as it was. Numbers are stable and never reused.

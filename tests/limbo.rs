@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use gpcguard::config::Revocation;
-use gpcguard::pki::{NamedCrl, Pki, PkiPolicy, Purpose};
+use gpcguard::connection::pki::{NamedCrl, Pki, PkiPolicy, Purpose};
 use openssl::x509::{X509Crl, X509};
 use serde_json::Value;
 

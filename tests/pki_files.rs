@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use gpcguard::config::Config;
 use gpcguard::error::{Error, ErrorKind};
 use gpcguard::guard::{system_now, Guard};
-use gpcguard::pki::read_cert_file;
+use gpcguard::connection::pki::read_cert_file;
 use gpcguard::verdict::{Reason, Verdict};
 
 const ASID: &str = "918999198993";

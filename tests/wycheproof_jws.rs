@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use gpcguard::config::Limits;
-use gpcguard::jwt;
+use gpcguard::request::jwt;
 
 fn vectors_file() -> PathBuf {
     let rel = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/wycheproof/json_web_signature_test.json");

@@ -10,7 +10,7 @@
 //! the length has a decoding and the text is the canonical encoding of what it decodes to.
 #![no_main]
 
-use gpcguard::base64url::{base64url_decode, decode_scalar, decode_ssse3, decoded_len, NotBase64url};
+use gpcguard::request::base64url::{base64url_decode, decode_scalar, decode_ssse3, decoded_len, NotBase64url};
 use gpcguard_fuzz::{b64url, b64url_decode_lenient, within_budget};
 use libfuzzer_sys::fuzz_target;
 

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use gpcguard::config::{Capability, Limits, ServiceRoot, Settings};
 use gpcguard::request::{Request, RequestChecker};
-use gpcguard::jwt;
+use gpcguard::request::jwt;
 use gpcguard_fuzz::{trace, within_budget, RawRequest};
 use libfuzzer_sys::fuzz_target;
 
@@ -90,8 +90,8 @@ fuzz_target!(|data: &[u8]| {
             let limits = Limits::default();
             let token = jwt::bearer_token(trim(auth[0])).expect("allowed with a non-Bearer Authorization");
             let payload = jwt::decode_unsigned(token, &limits).expect("allowed with a bad envelope");
-            let elements = gpcguard::claims::FhirElements::standard().expect("FHIR element lists");
-            gpcguard::claims::read(&payload, &limits, elements).expect("allowed with a bad payload");
+            let elements = gpcguard::request::claims::FhirElements::standard().expect("FHIR element lists");
+            gpcguard::request::claims::read(&payload, &limits, elements).expect("allowed with a bad payload");
         } else {
             assert_ne!(v.http_status(), 200);
             assert!(v.operation_outcome().is_some());

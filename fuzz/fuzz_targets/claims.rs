@@ -9,13 +9,13 @@
 //! is expired.
 #![no_main]
 
-use gpcguard::audit::Provenance;
-use gpcguard::claims::{self, ClaimRules, FhirElements, TimeRules};
+use gpcguard::request::audit::Provenance;
+use gpcguard::request::claims::{self, ClaimRules, FhirElements, TimeRules};
 use gpcguard::config::Limits;
-use gpcguard::interactions::Table;
-use gpcguard::json::{self, JsonError};
+use gpcguard::request::interactions::Table;
+use gpcguard::request::json::{self, JsonError};
 use gpcguard::verdict::Reason;
-use gpcguard::scope;
+use gpcguard::request::scope;
 use gpcguard_fuzz::{trace, within_budget};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;

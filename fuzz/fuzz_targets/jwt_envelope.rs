@@ -7,9 +7,9 @@
 //! accepted payload is JSON serde_json reads as an object too.
 #![no_main]
 
-use gpcguard::claims::{self, FhirElements};
+use gpcguard::request::claims::{self, FhirElements};
 use gpcguard::config::Limits;
-use gpcguard::jwt;
+use gpcguard::request::jwt;
 use gpcguard_fuzz::{b64url, b64url_decode_lenient, within_budget};
 use libfuzzer_sys::fuzz_target;
 

@@ -14,7 +14,7 @@
 use std::sync::OnceLock;
 
 use gpcguard::config::{Limits, Revocation};
-use gpcguard::pki::{self, NamedCrl, Pki, PkiPolicy, Purpose};
+use gpcguard::connection::pki::{self, NamedCrl, Pki, PkiPolicy, Purpose};
 use gpcguard_fuzz::{trace, within_budget};
 use libfuzzer_sys::fuzz_target;
 use openssl::x509::{X509Crl, X509};

@@ -10,7 +10,7 @@ use super::guard::gpcguard_guard;
 use super::verdict::gpcguard_verdict;
 use super::{clear_out, bytes_arg, ffi_boundary, gpcguard_result, require_non_null, write_out};
 use crate::guard::{system_now, Guard};
-use crate::pki::{parse_der_chain, parse_pem_chain, too_many_certificates, CertRefusal};
+use crate::connection::pki::{parse_der_chain, parse_pem_chain, too_many_certificates, CertRefusal};
 use crate::verdict::Verdict;
 
 /// One DER certificate: `len` bytes at `data`.

@@ -8,7 +8,7 @@ use openssl_sys::SSL_CTX;
 
 use super::guard::gpcguard_guard;
 use super::{clear_out, fail_with, ffi_boundary, gpcguard_result, require_non_null};
-use crate::tls;
+use crate::connection::tls;
 
 /// Makes a TLS server context with the configured `server_certificate`/`server_private_key` and
 /// the whole policy (see `gpcguard_ssl_ctx_apply`) in `*out`. The caller frees it with

@@ -119,8 +119,8 @@ impl Req {
     fn current_claims(&self) -> Value {
         let auth = &self.headers.iter().find(|(n, _)| n == b"Authorization").unwrap().1;
         let payload = std::str::from_utf8(auth).unwrap().split('.').nth(1).unwrap();
-        let mut out = vec![0; crate::base64url::decoded_len(payload.len()).unwrap()];
-        crate::base64url::base64url_decode(payload.as_bytes(), &mut out).unwrap();
+        let mut out = vec![0; crate::request::base64url::decoded_len(payload.len()).unwrap()];
+        crate::request::base64url::base64url_decode(payload.as_bytes(), &mut out).unwrap();
         serde_json::from_slice(&out).unwrap()
     }
 

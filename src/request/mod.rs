@@ -4,16 +4,28 @@
 //!
 //! Every verdict, allowed or refused, carries an audit record ([`audit::Provenance`]) with what
 //! was established up to the decision, and never the token or the query string.
+//!
+//! The parts, each named after what it checks: [`ssp`] the SSP headers, [`interactions`] the
+//! interaction ID against method and path (table in `interactions.toml`), [`jwt`] the bearer
+//! token's envelope with [`base64url`] and the strict JSON reader [`json`], [`claims`] the audit
+//! claims and their FHIR resources, [`scope`] `requested_scope` against the interaction, and
+//! [`audit`] the audit record.
 
-use crate::audit::{self, Provenance};
-use crate::claims::{self, ClaimRules, FhirElements};
+pub mod audit;
+pub mod base64url;
+pub mod claims;
+pub mod interactions;
+pub mod json;
+pub mod jwt;
+pub mod scope;
+pub mod ssp;
+
+use audit::{Provenance};
+use claims::{ClaimRules, FhirElements};
 use crate::config::{Limits, ServiceRoot, Settings};
 use crate::error::Result;
-use crate::interactions::{self, Interaction, Table};
-use crate::jwt;
+use interactions::{Interaction, Table};
 use crate::refusal::Refusal;
-use crate::scope;
-use crate::ssp;
 use crate::verdict::{plain_str, Reason, Verdict};
 
 /// A request as the host received it. Header names and values are raw bytes; `now` is Unix

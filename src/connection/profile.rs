@@ -20,8 +20,8 @@ use openssl::x509::{GeneralNameRef, X509CrlRef, X509Ref};
 use openssl_sys as sys;
 
 use crate::error::{Error, ErrorKind};
-use crate::ossl;
-use crate::pki::{name_text, printable, CertRefusal, Purpose};
+use crate::connection::ossl;
+use crate::connection::pki::{name_text, printable, CertRefusal, Purpose};
 use crate::verdict::Reason;
 
 /// Where in a verified chain a certificate sits. A chain of one certificate (a trusted
@@ -490,7 +490,7 @@ pub fn is_mailbox(addr: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::config::Revocation;
-    use crate::pki::{NamedCrl, Pki, PkiPolicy};
+    use crate::connection::pki::{NamedCrl, Pki, PkiPolicy};
     use openssl::asn1::{Asn1Object, Asn1OctetString, Asn1Time};
     use openssl::bn::BigNum;
     use openssl::ec::{EcGroup, EcKey};

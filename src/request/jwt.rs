@@ -6,9 +6,9 @@
 //! non-canonical trailing bits, `alg` in another case, `kid`/`jku`/`crit` in the header, a
 //! signature) is a place where two parsers could disagree about what was sent, so each is refused.
 
-use crate::base64url::{base64url_decode, decoded_len};
+use crate::request::base64url::{base64url_decode, decoded_len};
 use crate::config::Limits;
-use crate::json::{self, Item};
+use crate::request::json::{self, Item};
 use crate::refusal::{Checked, Refusal};
 use crate::verdict::Reason;
 
@@ -33,7 +33,7 @@ pub fn bearer_token(value: &[u8]) -> Checked<&[u8]> {
 }
 
 /// Checks the unsigned envelope `header.payload.` and returns the decoded payload bytes (its JSON
-/// is read by [`crate::claims::read`]).
+/// is read by [`crate::request::claims::read`]).
 pub fn decode_unsigned(token: &[u8], limits: &Limits) -> Checked<Vec<u8>> {
     // Exactly two dots, the second one last: `header.payload.` with an empty signature. The
     // header is short, so the first dot is found by a forward scan; the payload must then end at
@@ -243,7 +243,7 @@ mod tests {
     }
 
     fn parse_payload(payload: &[u8], limits: &Limits) -> Checked<()> {
-        crate::claims::read(payload, limits, crate::claims::FhirElements::standard().unwrap()).map(drop)
+        crate::request::claims::read(payload, limits, crate::request::claims::FhirElements::standard().unwrap()).map(drop)
     }
 
     #[test]

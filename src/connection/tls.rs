@@ -21,8 +21,8 @@ use openssl_sys as sys;
 use crate::config::Settings;
 use crate::error::{Error, ErrorKind, Result};
 use crate::guard::{system_now, Guard};
-use crate::ossl;
-use crate::pki::{name_text, read_cert_file, unix_time};
+use crate::connection::ossl;
+use crate::connection::pki::{name_text, read_cert_file, unix_time};
 
 /// The Spine cipher preference (spec §1, the Tomcat APR example), applied in server order.
 pub const CIPHER_LIST: &CStr = c"AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH";

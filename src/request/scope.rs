@@ -3,7 +3,7 @@
 //! the check is per interaction, not per resource, so `GET /Patient/{id}/Appointment` needs
 //! `patient/*.read` and `$gpc.registerpatient` needs `patient/*.write`.
 
-use crate::interactions::{Access, Compartment, Interaction};
+use crate::request::interactions::{Access, Compartment, Interaction};
 use crate::refusal::{Checked, Refusal};
 use crate::verdict::Reason;
 
@@ -78,7 +78,7 @@ pub fn check(scope: &Scope, row: &Interaction, enforce_scope: bool) -> Checked<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interactions::Table;
+    use crate::request::interactions::Table;
 
     fn row(tail: &str) -> &'static Interaction {
         Table::standard().unwrap().find(format!("urn:nhs:names:services:gpconnect:{tail}").as_bytes()).unwrap()

@@ -32,8 +32,8 @@ use openssl_sys as sys;
 
 use crate::config::{Revocation, Settings};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ossl;
-use crate::profile;
+use crate::connection::ossl;
+use crate::connection::profile;
 use crate::verdict::Reason;
 
 /// Which use the leaf must allow (clients, except in test harnesses of the verification itself).

@@ -5,7 +5,7 @@
 //! the members in the token.
 
 use crate::config::Limits;
-use crate::json::{self, Item, JsonError, Kind, Reader, Span, Strings};
+use crate::request::json::{self, Item, JsonError, Kind, Reader, Span, Strings};
 use crate::refusal::{Checked, Refusal};
 use crate::verdict::Reason;
 

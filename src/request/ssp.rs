@@ -6,7 +6,7 @@
 //! SP/HTAB only. A header that appears twice is invalid: two parsers picking different copies is
 //! how a request gets checked as one thing and served as another.
 
-use crate::audit::Provenance;
+use crate::request::audit::Provenance;
 use crate::config::is_asid;
 use crate::refusal::{Checked, Refusal};
 use crate::verdict::Reason;

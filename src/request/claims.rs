@@ -11,12 +11,12 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::audit::Provenance;
+use crate::request::audit::Provenance;
 use crate::error::{Error, ErrorKind, Result};
-use crate::interactions::Interaction;
-use crate::json::{self, Span};
+use crate::request::interactions::Interaction;
+use crate::request::json::{self, Span};
 use crate::refusal::{Checked, Refusal};
-use crate::scope::{self, Scope};
+use crate::request::scope::{self, Scope};
 use crate::verdict::Reason;
 
 /// `exp` must be exactly this long after `iat` (spec §4.2: "5 minutes after").
@@ -427,7 +427,7 @@ mod decimal_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interactions::Table;
+    use crate::request::interactions::Table;
     use crate::testkit::{self as kit, baseline_claims, with};
     use serde_json::json;
 
@@ -457,7 +457,7 @@ mod tests {
 
     #[test]
     fn times() {
-        let scope = crate::scope::parse("patient/*.read").unwrap();
+        let scope = crate::request::scope::parse("patient/*.read").unwrap();
         let c = Claims { exp: kit::IAT + 300, iat: kit::IAT, scope };
         assert!(check_times(&c, kit::IAT + 300, &TimeRules::new(0, false)).is_ok());
         let expired = check_times(&c, kit::IAT + 301, &TimeRules::new(0, false)).unwrap_err();
