@@ -253,9 +253,10 @@ extern "C" {
 
 /**
  * The static, NUL-terminated name of a result code, e.g. "GPCGUARD_NULL_PARAMETER"; for a number
- * that is no result code, "GPCGUARD_UNKNOWN_RESULT".
+ * that is no result code, "GPCGUARD_UNKNOWN_RESULT". Takes the code as an `int` (any number a C
+ * caller passes is defined behaviour), so `gpcguard_result` values pass unchanged.
  */
-const char *gpcguard_result_name(enum gpcguard_result result);
+const char *gpcguard_result_name(int result);
 
 /**
  * Copies the detail of the last failed call on this thread into `buf` (`len` bytes), truncated
@@ -437,8 +438,10 @@ enum gpcguard_reason gpcguard_verdict_reason(const struct gpcguard_verdict *v);
 
 /**
  * The static name of a reason, e.g. "JWT_EXPIRED"; "UNKNOWN" for a number that is no reason.
+ * Takes the reason as an `int` (any number a C caller passes is defined behaviour), so
+ * `gpcguard_reason` values pass unchanged.
  */
-const char *gpcguard_reason_name(enum gpcguard_reason reason);
+const char *gpcguard_reason_name(int reason);
 
 /**
  * The Spine error code ("BAD_REQUEST", "INVALID_RESOURCE", ...), "" when allowed; static.
