@@ -259,6 +259,10 @@ static void test_check_peer_pem(void) {
         {"client-unrelated.pem", GPCGUARD_REASON_CERT_UNTRUSTED, 495},
         {"client-server-eku.pem", GPCGUARD_REASON_CERT_UNTRUSTED, 495},
         {"server.pem", GPCGUARD_REASON_CERT_UNTRUSTED, 495},
+        /* SHA-1 signed by the SubCA: refused as in the handshake. */
+        {"client-sha1.pem", GPCGUARD_REASON_CERT_UNTRUSTED, 495},
+        /* Leaf + a SubCA the RootCA issued that is not configured: never a link of the chain. */
+        {"client-other-sub-chain.pem", GPCGUARD_REASON_CERT_UNTRUSTED, 495},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t len;
