@@ -3,8 +3,11 @@
  * every certificate of the test PKI (c-tests/make-pki.sh).
  * Usage: api_basics PKI_DIR. Prints each failure, then "N passed, N failed"; exits 1 on any failure. */
 #include "check.h"
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +183,15 @@ static void test_static_strings(void) {
     CHECK(strcmp(gpcguard_result_name(GPCGUARD_CRL_INVALID), "GPCGUARD_CRL_INVALID") == 0, "result_name(CRL_INVALID)");
     const char *unknown = gpcguard_result_name((gpcguard_result)12345);
     CHECK(unknown && strcmp(unknown, "GPCGUARD_UNKNOWN_RESULT") == 0, "result_name(12345) = %s", unknown ? unknown : "NULL");
+    /* The names take an int: any number is a defined call, including those no enum value has. */
+    const int odd[] = {-1, INT_MIN, INT_MAX, 14, 99, 108, 199, 301}; /* neither a result nor a reason */
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        const char *name = gpcguard_result_name(odd[i]);
+        CHECK(name && strcmp(name, "GPCGUARD_UNKNOWN_RESULT") == 0, "result_name(%d) = %s", odd[i], name ? name : "NULL");
+        name = gpcguard_reason_name(odd[i]);
+        CHECK(name && strcmp(name, "UNKNOWN") == 0, "reason_name(%d) = %s", odd[i], name ? name : "NULL");
+    }
+    CHECK(strcmp(gpcguard_reason_name(GPCGUARD_REASON_CERT_UNTRUSTED), "CERT_UNTRUSTED") == 0, "reason_name(CERT_UNTRUSTED)");
     CHECK(strcmp(gpcguard_cipher_list(), "AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH") == 0,
           "cipher_list = %s", gpcguard_cipher_list());
     CHECK(gpcguard_version() && gpcguard_version()[0] != '\0', "version is empty");
@@ -247,6 +259,10 @@ static void test_check_peer_pem(void) {
         {"client-unrelated.pem", GPCGUARD_REASON_CERT_UNTRUSTED, 495},
         {"client-server-eku.pem", GPCGUARD_REASON_CERT_UNTRUSTED, 495},
         {"server.pem", GPCGUARD_REASON_CERT_UNTRUSTED, 495},
+        /* SHA-1 signed by the SubCA: refused as in the handshake. */
+        {"client-sha1.pem", GPCGUARD_REASON_CERT_UNTRUSTED, 495},
+        /* Leaf + a SubCA the RootCA issued that is not configured: never a link of the chain. */
+        {"client-other-sub-chain.pem", GPCGUARD_REASON_CERT_UNTRUSTED, 495},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t len;
@@ -272,6 +288,62 @@ static void test_check_peer_pem(void) {
     free(chain);
     free(sub);
     free(leaf);
+    gpcguard_guard_free(guard);
+}
+
+/* A certificate time as Unix seconds (OpenSSL reads it; the test does not parse ASN.1 itself). */
+static int64_t cert_time(const ASN1_TIME *t) {
+    struct tm tm;
+    CHECK(ASN1_TIME_to_tm(t, &tm) == 1, "ASN1_TIME_to_tm");
+    return (int64_t)timegm(&tm);
+}
+
+/* RFC 5280 4.1.2.5: a certificate is valid from its notBefore second through its notAfter second,
+ * both included; judged at an explicit `now` through gpcguard_check_peer_pem. Revocation off, so
+ * that only the leaf's own validity decides (the CAs are valid for years either side). */
+static void test_validity_boundaries(void) {
+    gpcguard_config *cfg = pki_config(0);
+    CHECK(gpcguard_config_set(cfg, "revocation", "off") == GPCGUARD_OK, "set revocation off");
+    CHECK(gpcguard_config_set(cfg, "require_crl", "false") == GPCGUARD_OK, "set require_crl false");
+    gpcguard_guard *guard = NULL;
+    CHECK(gpcguard_guard_new(cfg, &guard) == GPCGUARD_OK && guard, "guard_new: %s", error_detail());
+    gpcguard_config_free(cfg);
+    size_t len;
+    unsigned char *pem = read_file(path_in_pki("client-valid.pem"), &len);
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    X509 *leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    CHECK(leaf != NULL, "client-valid.pem does not parse");
+    if (!guard || !leaf) {
+        free(pem);
+        X509_free(leaf);
+        gpcguard_guard_free(guard);
+        return;
+    }
+    int64_t not_before = cert_time(X509_get0_notBefore(leaf)), not_after = cert_time(X509_get0_notAfter(leaf));
+    const struct {
+        const char *label;
+        int64_t now;
+        gpcguard_reason want;
+    } cases[] = {
+        {"notBefore - 1", not_before - 1, GPCGUARD_REASON_CERT_NOT_YET_VALID},
+        {"notBefore", not_before, GPCGUARD_REASON_ALLOWED},
+        {"notAfter", not_after, GPCGUARD_REASON_ALLOWED},
+        {"notAfter + 1", not_after + 1, GPCGUARD_REASON_CERT_EXPIRED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gpcguard_verdict *v = NULL;
+        gpcguard_result r = gpcguard_check_peer_pem(guard, pem, len, cases[i].now, &v);
+        CHECK(r == GPCGUARD_OK && v, "check_peer_pem at %s: %s", cases[i].label, gpcguard_result_name(r));
+        if (!v)
+            continue;
+        gpcguard_reason got = gpcguard_verdict_reason(v);
+        CHECK(got == cases[i].want, "client-valid at %s (%lld): %s, want %s (%s)", cases[i].label, (long long)cases[i].now,
+              gpcguard_reason_name(got), gpcguard_reason_name(cases[i].want), gpcguard_verdict_message(v));
+        gpcguard_verdict_free(v);
+    }
+    X509_free(leaf);
+    free(pem);
     gpcguard_guard_free(guard);
 }
 
@@ -366,6 +438,7 @@ int main(int argc, char **argv) {
     test_configuration_errors();
     test_static_strings();
     test_check_peer_pem();
+    test_validity_boundaries();
     test_reload();
     test_ssl_ctx_policy();
     printf("api_basics: %d passed, %d failed\n", passed, failed);

@@ -11,7 +11,11 @@
 #                      ├─ client-wrong-fqdn     CN and SAN another host                     → refused
 #                      ├─ client-wrong-san      SAN another host, CN = SSP FQDN: the CN must
 #                      │                        not count when a dNSName SAN exists         → refused
-#                      └─ client-server-eku     EKU serverAuth only                         → refused
+#                      ├─ client-server-eku     EKU serverAuth only                         → refused
+#                      └─ client-sha1           signed with sha1WithRSAEncryption           → refused
+#          └─ other-sub-ca ─ client-other-sub  a SubCA of the RootCA that provider.toml does not
+#                                              configure (client-other-sub-chain.pem: leaf +
+#                                              other-sub-ca, as the peer sends it)           → refused
 #   unrelated-ca ───── client-unrelated        SAN = SSP FQDN, but an untrusted issuer     → refused
 #
 # CRLs (PEM): root-ca.crl (revokes nothing), sub-ca.crl (revokes client-revoked),
@@ -78,7 +82,7 @@ issue() {
   printf '%s\n' "$@" > "ca-db/$name.ext"
   openssl req -new -key "$name.key" -subj "$subject" -out "ca-db/$name.csr"
   openssl ca -config "ca-db/$ca.cnf" -batch -notext -in "ca-db/$name.csr" -out "$name.pem" \
-    -startdate "$start" -enddate "$end" -extfile "ca-db/$name.ext" 2>/dev/null
+    -startdate "$start" -enddate "$end" -extfile "ca-db/$name.ext" ${ISSUE_MD:+-md "$ISSUE_MD"} 2>/dev/null
 }
 
 self_signed_ca() {
@@ -130,6 +134,17 @@ client client-wrong-san "/CN=$SSP_FQDN" "$YESTERDAY" "$IN_TWO_YEARS" \
   'extendedKeyUsage = clientAuth' "subjectAltName = DNS:$WRONG_FQDN"
 client client-server-eku "/CN=SSP serverAuth only" "$YESTERDAY" "$IN_TWO_YEARS" \
   'extendedKeyUsage = serverAuth' "subjectAltName = DNS:$SSP_FQDN"
+ISSUE_MD=sha1 client client-sha1 "/CN=SSP SHA-1 signed" "$YESTERDAY" "$IN_TWO_YEARS" \
+  'extendedKeyUsage = clientAuth' "subjectAltName = DNS:$SSP_FQDN"
+
+issue root-ca other-sub-ca "/O=gpcguard test/CN=Test Unconfigured SubCA" "$LONG_AGO" "$IN_TEN_YEARS" rsa \
+  'basicConstraints = critical, CA:true, pathlen:0' 'keyUsage = critical, keyCertSign, cRLSign' \
+  'subjectKeyIdentifier = hash' 'authorityKeyIdentifier = keyid'
+ca_config other-sub-ca
+issue other-sub-ca client-other-sub "/CN=SSP under an unconfigured SubCA" "$YESTERDAY" "$IN_TWO_YEARS" ec \
+  'basicConstraints = critical, CA:false' 'keyUsage = critical, digitalSignature' \
+  'extendedKeyUsage = clientAuth' "subjectAltName = DNS:$SSP_FQDN"
+cat client-other-sub.pem other-sub-ca.pem > client-other-sub-chain.pem
 
 self_signed_ca unrelated-ca "/O=not the NHS/CN=Unrelated RootCA"
 issue unrelated-ca client-unrelated "/CN=$SSP_FQDN" "$YESTERDAY" "$IN_TWO_YEARS" ec \

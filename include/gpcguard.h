@@ -253,9 +253,10 @@ extern "C" {
 
 /**
  * The static, NUL-terminated name of a result code, e.g. "GPCGUARD_NULL_PARAMETER"; for a number
- * that is no result code, "GPCGUARD_UNKNOWN_RESULT".
+ * that is no result code, "GPCGUARD_UNKNOWN_RESULT". Takes the code as an `int` (any number a C
+ * caller passes is defined behaviour), so `gpcguard_result` values pass unchanged.
  */
-const char *gpcguard_result_name(enum gpcguard_result result);
+const char *gpcguard_result_name(int result);
 
 /**
  * Copies the detail of the last failed call on this thread into `buf` (`len` bytes), truncated
@@ -342,7 +343,9 @@ enum gpcguard_result gpcguard_guard_set_handshake_hook(struct gpcguard_guard *gu
 
 /**
  * Judges a client certificate chain given as PEM (`len` bytes at `pem`: the leaf first, then any
- * intermediates the peer sent) at Unix time `now` (0 = the system clock). Empty input is
+ * intermediates the peer sent) at Unix time `now` (0 = the system clock). The path to a trust
+ * anchor is built from the configured intermediates only; the intermediates given here are never
+ * links of it (a refusal names one that is not configured). Empty input is
  * `GPCGUARD_REASON_CERT_MISSING` (496); unparsable input `GPCGUARD_REASON_CERT_MALFORMED` (495).
  * Errors: `GPCGUARD_NULL_PARAMETER`.
  */
@@ -437,8 +440,10 @@ enum gpcguard_reason gpcguard_verdict_reason(const struct gpcguard_verdict *v);
 
 /**
  * The static name of a reason, e.g. "JWT_EXPIRED"; "UNKNOWN" for a number that is no reason.
+ * Takes the reason as an `int` (any number a C caller passes is defined behaviour), so
+ * `gpcguard_reason` values pass unchanged.
  */
-const char *gpcguard_reason_name(enum gpcguard_reason reason);
+const char *gpcguard_reason_name(int reason);
 
 /**
  * The Spine error code ("BAD_REQUEST", "INVALID_RESOURCE", ...), "" when allowed; static.

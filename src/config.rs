@@ -163,7 +163,7 @@ pub static KEYS: &[Key] = &[
     Key { name: "provider_asid", ty: KeyType::Text, default: "required", meaning: "this provider's ASID (1-20 digits), compared with Ssp-To", set: |c, k, v| { c.provider_asid = Some(asid(k, text(k, v)?)?); Ok(()) } },
     Key { name: "ssp_fqdn", ty: KeyType::TextList, default: "required", meaning: "FQDN(s) the client certificate must carry: SAN dNSName, else subject CN; no wildcards", set: |c, k, v| { c.ssp_fqdn.push(fqdn(k, text(k, v)?)?); Ok(()) } },
     Key { name: "trust_anchor", ty: KeyType::TextList, default: "required", meaning: "PEM file(s) with the Spine RootCA(s)", set: |c, k, v| { let p = c.path(k, v)?; c.trust_anchor.push(p); Ok(()) } },
-    Key { name: "intermediate", ty: KeyType::TextList, default: "none", meaning: "PEM file(s) with the Spine SubCA(s)", set: |c, k, v| { let p = c.path(k, v)?; c.intermediate.push(p); Ok(()) } },
+    Key { name: "intermediate", ty: KeyType::TextList, default: "none", meaning: "PEM file(s) with the Spine SubCA(s): the only intermediates a client chain may pass through", set: |c, k, v| { let p = c.path(k, v)?; c.intermediate.push(p); Ok(()) } },
     Key { name: "crl", ty: KeyType::TextList, default: "none", meaning: "CRL file(s), PEM or DER, each issued by a configured CA", set: |c, k, v| { let p = c.path(k, v)?; c.crl.push(p); Ok(()) } },
     Key { name: "require_crl", ty: KeyType::Bool, default: "true", meaning: "refuse a client when no unexpired CRL covers an issuer the revocation mode checks", set: |c, k, v| { c.require_crl = boolean(k, v)?; Ok(()) } },
     Key { name: "revocation", ty: KeyType::Text, default: "chain", meaning: "which certificates need a CRL check: chain, leaf or off", set: |c, k, v| { c.revocation = revocation(k, text(k, v)?)?; Ok(()) } },

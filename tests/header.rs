@@ -25,3 +25,13 @@ fn committed_header_matches_generated_header() {
         );
     }
 }
+
+/// The name functions take an `int`, not an enum by value: a C caller may pass any number, and an
+/// out-of-range enum value crossing into Rust would be undefined behaviour.
+#[test]
+fn name_functions_take_an_int() {
+    let header = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/gpcguard.h")).unwrap();
+    for prototype in ["const char *gpcguard_result_name(int result);", "const char *gpcguard_reason_name(int reason);"] {
+        assert!(header.contains(prototype), "include/gpcguard.h lacks `{prototype}`");
+    }
+}

@@ -53,6 +53,15 @@ fn fixture() -> &'static Fixture {
                 .args(["-out", "sub-ca-expired.crl"]),
             "openssl ca -gencrl (expired)",
         );
+        // A delta CRL of the SubCA (deltaCRLIndicator, base CRL number 1000) listing both revoked
+        // clients, client-later-revoked among them.
+        let cnf = std::fs::read_to_string(pki.join("ca-db/sub-ca.cnf")).unwrap();
+        let delta = cnf.replace("[this_ca]\n", "[this_ca]\ncrl_extensions = delta_ext\n") + "[delta_ext]\n2.5.29.27 = critical, DER:02:02:03:E8\n";
+        std::fs::write(pki.join("ca-db/sub-ca-delta.cnf"), delta).unwrap();
+        run_ok(
+            Command::new("openssl").current_dir(&pki).args(["ca", "-config", "ca-db/sub-ca-delta.cnf", "-gencrl", "-out", "sub-ca-delta.crl"]),
+            "openssl ca -gencrl (delta)",
+        );
         run_ok(
             Command::new("openssl").current_dir(&pki).args(["crl", "-in", "sub-ca.crl", "-outform", "DER", "-out", "sub-ca.crl.der"]),
             "openssl crl -outform DER",
@@ -261,4 +270,30 @@ fn reload_with_a_broken_crl_keeps_the_old_state() {
     std::fs::copy(pki("subca-revoked-later.crl"), &crl).unwrap();
     g.reload().unwrap_or_else(|e| panic!("reload with the later CRL: {}", e.message));
     assert_reason(&check(&g, "client-later-revoked.pem"), Reason::CertRevoked, "after reloading the later CRL");
+}
+
+#[test]
+fn delta_crl_is_refused_at_load_and_reload_naming_the_file() {
+    // OpenSSL applies no delta CRL without X509_V_FLAG_USE_DELTAS: loaded, it would be silently
+    // ignored while its entries (here client-later-revoked) look revoked to the operator.
+    let delta = pki("sub-ca-delta.crl");
+    let e = guard_error(&config(&[&pki("root-ca.crl"), &pki("sub-ca.crl"), &delta], &[]));
+    assert_eq!(e.kind, ErrorKind::Crl, "{}", e.message);
+    assert!(e.message.contains(&format!("configuration key `crl`: {delta} (issuer CN=Test Spine SubCA,O=gpcguard test) is a delta CRL")), "{}", e.message);
+    // Whatever the revocation settings.
+    let e = guard_error(&config(&[&pki("root-ca.crl"), &pki("sub-ca.crl"), &delta], &[("revocation", "off"), ("require_crl", "false")]));
+    assert_eq!(e.kind, ErrorKind::Crl, "{}", e.message);
+
+    // Swapped in at reload: refused, the full CRL in force stays.
+    let dir = own_dir("delta");
+    let crl = dir.join("sub-ca.crl");
+    std::fs::copy(pki("sub-ca.crl"), &crl).unwrap();
+    let crl_path = crl.display().to_string();
+    let g = guard(&config(&[&pki("root-ca.crl"), &crl_path], &[]));
+    std::fs::copy(&delta, &crl).unwrap();
+    let e = g.reload().expect_err("reload accepted a delta CRL");
+    assert_eq!(e.kind, ErrorKind::Crl, "{}", e.message);
+    assert!(e.message.contains(&crl_path) && e.message.contains("delta CRL"), "{}", e.message);
+    assert_reason(&check(&g, "client-revoked.pem"), Reason::CertRevoked, "after a refused delta reload, the full CRL still revokes");
+    assert_reason(&check(&g, "client-valid.pem"), Reason::Allowed, "after a refused delta reload");
 }

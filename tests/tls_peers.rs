@@ -383,6 +383,45 @@ fn client_certificates_judged(kind: Kind) {
     }
 }
 
+/// A client signed with SHA-1 by the configured SubCA (NHS Digital Approved Cryptographic
+/// Algorithms, OpenSSL auth level 2): the handshake refuses it with bad_certificate, and the
+/// server's verify result says why. The client must lower its own security level to send it.
+fn weak_signature_refused(kind: Kind) {
+    let mut server = Server::start(kind, &fixture().pki);
+    let out = s_client(&server, Some("client-sha1"), &["-cipher", "DEFAULT@SECLEVEL=0"]);
+    let report = assert_refused(&mut server, &out, VERIFY_FAILED, "client-sha1");
+    assert!(report.contains("verify=CA signature digest algorithm too weak errors="), "client-sha1: {report}");
+    assert!(out.contains("alert bad certificate"), "client-sha1: the client did not receive `alert bad certificate`:\n{out}");
+    // Control: the same client settings with a SHA-256 certificate get in.
+    let out = s_client(&server, Some("client-valid"), &["-cipher", "DEFAULT@SECLEVEL=0"]);
+    assert_accepted(&mut server, &out, "client-valid at SECLEVEL=0");
+}
+
+/// A client under a SubCA that the RootCA issued but the provider does not configure, sending
+/// that SubCA in its chain: refused (unknown_ca) however lax the revocation settings are, since
+/// the chain must pass through the configured intermediates (spec §1, §9).
+fn unconfigured_intermediate_refused(kind: Kind) {
+    for (revocation, require_crl) in [("off", "false"), ("leaf", "false"), ("chain", "true")] {
+        let pki = private_pki(&format!("other-sub-{kind:?}-{revocation}"));
+        let toml = std::fs::read_to_string(pki.join("provider.toml")).unwrap();
+        let toml = toml
+            .replace("require_crl = true", &format!("require_crl = {require_crl}"))
+            .replace("revocation = \"chain\"", &format!("revocation = \"{revocation}\""));
+        assert!(toml.contains(&format!("revocation = \"{revocation}\"")) && toml.contains(&format!("require_crl = {require_crl}")), "{toml}");
+        std::fs::write(pki.join("provider.toml"), toml).unwrap();
+        let mut server = Server::start(kind, &pki);
+        let what = format!("client-other-sub, revocation {revocation}, require_crl {require_crl}");
+        let chain = server.file("client-other-sub-chain.pem");
+        let out = s_client(&server, Some("client-other-sub"), &["-cert_chain", chain.to_str().unwrap()]);
+        let report = assert_refused(&mut server, &out, VERIFY_FAILED, &what);
+        assert!(report.contains("verify=unable to get local issuer certificate errors="), "{what}: {report}");
+        assert!(out.contains("alert unknown ca"), "{what}: the client did not receive `alert unknown ca`:\n{out}");
+        // Control: the configured chain gets in under the same settings.
+        let out = s_client(&server, Some("client-valid"), &[]);
+        assert_accepted(&mut server, &out, &format!("client-valid, revocation {revocation}"));
+    }
+}
+
 fn old_and_new_protocols_refused(kind: Kind) {
     let mut server = Server::start(kind, &fixture().pki);
     // OpenSSL 3 offers TLS 1.0/1.1 only at security level 0; the server must still say no.
@@ -501,6 +540,8 @@ fn resumption_does_not_outlive_revocation(kind: Kind) {
 for_both_servers! {
     valid_certificate_accepted_by_curl => super::valid_certificate_accepted_by_curl;
     client_certificates_judged => super::client_certificates_judged;
+    weak_signature_refused => super::weak_signature_refused;
+    unconfigured_intermediate_refused => super::unconfigured_intermediate_refused;
     old_and_new_protocols_refused => super::old_and_new_protocols_refused;
     policy_cipher_suites_accepted_others_refused => super::policy_cipher_suites_accepted_others_refused;
     server_cipher_order_wins => super::server_cipher_order_wins;

@@ -73,6 +73,8 @@ pub(crate) const X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER: c_int = 85;
 extern "C" {
     pub(crate) fn X509_get0_pubkey(x: *const X509) -> *mut openssl_sys::EVP_PKEY;
     pub(crate) fn X509_check_akid(issuer: *const X509, akid: *const openssl_sys::AUTHORITY_KEYID) -> c_int;
+    pub(crate) fn X509_get_signature_info(x: *mut X509, mdnid: *mut c_int, pknid: *mut c_int, secbits: *mut c_int, flags: *mut u32) -> c_int;
+    pub(crate) fn X509_VERIFY_PARAM_get_time(param: *const X509_VERIFY_PARAM) -> libc::time_t;
 }
 
 /// `CRL_REASON_REMOVE_FROM_CRL` (x509v3.h): the reasonCode value `removeFromCRL`.

@@ -1,10 +1,21 @@
 //! Client-certificate verification (spec §1, §9 "Certificates"): the chain must reach a configured
-//! trust anchor through the peer's or the configured intermediates, every certificate must be in
-//! its validity period at `now`, not revoked by a configured CRL (the whole chain by default), the
-//! certificate must allow client authentication, and it must carry the SSP's FQDN.
+//! trust anchor through configured intermediates only, every certificate must be in its validity
+//! period at `now`, not revoked by a configured CRL (the whole chain by default), the certificate
+//! must allow client authentication, and it must carry the SSP's FQDN.
 //!
 //! Chain building, signatures, validity and EKU are OpenSSL's `X509_verify_cert` on a store built
 //! once per guard state; the FQDN rule is ours, so its message can say what was expected.
+//!
+//! The path is built from the configured intermediates alone: a certificate the peer presents is
+//! never a link of the chain (spec §1: client certificates chain to the Spine SubCA and RootCA
+//! the provider configures), so a SubCA the RootCA issued but the provider did not configure
+//! cannot vouch for a client, whatever `revocation` and `require_crl` say. With no `intermediate`
+//! configured, only clients issued directly by a trust anchor are accepted.
+//!
+//! Validity periods are inclusive at both ends (RFC 5280 4.1.2.5: valid from notBefore through
+//! notAfter). OpenSSL treats the notAfter second itself as expired; [`accept_not_after_second`]
+//! corrects that one case. A CRL is current from its lastUpdate second up to, not including, its
+//! nextUpdate second (as OpenSSL has it): at nextUpdate a new CRL is due.
 //!
 //! Revocation: OpenSSL's CRL check (`X509_V_FLAG_CRL_CHECK[_ALL]`) verifies each CRL's signature
 //! again at every verification, hashing the whole CRL, so a handshake's cost grew with the CRL
@@ -21,6 +32,8 @@
 //! again on that path. One difference from OpenSSL's path, in precedence only: OpenSSL checks
 //! revocation before signatures and validity periods, ours after, so a chain that is both expired
 //! (or badly signed) and revoked is refused for the former. What is accepted is the same.
+
+use std::fmt::Write as _;
 
 use libc::c_int;
 use openssl::pkey::{PKey, Public};
@@ -126,9 +139,9 @@ pub struct Pki {
     policy: PkiPolicy,
     /// Our own revocation check, when every configured CRL allows it (see the module comment).
     fast: Option<FastRevocation>,
-    /// Until when (Unix seconds) every configured CA is within its validity and, when revocation
-    /// is checked, every CRL is before its nextUpdate: within that time and this state, a chain
-    /// that verified once still verifies, as long as its own certificates have not expired.
+    /// The last second (Unix) through which no configured CA or CRL changes what it says: see
+    /// [`stable_until`]. Within it and this state, a chain that verified once still verifies, as
+    /// long as its own certificates have not expired.
     stable_until: i64,
 }
 
@@ -176,6 +189,9 @@ impl Pki {
             profile::check_anchor(a)?;
             builder.add_cert(a.clone()).map_err(tls("adding a trust anchor"))?;
         }
+        for i in &intermediates {
+            profile::check_intermediate(i)?;
+        }
         let mut infos = Vec::new();
         // Filled while every CRL so far is one our own check handles; None from the first that is not.
         let mut fast_crls = (allow_fast && policy.revocation != Revocation::Off).then(Vec::new);
@@ -221,29 +237,25 @@ impl Pki {
             Revocation::Leaf => sys::X509_V_FLAG_CRL_CHECK,
             Revocation::Off => 0,
         } | sys::X509_V_FLAG_X509_STRICT;
+        let verify_cb = if policy.require_crl { accept_not_after_second } else { tolerate_missing_crl };
         // SAFETY: plain setters on the store being built.
         unsafe {
             sys::X509_STORE_set_flags(builder.as_ptr(), flags as _);
-            if !policy.require_crl {
-                ossl::X509_STORE_set_verify_cb(builder.as_ptr(), Some(tolerate_missing_crl));
-            }
+            ossl::X509_STORE_set_verify_cb(builder.as_ptr(), Some(verify_cb));
         }
-        let mut stable_until = anchors.iter().chain(&intermediates).map(|c| unix_time(c.not_after())).min().unwrap_or(i64::MIN);
-        if policy.revocation != Revocation::Off {
-            for named in &crls {
-                // A CRL without nextUpdate never goes stale; one with an unreadable time does at once.
-                let next = named.crl.next_update().map_or(i64::MAX, unix_time);
-                stable_until = stable_until.min(next);
-            }
-        }
+        let crl_times: &[NamedCrl] = if policy.revocation == Revocation::Off { &[] } else { &crls };
+        let stable_until = stable_until(anchors.iter().chain(&intermediates).map(|c| &**c), crl_times.iter().map(|c| &*c.crl), system_time());
         let fast = match fast_crls {
             Some(crls) => {
                 let mut b = X509StoreBuilder::new().map_err(tls("X509_STORE_new"))?;
                 for a in &anchors {
                     b.add_cert(a.clone()).map_err(tls("adding a trust anchor"))?;
                 }
-                // SAFETY: plain setter on the store being built. No CRL flags: revocation is ours.
-                unsafe { sys::X509_STORE_set_flags(b.as_ptr(), sys::X509_V_FLAG_X509_STRICT as _) };
+                // SAFETY: plain setters on the store being built. No CRL flags: revocation is ours.
+                unsafe {
+                    sys::X509_STORE_set_flags(b.as_ptr(), sys::X509_V_FLAG_X509_STRICT as _);
+                    ossl::X509_STORE_set_verify_cb(b.as_ptr(), Some(accept_not_after_second));
+                }
                 Some(FastRevocation { store: b.build(), crls })
             }
             None => None,
@@ -262,8 +274,10 @@ impl Pki {
         &self.anchors
     }
 
-    /// Verifies a client certificate presented with `presented` (the peer's chain as sent; it may
-    /// include the leaf) at Unix time `now`.
+    /// Verifies a client certificate at Unix time `now`. `presented` is the peer's chain as sent
+    /// (it may include the leaf): it is never used to build the path, which runs through the
+    /// configured intermediates only (see the module comment); it only lets a refusal name a
+    /// SubCA the peer sent that is not configured.
     pub fn verify(&self, leaf: &X509Ref, presented: &[&X509Ref], now: i64) -> std::result::Result<(), CertRefusal> {
         let subject = name_text(leaf.subject_name());
         let purpose = self.policy.purpose;
@@ -301,9 +315,10 @@ impl Pki {
             message: format!("could not verify certificate {subject}: {what}"),
             x509_error: sys::X509_V_ERR_UNSPECIFIED,
         };
+        // The configured intermediates only: the peer's certificates are no links (spec §1, §9).
         let mut untrusted = Stack::<X509>::new().map_err(|_| internal("out of memory"))?;
-        for c in presented.iter().copied().chain(self.intermediates.iter().map(|c| &**c)) {
-            untrusted.push(c.to_owned()).map_err(|_| internal("out of memory"))?;
+        for c in &self.intermediates {
+            untrusted.push(c.clone()).map_err(|_| internal("out of memory"))?;
         }
         // SAFETY: a fresh X509_STORE_CTX over the store, the leaf and the untrusted stack, all of
         // which outlive it; freed before return by `StoreCtx`'s Drop.
@@ -333,7 +348,13 @@ impl Pki {
                 let depth = sys::X509_STORE_CTX_get_error_depth(ctx.0);
                 let current = sys::X509_STORE_CTX_get_current_cert(ctx.0);
                 let at = if current.is_null() { leaf } else { X509Ref::from_ptr(current) };
-                return Err(self.refusal(subject, err, depth, at));
+                let mut refusal = self.refusal(subject, err, depth, at);
+                if matches!(err, sys::X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT | sys::X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY) {
+                    if let Some(sent) = presented.iter().find(|c| same_name(c.subject_name(), at.issuer_name())) {
+                        let _ = write!(refusal.message, "; the peer presented {}, which is not a configured intermediate", name_text(sent.subject_name()));
+                    }
+                }
+                return Err(refusal);
             }
             let chain = sys::X509_STORE_CTX_get0_chain(ctx.0);
             if chain.is_null() {
@@ -629,8 +650,27 @@ impl Drop for StoreCtx {
     }
 }
 
+/// RFC 5280 4.1.2.5: a certificate is valid through its notAfter second. OpenSSL's
+/// `X509_cmp_time` comparison is "at or before", so it reports CERT_HAS_EXPIRED at the notAfter
+/// second itself; that one second is accepted here, any later one is not.
+unsafe extern "C" fn accept_not_after_second(ok: c_int, ctx: *mut sys::X509_STORE_CTX) -> c_int {
+    if ok == 0 && ossl::X509_STORE_CTX_get_error(ctx) == sys::X509_V_ERR_CERT_HAS_EXPIRED {
+        let cert = sys::X509_STORE_CTX_get_current_cert(ctx);
+        let param = ossl::X509_STORE_CTX_get0_param(ctx);
+        // Only with an explicit verification time (Pki::openssl_verify always sets one).
+        if !cert.is_null() && !param.is_null() && sys::X509_VERIFY_PARAM_get_flags(param) & sys::X509_V_FLAG_USE_CHECK_TIME != 0 {
+            let now = ossl::X509_VERIFY_PARAM_get_time(param) as i64;
+            if unix_time(X509Ref::from_ptr(cert).not_after()) == now {
+                sys::X509_STORE_CTX_set_error(ctx, sys::X509_V_OK);
+                return 1;
+            }
+        }
+    }
+    ok
+}
+
 /// With `require_crl = false`, a missing or out-of-date CRL does not refuse a client; a CRL that
-/// does revoke it still does.
+/// does revoke it still does. Also [`accept_not_after_second`].
 unsafe extern "C" fn tolerate_missing_crl(ok: c_int, ctx: *mut sys::X509_STORE_CTX) -> c_int {
     if ok == 0 {
         let err = ossl::X509_STORE_CTX_get_error(ctx);
@@ -638,7 +678,42 @@ unsafe extern "C" fn tolerate_missing_crl(ok: c_int, ctx: *mut sys::X509_STORE_C
             return 1;
         }
     }
-    ok
+    accept_not_after_second(ok, ctx)
+}
+
+/// The last second (Unix) through which nothing configured changes what it says, for a state
+/// loaded at `loaded_at`: the earliest of every CA's notAfter (its last valid second), every
+/// CRL's nextUpdate - 1 (its last current second), and, for those still to come, every CA's
+/// notBefore - 1 and every CRL's lastUpdate - 1 (a SubCA or a newer CRL that enters into force
+/// later changes verdicts then: a CRL issued ahead of time revokes from its lastUpdate). Times
+/// already past at load are in force already, except expiries, which count even when past (so
+/// a state holding an expired CA never counts as stable). An unreadable time counts as the
+/// distant past (never stable).
+pub fn stable_until<'a>(cas: impl Iterator<Item = &'a X509Ref>, crls: impl Iterator<Item = &'a openssl::x509::X509CrlRef>, loaded_at: i64) -> i64 {
+    let mut until = i64::MAX;
+    let mut starts_at = |t: i64| {
+        if t == i64::MIN {
+            until = i64::MIN;
+        } else if t > loaded_at {
+            until = until.min(t - 1);
+        }
+    };
+    let mut ends = Vec::new();
+    for ca in cas {
+        starts_at(unix_time(ca.not_before()));
+        ends.push(unix_time(ca.not_after()));
+    }
+    for crl in crls {
+        starts_at(unix_time(crl.last_update()));
+        // A CRL without nextUpdate is refused at load (`profile::check_crl`).
+        ends.push(crl.next_update().map_or(i64::MIN, |t| unix_time(t).saturating_sub(1)));
+    }
+    ends.into_iter().fold(until, i64::min)
+}
+
+/// The system clock in Unix seconds (0 before 1970: never stable then).
+fn system_time() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Maps an OpenSSL verification error to a verdict reason. Anything unrecognised is "untrusted".
@@ -956,6 +1031,119 @@ mod tests {
         assert_eq!(reason(&p, "client-valid.pem"), Reason::Allowed);
         let r = verdict(&p, "client-revoked.pem").unwrap_err();
         assert_eq!((r.reason, r.x509_error), (Reason::CertRevoked, sys::X509_V_ERR_CERT_REVOKED), "{}", r.message);
+    }
+
+    fn verdict_at(p: &Pki, leaf: &str, presented: &[&str], at: i64) -> std::result::Result<(), CertRefusal> {
+        let presented: Vec<X509> = presented.iter().map(|c| cert(c)).collect();
+        let presented: Vec<&X509Ref> = presented.iter().map(|c| &**c).collect();
+        p.verify(&cert(leaf), &presented, at)
+    }
+
+    fn reason_at(p: &Pki, leaf: &str, at: i64) -> Reason {
+        verdict_at(p, leaf, &[], at).err().map_or(Reason::Allowed, |r| r.reason)
+    }
+
+    #[test]
+    fn a_crl_issued_ahead_ends_the_stable_period_when_it_enters_into_force() {
+        // sub-ca-future.crl (lastUpdate tomorrow) also lists client-later-revoked; sub-ca.crl,
+        // current now, does not. From the future CRL's lastUpdate second it is the newest current
+        // CRL, and revokes: a verification from the day before must not count as still valid then.
+        let starts = unix_time(crl("sub-ca-future.crl").crl.last_update());
+        assert!(starts > now(), "the fixture's future CRL is not in the future");
+        for fast in [true, false] {
+            let p = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca.crl", "sub-ca-future.crl"], Revocation::Chain, true, fast);
+            assert_eq!(p.fast.is_some(), fast);
+            assert_eq!(reason_at(&p, "client-later-revoked.pem", now()), Reason::Allowed, "fast {fast}");
+            assert_eq!(reason_at(&p, "client-later-revoked.pem", starts - 1), Reason::Allowed, "fast {fast}");
+            assert_eq!(reason_at(&p, "client-later-revoked.pem", starts), Reason::CertRevoked, "fast {fast}");
+            assert_eq!(p.stable_until(), starts - 1, "fast {fast}: the stable period must end the second before the future CRL counts");
+        }
+        // With revocation off the CRLs change nothing: the CAs' notAfter is the limit.
+        let off = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca.crl", "sub-ca-future.crl"], Revocation::Off, false, true);
+        assert_eq!(off.stable_until(), unix_time(cert("root-ca.pem").not_after()).min(unix_time(cert("sub-ca.pem").not_after())));
+    }
+
+    #[test]
+    fn stable_until_counts_future_starts_and_every_end() {
+        let t = now();
+        let later = cert("client-not-yet-valid.pem"); // notBefore next year
+        let sub = cert("sub-ca.pem"); // notBefore two years ago, notAfter in ten years
+        let none = std::iter::empty::<&openssl::x509::X509CrlRef>;
+        assert_eq!(stable_until([&*sub].into_iter(), none(), t), unix_time(sub.not_after()), "a CA's last valid second is its notAfter");
+        assert_eq!(stable_until([&*sub, &*later].into_iter(), none(), t), unix_time(later.not_before()) - 1, "a CA that enters into force later");
+        // A start already past at load changes nothing later.
+        assert_eq!(stable_until([&*later].into_iter(), none(), unix_time(later.not_before())), unix_time(later.not_after()));
+        let current = crl("sub-ca.crl");
+        let next = unix_time(current.crl.next_update().unwrap());
+        assert_eq!(stable_until([&*sub].into_iter(), [&*current.crl].into_iter(), t), next - 1, "a CRL's last current second is nextUpdate - 1");
+        // An expiry already past counts (never stable with an out-of-date CRL configured).
+        let expired = crl("sub-ca-expired.crl");
+        assert!(stable_until([&*sub].into_iter(), [&*expired.crl].into_iter(), t) < t);
+    }
+
+    #[test]
+    fn a_crl_is_current_up_to_its_next_update_second() {
+        let next = unix_time(crl("sub-ca.crl").crl.next_update().unwrap());
+        for fast in [true, false] {
+            let p = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca.crl"], Revocation::Leaf, true, fast);
+            assert_eq!(reason_at(&p, "client-valid.pem", next - 1), Reason::Allowed, "fast {fast}");
+            let r = verdict_at(&p, "client-valid.pem", &[], next).unwrap_err();
+            assert_eq!((r.reason, r.x509_error), (Reason::CertRevocationUnknown, sys::X509_V_ERR_CRL_HAS_EXPIRED), "fast {fast}: {}", r.message);
+        }
+    }
+
+    #[test]
+    fn a_certificate_is_valid_through_its_not_after_second_and_from_its_not_before_second() {
+        let leaf = cert("client-valid.pem");
+        let (not_before, not_after) = (unix_time(leaf.not_before()), unix_time(leaf.not_after()));
+        for fast in [true, false] {
+            // require_crl = false: the CRLs are out of date at notAfter, which this test is not about.
+            let p = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca.crl"], Revocation::Chain, false, fast);
+            assert_eq!(p.fast.is_some(), fast);
+            assert_eq!(reason_at(&p, "client-valid.pem", not_before - 1), Reason::CertNotYetValid, "fast {fast}");
+            assert_eq!(reason_at(&p, "client-valid.pem", not_before), Reason::Allowed, "fast {fast}");
+            assert_eq!(reason_at(&p, "client-valid.pem", not_after), Reason::Allowed, "fast {fast}: RFC 5280 4.1.2.5, notAfter is the last valid second");
+            let r = verdict_at(&p, "client-valid.pem", &[], not_after + 1).unwrap_err();
+            assert_eq!((r.reason, r.x509_error), (Reason::CertExpired, sys::X509_V_ERR_CERT_HAS_EXPIRED), "fast {fast}: {}", r.message);
+        }
+    }
+
+    #[test]
+    fn the_chain_runs_through_configured_intermediates_only() {
+        // client-other-sub is issued by other-sub-ca, a SubCA the RootCA issued but that is not
+        // configured; the peer presents it. Refused whatever the revocation settings say.
+        let modes = [(Revocation::Off, false), (Revocation::Leaf, false), (Revocation::Chain, false), (Revocation::Chain, true)];
+        for (mode, require) in modes {
+            for fast in [true, false] {
+                let p = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca.crl"], mode, require, fast);
+                let r = verdict_at(&p, "client-other-sub.pem", &["other-sub-ca.pem"], now()).unwrap_err();
+                let what = format!("{mode:?}, require_crl {require}, fast {fast}: {}", r.message);
+                assert_eq!((r.reason, r.x509_error), (Reason::CertUntrusted, sys::X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY), "{what}");
+                assert!(r.message.contains("CN=SSP under an unconfigured SubCA"), "{what}");
+                assert!(r.message.contains("the peer presented CN=Test Unconfigured SubCA,O=gpcguard test, which is not a configured intermediate"), "{what}");
+                // The configured chain is unaffected, sent by the peer or not.
+                assert_eq!(verdict_at(&p, "client-valid.pem", &["sub-ca.pem"], now()), Ok(()), "{what}");
+                assert_eq!(verdict_at(&p, "client-valid.pem", &[], now()), Ok(()), "{what}");
+            }
+        }
+        // Configured, the same SubCA is a link (control: the refusal above is about configuration).
+        let p = pki(&["sub-ca.pem", "other-sub-ca.pem"], &[], Revocation::Off, false, true);
+        assert_eq!(verdict_at(&p, "client-other-sub.pem", &[], now()), Ok(()));
+        // With no intermediate configured, only clients the anchor issued directly are accepted.
+        let p = pki(&[], &[], Revocation::Off, false, true);
+        let r = verdict_at(&p, "client-valid.pem", &["sub-ca.pem"], now()).unwrap_err();
+        assert_eq!(r.reason, Reason::CertUntrusted, "{}", r.message);
+        assert!(r.message.contains("Test Spine SubCA,O=gpcguard test, which is not a configured intermediate"), "{}", r.message);
+    }
+
+    #[test]
+    fn a_sha1_signed_client_is_refused_naming_the_certificate_and_algorithm() {
+        for fast in [true, false] {
+            let p = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca.crl"], Revocation::Chain, true, fast);
+            let r = verdict_at(&p, "client-sha1.pem", &["sub-ca.pem"], now()).unwrap_err();
+            assert_eq!((r.reason, r.x509_error), (Reason::CertUntrusted, sys::X509_V_ERR_CA_MD_TOO_WEAK), "fast {fast}: {}", r.message);
+            assert!(r.message.contains("certificate CN=SSP SHA-1 signed is signed with sha1WithRSAEncryption"), "{}", r.message);
+        }
     }
 
     /// Every client certificate, every mode, against several CRL sets: our check accepts exactly

@@ -75,6 +75,9 @@ struct Rule {
 const RULES: &[Rule] = &[
     // Weak keys anywhere, anchors included: a forgeable anchor or intermediate forges every leaf.
     Rule { at: EVERYWHERE, check: key_strength },
+    // Weak signatures on everything the anchor vouches for; the anchor's self-signature proves
+    // nothing (it is trusted as configured), so its digest does not matter.
+    Rule { at: BELOW_ANCHOR, check: signature_strength },
     Rule { at: EVERYWHERE, check: extensions_decode },
     // Anchors may be old version-1 roots with any serial; what a CA issues today may not.
     Rule { at: BELOW_ANCHOR, check: version_3 },
@@ -135,12 +138,31 @@ pub fn check_anchor(anchor: &X509Ref) -> crate::error::Result<()> {
     }
 }
 
+/// Runs the intermediate rules on a configured intermediate, so that a weak or malformed SubCA
+/// is a configuration error naming it rather than a refusal of every client it issued.
+pub fn check_intermediate(cert: &X509Ref) -> crate::error::Result<()> {
+    let subject = Subject { cert, position: Position::Intermediate, purpose: Purpose::Any };
+    match first_finding(&subject) {
+        None => Ok(()),
+        Some(f) => Err(Error::new(
+            ErrorKind::Ca,
+            format!("configuration key `intermediate`: intermediate {} {}", name_text(cert.subject_name()), f.detail),
+        )),
+    }
+}
+
 /// The CRL profile of RFC 5280 §5.2.3 and §6.3.3(f), for a CRL whose signature `issuer` has
 /// verified. Returns what is wrong, to complete "CRL <source> ...".
 pub fn check_crl(crl: &X509CrlRef, issuer: &X509Ref) -> Result<(), String> {
     // SAFETY: read-only lookups on a valid CRL; the decoded integer is owned and freed by
     // `Asn1Integer`'s Drop.
     unsafe {
+        // RFC 5280 5.2.4: a delta CRL lists only changes since its base. OpenSSL ignores deltas
+        // unless X509_V_FLAG_USE_DELTAS is set, so one configured here would change nothing:
+        // refused, so that an operator does not believe its entries are in force.
+        if sys::X509_CRL_get_ext_by_NID(crl.as_ptr(), sys::NID_delta_crl, -1) >= 0 {
+            return Err("is a delta CRL (deltaCRLIndicator): gpcguard applies complete CRLs only; configure the issuer's full CRL".into());
+        }
         let at = sys::X509_CRL_get_ext_by_NID(crl.as_ptr(), sys::NID_crl_number, -1);
         if at < 0 {
             return Err("has no CRLNumber extension (RFC 5280 5.2.3: CRL issuers MUST include it)".into());
@@ -162,6 +184,11 @@ pub fn check_crl(crl: &X509CrlRef, issuer: &X509Ref) -> Result<(), String> {
             openssl::error::ErrorStack::get();
             return Err("has a CRLNumber that is negative or longer than 20 octets (RFC 5280 5.2.3)".into());
         }
+    }
+    // RFC 5280 5.1.2.5: conforming CRL issuers MUST include nextUpdate. OpenSSL reads a CRL
+    // without one as current for ever, which would satisfy `require_crl` with no bound on age.
+    if crl.next_update().is_none() {
+        return Err("has no nextUpdate (RFC 5280 5.1.2.5: CRL issuers MUST include it), so it can never be shown current".into());
     }
     // SAFETY: read-only inspection of a valid certificate (OpenSSL caches its extensions).
     let usage = unsafe { sys::X509_get_key_usage(issuer.as_ptr()) };
@@ -236,6 +263,40 @@ fn key_strength(s: &Subject) -> Option<Finding> {
             ),
         ),
     }
+}
+
+/// The least security, in bits, of a signature below the trust anchor: NHS Digital's Approved
+/// Cryptographic Algorithms (no SHA-1, no MD5), which is OpenSSL's authentication level 2.
+/// OpenSSL rates SHA-1 signatures 63 bits and MD5 39, SHA-224 112, SHA-256 128; an RSA-PSS
+/// signature by its hash.
+const MIN_SIGNATURE_BITS: c_int = 112;
+
+/// The signature on a certificate below the anchor: its digest must be strong enough (the
+/// issuer's key is judged by `key_strength` at the issuer's own position).
+fn signature_strength(s: &Subject) -> Option<Finding> {
+    let algorithm = s.cert.signature_algorithm().object().to_string();
+    let mut bits: c_int = 0;
+    // SAFETY: read-only inspection of a valid certificate; null out-pointers are allowed.
+    let known = unsafe {
+        ossl::X509_get_signature_info(s.cert.as_ptr(), std::ptr::null_mut(), std::ptr::null_mut(), &mut bits, std::ptr::null_mut())
+    };
+    if known != 1 {
+        openssl::error::ErrorStack::get();
+        return untrusted(
+            sys::X509_V_ERR_CA_MD_TOO_WEAK,
+            format!("is signed with {} (an algorithm whose strength is unknown; SHA-256 or stronger required)", printable(&algorithm, 80)),
+        );
+    }
+    if bits < MIN_SIGNATURE_BITS {
+        return untrusted(
+            sys::X509_V_ERR_CA_MD_TOO_WEAK,
+            format!(
+                "is signed with {} (a {bits}-bit signature; SHA-1 and MD5 are refused, SHA-256 or stronger required: NHS Digital Approved Cryptographic Algorithms)",
+                printable(&algorithm, 80)
+            ),
+        );
+    }
+    None
 }
 
 /// OpenSSL marks a certificate whose standard extensions it could not decode (or that repeats
@@ -524,6 +585,8 @@ mod tests {
         /// (OID, critical, DER value) added verbatim.
         raw: Vec<(&'static str, bool, Vec<u8>)>,
         aki: bool,
+        /// The digest the issuer signs with.
+        md: MessageDigest,
     }
 
     fn leaf_spec() -> Spec {
@@ -539,6 +602,7 @@ mod tests {
             emails: vec![],
             raw: vec![],
             aki: true,
+            md: MessageDigest::sha256(),
         }
     }
 
@@ -608,7 +672,7 @@ mod tests {
                 b.append_extension(X509Extension::new_from_der(&oid, *critical, &value).unwrap()).unwrap();
             }
         }
-        b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256()).unwrap();
+        b.sign(issuer.map_or(key, |(_, k)| k), spec.md).unwrap();
         b.build()
     }
 
@@ -809,6 +873,40 @@ mod tests {
         assert!(e.kind == ErrorKind::Ca && e.message.contains("RSA key of 1024 bits"), "{}", e.message);
     }
 
+    #[test]
+    fn sha1_and_md5_signatures_below_the_anchor_are_refused() {
+        let code = sys::X509_V_ERR_CA_MD_TOO_WEAK;
+        // An EC chain: root -> intermediate signed ecdsa-with-SHA1 -> leaf.
+        let root = root();
+        let sub_key = p256();
+        let weak_sub = build(Spec { md: MessageDigest::sha1(), aki: true, ..ca_spec("Weak SubCA") }, &sub_key, Some((&root.0, &root.1)));
+        let leaf = build(leaf_spec(), &p256(), Some((&weak_sub, &sub_key)));
+        let e = check_chain(&[&leaf, &weak_sub, &root.0], Purpose::Client).unwrap_err();
+        assert_eq!((e.reason, e.x509_error), (Reason::CertUntrusted, code), "{}", e.message);
+        assert!(e.message.contains("chain certificate CN=Weak SubCA (depth 1) is signed with ecdsa-with-SHA1"), "{}", e.message);
+        // As a configured intermediate it is a configuration error naming it.
+        let e = Pki::from_parts(vec![root.0.clone()], vec![weak_sub.clone()], vec![], policy()).err().expect("SHA-1 intermediate loaded");
+        assert_eq!(e.kind, ErrorKind::Ca);
+        assert!(e.message.contains("`intermediate`: intermediate CN=Weak SubCA is signed with ecdsa-with-SHA1"), "{}", e.message);
+
+        // The leaf itself, SHA-1 or MD5 (RSA issuer for MD5: there is no ECDSA-with-MD5).
+        refused(judge(Spec { md: MessageDigest::sha1(), ..leaf_spec() }), Reason::CertUntrusted, code, "signed with ecdsa-with-SHA1");
+        let rsa = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let rsa_root = build(ca_spec("RSA Root"), &rsa, None);
+        let md5_leaf = build(Spec { md: MessageDigest::md5(), ..leaf_spec() }, &p256(), Some((&rsa_root, &rsa)));
+        refused(check_chain(&[&md5_leaf, &rsa_root], Purpose::Client), Reason::CertUntrusted, code, "signed with md5WithRSAEncryption");
+
+        // The boundary: SHA-224 (112 bits, OpenSSL auth level 2) passes, as SHA-256 and up do.
+        for md in [MessageDigest::sha224(), MessageDigest::sha256(), MessageDigest::sha384(), MessageDigest::sha512()] {
+            judge(Spec { md, ..leaf_spec() }).unwrap();
+        }
+        // The anchor's own self-signature does not matter.
+        let old_root = build(Spec { md: MessageDigest::sha1(), ..ca_spec("Old Root") }, &rsa, None);
+        let leaf = build(leaf_spec(), &p256(), Some((&old_root, &rsa)));
+        check_chain(&[&leaf, &old_root], Purpose::Client).unwrap();
+        check_anchor(&old_root).unwrap();
+    }
+
     fn policy() -> PkiPolicy {
         PkiPolicy { fqdns: vec!["leaf.example.com".into()], revocation: Revocation::Off, require_crl: false, purpose: Purpose::Client, max_depth: 8 }
     }
@@ -833,6 +931,11 @@ mod tests {
 
     /// A CRL from `issuer` with a CRLNumber (critical or not) or none.
     fn crl(issuer: &(X509, PKey<Private>), number: Option<bool>) -> X509Crl {
+        crl_with(issuer, number, true, false)
+    }
+
+    /// `crl`, with a nextUpdate or none, and a deltaCRLIndicator or none.
+    fn crl_with(issuer: &(X509, PKey<Private>), number: Option<bool>, next_update: bool, delta: bool) -> X509Crl {
         // SAFETY: test-only construction of a fresh CRL, owned by the returned X509Crl.
         unsafe {
             let c = sys::X509_CRL_new();
@@ -842,8 +945,17 @@ mod tests {
             let last = Asn1Time::from_unix(NOW - 3600).unwrap();
             let next = Asn1Time::from_unix(NOW + 3600).unwrap();
             assert_eq!(sys::X509_CRL_set1_lastUpdate(c, last.as_ptr()), 1);
-            assert_eq!(sys::X509_CRL_set1_nextUpdate(c, next.as_ptr()), 1);
+            if next_update {
+                assert_eq!(sys::X509_CRL_set1_nextUpdate(c, next.as_ptr()), 1);
+            }
             let crl = X509Crl::from_ptr(c);
+            if delta {
+                // deltaCRLIndicator (critical, RFC 5280 5.2.4): BaseCRLNumber 6.
+                let oid = Asn1Object::from_str("2.5.29.27").unwrap();
+                let value = Asn1OctetString::new_from_bytes(&[0x02, 0x01, 0x06]).unwrap();
+                let ext = X509Extension::new_from_der(&oid, true, &value).unwrap();
+                assert_eq!(sys::X509_CRL_add_ext(c, ext.as_ptr(), -1), 1);
+            }
             if let Some(critical) = number {
                 let oid = Asn1Object::from_str("2.5.29.20").unwrap();
                 let value = Asn1OctetString::new_from_bytes(&[0x02, 0x01, 0x07]).unwrap();
@@ -869,6 +981,24 @@ mod tests {
         let e = pki(crl(&root, None)).err().expect("CRL without CRLNumber loaded");
         assert!(e.kind == ErrorKind::Crl && e.message.contains("test.crl"), "{}", e.message);
         pki(crl(&root, Some(false))).unwrap();
+    }
+
+    #[test]
+    fn delta_crls_and_crls_without_next_update_are_refused_at_load() {
+        let root = root();
+        let pki = |c: X509Crl| {
+            let named = NamedCrl { source: "test.crl".into(), crl: c };
+            Pki::from_parts(vec![root.0.clone()], vec![], vec![named], PkiPolicy { revocation: Revocation::Chain, ..policy() })
+        };
+        // A delta CRL lists only changes since its base, and OpenSSL would never apply it.
+        let e = pki(crl_with(&root, Some(false), true, true)).err().expect("delta CRL loaded");
+        assert_eq!(e.kind, ErrorKind::Crl, "{}", e.message);
+        assert!(e.message.contains("configuration key `crl`: test.crl (issuer CN=Test Root) is a delta CRL"), "{}", e.message);
+        // No nextUpdate: it could never be shown current (and OpenSSL would take it as current for ever).
+        let e = pki(crl_with(&root, Some(false), false, false)).err().expect("CRL without nextUpdate loaded");
+        assert_eq!(e.kind, ErrorKind::Crl, "{}", e.message);
+        assert!(e.message.contains("test.crl (issuer CN=Test Root) has no nextUpdate"), "{}", e.message);
+        pki(crl_with(&root, Some(false), true, false)).unwrap();
     }
 
     #[test]

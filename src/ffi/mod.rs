@@ -10,7 +10,7 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use std::cell::RefCell;
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, c_int, CStr};
 
 use crate::error::{Error, ErrorKind};
 
@@ -80,31 +80,29 @@ impl From<ErrorKind> for gpcguard_result {
 }
 
 /// The static, NUL-terminated name of a result code, e.g. "GPCGUARD_NULL_PARAMETER"; for a number
-/// that is no result code, "GPCGUARD_UNKNOWN_RESULT".
+/// that is no result code, "GPCGUARD_UNKNOWN_RESULT". Takes the code as an `int` (any number a C
+/// caller passes is defined behaviour), so `gpcguard_result` values pass unchanged.
 #[no_mangle]
-pub extern "C" fn gpcguard_result_name(result: gpcguard_result) -> *const c_char {
-    // Read as an integer: a C caller may pass any number in this enum's place.
-    let code: i32 = unsafe { std::mem::transmute_copy(&result) };
+pub extern "C" fn gpcguard_result_name(result: c_int) -> *const c_char {
     use gpcguard_result::*;
-    let name: &'static CStr = match code {
-        x if x == GPCGUARD_OK as i32 => c"GPCGUARD_OK",
-        x if x == GPCGUARD_NULL_PARAMETER as i32 => c"GPCGUARD_NULL_PARAMETER",
-        x if x == GPCGUARD_INVALID_ARGUMENT as i32 => c"GPCGUARD_INVALID_ARGUMENT",
-        x if x == GPCGUARD_PANIC as i32 => c"GPCGUARD_PANIC",
-        x if x == GPCGUARD_INTERNAL as i32 => c"GPCGUARD_INTERNAL",
-        x if x == GPCGUARD_CONFIG_UNKNOWN_KEY as i32 => c"GPCGUARD_CONFIG_UNKNOWN_KEY",
-        x if x == GPCGUARD_CONFIG_INVALID_VALUE as i32 => c"GPCGUARD_CONFIG_INVALID_VALUE",
-        x if x == GPCGUARD_CONFIG_MISSING_KEY as i32 => c"GPCGUARD_CONFIG_MISSING_KEY",
-        x if x == GPCGUARD_CONFIG_SYNTAX as i32 => c"GPCGUARD_CONFIG_SYNTAX",
-        x if x == GPCGUARD_FILE_UNREADABLE as i32 => c"GPCGUARD_FILE_UNREADABLE",
-        x if x == GPCGUARD_PEM_INVALID as i32 => c"GPCGUARD_PEM_INVALID",
-        x if x == GPCGUARD_KEY_MISMATCH as i32 => c"GPCGUARD_KEY_MISMATCH",
-        x if x == GPCGUARD_CA_INVALID as i32 => c"GPCGUARD_CA_INVALID",
-        x if x == GPCGUARD_CRL_INVALID as i32 => c"GPCGUARD_CRL_INVALID",
-        x if x == GPCGUARD_TLS_ERROR as i32 => c"GPCGUARD_TLS_ERROR",
-        _ => c"GPCGUARD_UNKNOWN_RESULT",
-    };
-    name.as_ptr()
+    const NAMES: &[(gpcguard_result, &CStr)] = &[
+        (GPCGUARD_OK, c"GPCGUARD_OK"),
+        (GPCGUARD_NULL_PARAMETER, c"GPCGUARD_NULL_PARAMETER"),
+        (GPCGUARD_INVALID_ARGUMENT, c"GPCGUARD_INVALID_ARGUMENT"),
+        (GPCGUARD_PANIC, c"GPCGUARD_PANIC"),
+        (GPCGUARD_INTERNAL, c"GPCGUARD_INTERNAL"),
+        (GPCGUARD_CONFIG_UNKNOWN_KEY, c"GPCGUARD_CONFIG_UNKNOWN_KEY"),
+        (GPCGUARD_CONFIG_INVALID_VALUE, c"GPCGUARD_CONFIG_INVALID_VALUE"),
+        (GPCGUARD_CONFIG_MISSING_KEY, c"GPCGUARD_CONFIG_MISSING_KEY"),
+        (GPCGUARD_CONFIG_SYNTAX, c"GPCGUARD_CONFIG_SYNTAX"),
+        (GPCGUARD_FILE_UNREADABLE, c"GPCGUARD_FILE_UNREADABLE"),
+        (GPCGUARD_PEM_INVALID, c"GPCGUARD_PEM_INVALID"),
+        (GPCGUARD_KEY_MISMATCH, c"GPCGUARD_KEY_MISMATCH"),
+        (GPCGUARD_CA_INVALID, c"GPCGUARD_CA_INVALID"),
+        (GPCGUARD_CRL_INVALID, c"GPCGUARD_CRL_INVALID"),
+        (GPCGUARD_TLS_ERROR, c"GPCGUARD_TLS_ERROR"),
+    ];
+    NAMES.iter().find(|(r, _)| *r as c_int == result).map_or(c"GPCGUARD_UNKNOWN_RESULT", |(_, n)| *n).as_ptr()
 }
 
 thread_local! {

@@ -29,7 +29,9 @@ fn judge(guard: &Guard, chain: Result<Vec<X509>, CertRefusal>, now: i64) -> Verd
 }
 
 /// Judges a client certificate chain given as PEM (`len` bytes at `pem`: the leaf first, then any
-/// intermediates the peer sent) at Unix time `now` (0 = the system clock). Empty input is
+/// intermediates the peer sent) at Unix time `now` (0 = the system clock). The path to a trust
+/// anchor is built from the configured intermediates only; the intermediates given here are never
+/// links of it (a refusal names one that is not configured). Empty input is
 /// `GPCGUARD_REASON_CERT_MISSING` (496); unparsable input `GPCGUARD_REASON_CERT_MALFORMED` (495).
 /// Errors: `GPCGUARD_NULL_PARAMETER`.
 #[no_mangle]

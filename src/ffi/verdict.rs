@@ -3,7 +3,7 @@
 //! Accessors given NULL answer as for an internal failure (not allowed, 500), never "allowed".
 
 use std::borrow::Cow;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, c_int, CStr, CString};
 use std::sync::OnceLock;
 
 use super::ffi_boundary;
@@ -112,13 +112,13 @@ pub extern "C" fn gpcguard_verdict_reason(v: *const gpcguard_verdict) -> Reason 
 }
 
 /// The static name of a reason, e.g. "JWT_EXPIRED"; "UNKNOWN" for a number that is no reason.
+/// Takes the reason as an `int` (any number a C caller passes is defined behaviour), so
+/// `gpcguard_reason` values pass unchanged.
 #[no_mangle]
-pub extern "C" fn gpcguard_reason_name(reason: Reason) -> *const c_char {
-    // Compared as an integer: a C caller may pass any number in this enum's place.
-    let code: i32 = unsafe { std::mem::transmute_copy(&reason) };
+pub extern "C" fn gpcguard_reason_name(reason: c_int) -> *const c_char {
     crate::verdict::REASONS
         .iter()
-        .find(|a| a.reason as i32 == code)
+        .find(|a| a.reason as c_int == reason)
         .map_or(c"UNKNOWN".as_ptr(), |a| a.name_c.as_ptr())
 }
 
