@@ -72,13 +72,16 @@ nm -D --defined-only "$lib" | awk '{ print $3 }' | sort > "$work/exports"
 grep -oE '\bgpcguard_[a-z0-9_]+\(' /usr/include/gpcguard.h | tr -d '(' | sort -u > "$work/declared"
 check "exports only gpcguard_* ($(wc -l < "$work/exports") symbols), each declared in gpcguard.h" \
   diff "$work/declared" "$work/exports"
-check "found through the linker cache" bash -c "ldconfig -p | grep -q 'libgpcguard.so.0 .*=> $lib\$'"
+# (with merged /usr the cache and ldd may name it /lib/...: the files are compared)
+check "found through the linker cache" bash -c \
+  "ldconfig -p | awk '\$1 == \"libgpcguard.so.0\" { print \$NF }' | xargs -r readlink -f | grep -qxF '$(readlink -f "$lib")'"
 echo "   $(readlink -f "$lib"): $(stat -L -c %s "$lib") bytes"
 
 echo "== the modules: no rpath, the packaged library, the server's ABI"
 for m in "$nginx_module" "$apache_module"; do
   check "$m has no RPATH/RUNPATH" bash -c "! readelf -d '$m' | grep -E 'RPATH|RUNPATH'"
-  check "$m loads $lib" bash -c "ldd '$m' | grep -q 'libgpcguard.so.0 => $lib '"
+  check "$m loads $lib" bash -c \
+    "ldd '$m' | awk '\$1 == \"libgpcguard.so.0\" { print \$3 }' | xargs -r readlink -f | grep -qxF '$(readlink -f "$lib")'"
 done
 nginx_abi=$(dpkg-query -W -f='${Provides}' nginx | grep -o 'nginx-abi-[^ ,]*')
 check "libnginx-mod-http-gpcguard depends on $nginx_abi (nginx's Provides)" \

@@ -18,11 +18,16 @@ DEB_OUT := $(abspath build/deb)
 .PHONY: deb test-deb
 EXTRA_TESTS += test-deb
 
-# The maintainer of debian/control signs the generated entry; the date is the commit's, so two
-# builds of one commit are the same (dpkg takes SOURCE_DATE_EPOCH from it).
+# The build dependencies of debian/control are installed when missing (as root, as make deps
+# does). The changelog entry is signed by debian/control's maintainer and dated by the commit, so
+# two builds of one commit are the same (dpkg takes SOURCE_DATE_EPOCH from it).
 deb:
-	@command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null \
-	  || { echo "deb: dpkg-buildpackage/debhelper are missing: make deps (as root)" >&2; exit 1; }
+	@if ! { command -v dpkg-checkbuilddeps >/dev/null && dpkg-checkbuilddeps; }; then \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "deb: run as root: apt-get install dpkg-dev fakeroot && apt-get build-dep ./" >&2; exit 1; fi; \
+	  echo "deb: installing the build dependencies (apt-get build-dep ./)"; \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get update && apt-get install -y --no-install-recommends dpkg-dev fakeroot \
+	    && apt-get build-dep -y --no-install-recommends ./; \
+	fi
 	@commit=$$(git rev-parse --short HEAD 2>/dev/null || true); \
 	when=$$(git log -1 --format=%ct 2>/dev/null || date +%s); \
 	dirty=$$(test -n "$$commit" && ! git diff --quiet HEAD -- 2>/dev/null && echo ', with local changes' || true); \
