@@ -12,7 +12,7 @@
 # again (debian/README.source). DEB_BUILD_PROFILES="pkg.gpcguard.tools pkg.gpcguard.java" adds
 # the packages not switched on yet (debian/control).
 
-DEB_PACKAGES += debhelper dpkg-dev fakeroot lintian file
+DEB_PACKAGES += debhelper dpkg-dev fakeroot lintian
 DEB_OUT := $(abspath build/deb)
 
 .PHONY: deb test-deb
