@@ -129,8 +129,20 @@ cd - > /dev/null
 echo "== apt-get purge"
 check "apt-get purge ${packages[*]}" purge
 check "dpkg knows none of the packages any more" test -z "$(present)"
-check "no file of the packages is left" bash -c \
-  "while read -r f; do case \$f in *gpcguard*) ! [ -e \"\$f\" ] && ! [ -L \"\$f\" ] || { echo \"left: \$f\"; exit 1; } ;; esac; done < '$work/files'"
+# nothing_left: no file or link the packages had is there (debug files included); of the
+# folders, those named after gpcguard are gone too (the others may belong to other packages).
+nothing_left() {
+  local f
+  [ -s "$work/files" ] || { echo "no file list"; return 1; }
+  while read -r f; do
+    if [ -d "$f" ] && [ ! -L "$f" ]; then
+      case $f in *gpcguard*) echo "left: $f"; return 1 ;; esac
+    elif [ -e "$f" ] || [ -L "$f" ]; then
+      echo "left: $f"; return 1
+    fi
+  done < "$work/files"
+}
+check "no file of the packages is left ($(grep -c . "$work/files") paths)" nothing_left
 check "no gpcguard snippet or link in /etc/nginx, /etc/apache2, modules-available" bash -c \
   "! find /etc/nginx /etc/apache2 /usr/share/nginx -name '*gpcguard*' | grep ."
 check "the linker cache has no libgpcguard" bash -c "! ldconfig -p | grep libgpcguard"
