@@ -4,7 +4,7 @@
 #   make header          regenerate include/gpcguard.h from the release build (then commit it)
 #   make demo            the demo provider driven through a dozen requests (also part of make test)
 #   make test            what CI runs (.ci/run): deps, header check, cargo tests, C tests, install test, demo
-#   make install PREFIX=/usr/local [DESTDIR=...]
+#   make install PREFIX=/usr/local [DESTDIR=...] [INSTALL_LIBDIR=$PREFIX/lib/<multiarch>]
 #
 # Cargo's target folder is asked from cargo itself, so CARGO_TARGET_DIR and .cargo/config work.
 
@@ -19,6 +19,9 @@ CARGO  ?= cargo
 CC     ?= cc
 PREFIX ?= /usr/local
 DESTDIR ?=
+# Where make install puts the library and gpcguard.pc; the Debian packages set the multiarch
+# directory (/usr/lib/x86_64-linux-gnu).
+INSTALL_LIBDIR ?= $(PREFIX)/lib
 
 VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 SOVERSION  := $(firstword $(subst ., ,$(VERSION)))
@@ -46,6 +49,7 @@ SERVERS := tls_server_new tls_server_apply
 # host modules...). Each may append Debian packages to DEB_PACKAGES, its test target to
 # EXTRA_TESTS (run by `make test`, after the core tests) and its targets to .PHONY.
 EXTRA_TESTS :=
+comma := ,
 include $(sort $(wildcard mk/*.mk))
 
 .PHONY: all release header check-header c-tests run-c-tests test install install-test deps demo clean
@@ -103,7 +107,7 @@ test: deps check-header
 define PC_FILE
 prefix=$(PREFIX)
 exec_prefix=$${prefix}
-libdir=$${exec_prefix}/lib
+libdir=$(patsubst $(PREFIX)/%,$${exec_prefix}/%,$(INSTALL_LIBDIR))
 includedir=$${prefix}/include
 
 Name: gpcguard
@@ -117,13 +121,13 @@ endef
 export PC_FILE
 
 install: release
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
-	install -m 0755 $(LIBDIR)/libgpcguard.so $(DESTDIR)$(PREFIX)/lib/libgpcguard.so.$(VERSION)
-	ln -sfn libgpcguard.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libgpcguard.so.$(SOVERSION)
-	ln -sfn libgpcguard.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libgpcguard.so
-	install -m 0644 $(LIBDIR)/libgpcguard.a $(DESTDIR)$(PREFIX)/lib/libgpcguard.a
+	install -d $(DESTDIR)$(INSTALL_LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 0755 $(LIBDIR)/libgpcguard.so $(DESTDIR)$(INSTALL_LIBDIR)/libgpcguard.so.$(VERSION)
+	ln -sfn libgpcguard.so.$(VERSION) $(DESTDIR)$(INSTALL_LIBDIR)/libgpcguard.so.$(SOVERSION)
+	ln -sfn libgpcguard.so.$(SOVERSION) $(DESTDIR)$(INSTALL_LIBDIR)/libgpcguard.so
+	install -m 0644 $(LIBDIR)/libgpcguard.a $(DESTDIR)$(INSTALL_LIBDIR)/libgpcguard.a
 	install -m 0644 include/gpcguard.h $(DESTDIR)$(PREFIX)/include/gpcguard.h
-	printf '%s\n' "$$PC_FILE" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gpcguard.pc
+	printf '%s\n' "$$PC_FILE" > $(DESTDIR)$(INSTALL_LIBDIR)/pkgconfig/gpcguard.pc
 
 # Installs into a temporary prefix and builds a host program the way a user would: pkg-config
 # only, no path into this tree. Running it proves the soname chain resolves (the program records

@@ -5,13 +5,16 @@
 #   make test-nginx     build it and run hosts/nginx/test.sh (part of `make test` and `make test-hosts`)
 #
 # The module links libgpcguard from an install prefix under build/ (make install PREFIX=...),
-# with an rpath to it, the way a user links an installed libgpcguard.
+# with an rpath to it, the way a user links an installed libgpcguard. The Debian package
+# (mk/deb.mk) builds it in its own folder with NGINX_GPCGUARD_RPATH empty: the packaged module
+# finds the packaged libgpcguard.so.0 in the system's library path.
 
 DEB_PACKAGES += nginx nginx-dev
 
 NGINX_SRC       ?= /usr/share/nginx/src
-NGINX_BUILD     := $(abspath build/nginx)
+NGINX_BUILD     ?= $(abspath build/nginx)
 NGINX_GPCGUARD  := $(NGINX_BUILD)/gpcguard
+NGINX_GPCGUARD_RPATH ?= $(NGINX_GPCGUARD)/lib
 NGINX_MODULE    := $(NGINX_BUILD)/objs/ngx_http_gpcguard_module.so
 
 .PHONY: nginx-module test-nginx test-hosts
@@ -30,7 +33,7 @@ $(NGINX_BUILD)/objs/Makefile: hosts/nginx/config mk/nginx.mk
 	cp -a $(NGINX_SRC) $(NGINX_BUILD)/src
 	cd $(NGINX_BUILD)/src && . ./conf_flags && \
 	  export GPCGUARD_CFLAGS="-I$(NGINX_GPCGUARD)/include" \
-	         GPCGUARD_LIBS="-L$(NGINX_GPCGUARD)/lib -Wl,-rpath,$(NGINX_GPCGUARD)/lib -lgpcguard" && \
+	         GPCGUARD_LIBS="-L$(NGINX_GPCGUARD)/lib $(if $(NGINX_GPCGUARD_RPATH),-Wl$(comma)-rpath$(comma)$(NGINX_GPCGUARD_RPATH)) -lgpcguard" && \
 	  ./configure \
 	    --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC $$(dpkg-buildflags --get CPPFLAGS)" \
 	    --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC" \
@@ -40,7 +43,7 @@ $(NGINX_BUILD)/objs/Makefile: hosts/nginx/config mk/nginx.mk
 	  || { tail -n 30 $(NGINX_BUILD)/configure.log >&2; exit 1; }
 
 nginx-module: release $(NGINX_BUILD)/objs/Makefile
-	$(MAKE) --no-print-directory install PREFIX=$(NGINX_GPCGUARD) >/dev/null
+	$(MAKE) --no-print-directory install PREFIX=$(NGINX_GPCGUARD) INSTALL_LIBDIR=$(NGINX_GPCGUARD)/lib >/dev/null
 	$(MAKE) --no-print-directory -f $(NGINX_BUILD)/objs/Makefile -C $(NGINX_BUILD)/src modules
 	@echo "nginx-module: $(NGINX_MODULE)"
 

@@ -5,10 +5,16 @@
 # serves a static FHIR resource, driven with curl and openssl s_client.
 #
 # Usage: hosts/apache/test.sh MODULE_SO   (make test-apache builds it and calls this)
+#        hosts/apache/test.sh NAME.load   the module's load file as a2enmod enables it
+#                                         (/etc/apache2/mods-enabled/gpcguard.load, and its .conf)
 # Prints one line per assertion, then "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
 
-module=$(readlink -f "${1:?usage: test.sh path/to/mod_gpcguard.so}")
+module=$(realpath -s "${1:?usage: test.sh path/to/mod_gpcguard.so|gpcguard.load}")
+case $module in
+  *.load) load="Include $module"$'\n'"IncludeOptional ${module%.load}.conf" ;;
+  *) load="LoadModule gpcguard_module $(readlink -f "$module")" ;;
+esac
 here=$(cd "$(dirname "$0")/../.." && pwd)
 APACHE=${APACHE:-/usr/sbin/apache2}
 MODULES=${APACHE_MODULES:-/usr/lib/apache2/modules}
@@ -81,7 +87,7 @@ LoadModule proxy_module $MODULES/mod_proxy.so
 LoadModule proxy_http_module $MODULES/mod_proxy_http.so
 LoadModule socache_shmcb_module $MODULES/mod_socache_shmcb.so
 LoadModule ssl_module $MODULES/mod_ssl.so
-LoadModule gpcguard_module $module
+$load
 User nobody
 Group nogroup
 StartServers 2

@@ -6,10 +6,12 @@
 # service is touched; the test stops its nginx on exit.
 #
 # Usage: hosts/nginx/test.sh MODULE.so     (make test-nginx builds the module and calls this)
+#        hosts/nginx/test.sh SNIPPET.conf  a load snippet as the Debian package enables it
+#                                          (/etc/nginx/modules-enabled/50-mod-http-gpcguard.conf)
 # Env: NGINX (default /usr/sbin/nginx), KEEP=1 keeps the temp folder.
 set -euo pipefail
 
-module=$(realpath "${1:?usage: test.sh MODULE.so}")
+module=$(realpath -s "${1:?usage: test.sh MODULE.so|SNIPPET.conf}")
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../test-helpers.sh"
 NGINX=${NGINX:-/usr/sbin/nginx}
@@ -17,6 +19,12 @@ NGINX=${NGINX:-/usr/sbin/nginx}
 work=$(mktemp -d /tmp/gpcguard-nginx.XXXXXX)
 chmod 755 "$work"          # the workers run as nobody when the master is root
 nginx_conf=$work/conf/nginx.conf
+# The snippet names the module relative to nginx's prefix (modules/...): the test's prefix links
+# to the system's.
+case $module in
+  *.conf) load="include $module;"; ln -s /usr/share/nginx/modules "$work/modules" ;;
+  *) load="load_module $(realpath "$module");" ;;
+esac
 cleanup() {
   if [ -s "$work/nginx.pid" ]; then
     local pid; pid=$(cat "$work/nginx.pid")
@@ -52,7 +60,7 @@ PATIENT='{"resourceType":"Patient","id":"2","identifier":[{"system":"https://fhi
 # write_conf: the configuration under test (the backend, the guarded provider).
 write_conf() {
   cat > "$nginx_conf" <<CONF
-load_module $module;
+$load
 daemon on;
 master_process on;
 worker_processes 2;
