@@ -403,9 +403,11 @@ impl<'a> Reader<'a> {
                 let text = self.str(name);
                 let d = digest(text.as_bytes());
                 for i in 0..count {
-                    let other = self.str(names[i]).as_bytes();
-                    if digests[i] == d && other.eq_ignore_ascii_case(text.as_bytes()) {
-                        return Err(clash(other, text.as_bytes()));
+                    if digests[i] == d {
+                        let other = self.str(names[i]).as_bytes();
+                        if other.eq_ignore_ascii_case(text.as_bytes()) {
+                            return Err(clash(other, text.as_bytes()));
+                        }
                     }
                 }
                 digests[count] = d;
