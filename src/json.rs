@@ -245,13 +245,17 @@ fn digest(s: &[u8]) -> u64 {
         }
 }
 
-/// The error for two names of one object that are equal ignoring ASCII case.
+/// The error for two names of one object that are equal ignoring ASCII case, if they are.
+/// Out of line: the digests of an object's names rarely match, and the hot loop stays small.
 #[cold]
-fn clash(a: &[u8], b: &[u8]) -> JsonError {
+#[inline(never)]
+fn clash(a: &[u8], b: &[u8]) -> Option<JsonError> {
     if a == b {
-        JsonError::DuplicateMember
+        Some(JsonError::DuplicateMember)
+    } else if a.eq_ignore_ascii_case(b) {
+        Some(JsonError::CaseTwinMember)
     } else {
-        JsonError::CaseTwinMember
+        None
     }
 }
 
@@ -370,6 +374,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the rest of a value whose `item` was read at `depth` (nothing for scalars).
+    #[inline]
     pub fn skip_rest(&mut self, item: Item, depth: usize) -> Result<(), JsonError> {
         match item {
             Item::Object => self.members(|r, _| r.skip(depth + 1).map(drop)),
@@ -404,9 +409,8 @@ impl<'a> Reader<'a> {
                 let d = digest(text.as_bytes());
                 for i in 0..count {
                     if digests[i] == d {
-                        let other = self.str(names[i]).as_bytes();
-                        if other.eq_ignore_ascii_case(text.as_bytes()) {
-                            return Err(clash(other, text.as_bytes()));
+                        if let Some(e) = clash(self.str(names[i]).as_bytes(), text.as_bytes()) {
+                            return Err(e);
                         }
                     }
                 }
@@ -470,11 +474,12 @@ impl<'a> Reader<'a> {
     /// The duplicate check of a large object: all names sorted ignoring ASCII case, neighbours
     /// compared.
     #[cold]
+    #[inline(never)]
     fn check_unique(&self, names: &mut [Span]) -> Result<(), JsonError> {
         let mut all: Vec<&[u8]> = names.iter().map(|&s| self.str(s).as_bytes()).collect();
         all.sort_unstable_by(|a, b| cmp_ignoring_ascii_case(a, b));
-        match all.windows(2).find(|w| w[0].eq_ignore_ascii_case(w[1])) {
-            Some(w) => Err(clash(w[0], w[1])),
+        match all.windows(2).find_map(|w| clash(w[0], w[1])) {
+            Some(e) => Err(e),
             None => Ok(()),
         }
     }
