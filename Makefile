@@ -10,6 +10,9 @@
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
+# Every recipe shell first sources mk/report-failure.bash: a command that fails the recipe is
+# named on stderr, so no step ends in a bare "Error 1" (checks that can fail also say what to do).
+export BASH_ENV := $(abspath mk/report-failure.bash)
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 # One cargo at a time, and deps must finish before anything compiles.
@@ -59,21 +62,26 @@ all: release check-header
 release:
 	$(CARGO) build --release
 
-# Prints the path of the header the release build generated: cargo reports the build script's
-# OUT_DIR for this package (it does so even when nothing had to be rebuilt).
-generated_header = $(CARGO) build --release --message-format=json-render-diagnostics \
-	| grep '"reason":"build-script-executed"' \
-	| grep -E '"package_id":"(path\+file://[^"]*\#gpcguard@|gpcguard )' \
-	| sed -n 's/.*"out_dir":"\([^"]*\)".*/\1\/gpcguard.h/p' | tail -n 1
+# find_header STEP: runs the release build and sets $gen to the header it generated, or stops
+# saying why. build.rs reports the header's path as GPCGUARD_GENERATED_HEADER, which cargo repeats
+# in its build-script-executed message even when nothing had to be rebuilt. That variable, not the
+# package id, identifies our build script: cargo writes the id without the package name
+# (`path+file:///src/gpcguard#0.1.0`) when the folder is named like the package, as a
+# `git clone` makes it (mk/fresh-clone.mk tests that case).
+define find_header
+msgs=$$($(CARGO) build --release --message-format=json-render-diagnostics) \
+  || { echo "$(1): cargo build --release failed (errors above): fix the build, then run make $(1) again" >&2; exit 1; }; \
+gen=$$(sed -n 's/.*"reason":"build-script-executed".*\["GPCGUARD_GENERATED_HEADER","\([^"]*\)"\].*/\1/p' <<<"$$msgs" | tail -n 1); \
+test -n "$$gen" || { echo "$(1): cargo reported no GPCGUARD_GENERATED_HEADER: build.rs must print cargo:rustc-env=GPCGUARD_GENERATED_HEADER=<path> (see cargo build --release -vv)" >&2; exit 1; }; \
+test -s "$$gen" || { echo "$(1): the build generated no header ($$gen): cbindgen failed, see cargo's warnings above; fix src/ffi or cbindgen.toml" >&2; exit 1; }
+endef
 
 header:
-	@gen=$$($(generated_header)); \
-	test -s "$$gen" || { echo "make header: the build generated no header ($$gen); see cargo's warnings" >&2; exit 1; }; \
+	@$(call find_header,header); \
 	mkdir -p include; cp "$$gen" include/gpcguard.h; echo "include/gpcguard.h <- $$gen"
 
 check-header:
-	@gen=$$($(generated_header)); \
-	test -s "$$gen" || { echo "check-header: the build generated no header ($$gen); see cargo's warnings" >&2; exit 1; }; \
+	@$(call find_header,check-header); \
 	if ! cmp -s "$$gen" include/gpcguard.h; then \
 	  echo "include/gpcguard.h is stale or missing: it differs from the header generated from src/ffi." >&2; \
 	  echo "Run \`make header\` and commit include/gpcguard.h." >&2; \
@@ -132,23 +140,35 @@ install: release
 # Installs into a temporary prefix and builds a host program the way a user would: pkg-config
 # only, no path into this tree. Running it proves the soname chain resolves (the program records
 # NEEDED libgpcguard.so.$(SOVERSION)); a second build links libgpcguard.a with `pkg-config --static`.
+# Each check reads the tool's whole output before grep looks at it: `tool | grep -q` fails under
+# pipefail when grep's early exit kills the tool, and a `!` in front would never fail the recipe.
 install-test: release
 	@prefix=$$(mktemp -d); trap 'rm -rf "$$prefix"' EXIT; \
-	$(MAKE) --no-print-directory install PREFIX="$$prefix" >/dev/null; \
+	fail() { echo "install-test: $$*" >&2; exit 1; }; \
+	$(MAKE) --no-print-directory install PREFIX="$$prefix" >/dev/null || fail "make install PREFIX=$$prefix failed (errors above)"; \
 	export PKG_CONFIG_PATH="$$prefix/lib/pkgconfig"; \
-	test "$$(readlink "$$prefix/lib/libgpcguard.so")" = libgpcguard.so.$(SOVERSION); \
-	test "$$(readlink "$$prefix/lib/libgpcguard.so.$(SOVERSION)")" = libgpcguard.so.$(VERSION); \
-	test "$$(pkg-config --modversion gpcguard)" = "$(VERSION)"; \
-	$(CC) $(C_WARNINGS) -o "$$prefix/pkgconfig-host" c-tests/pkgconfig_host.c $$(pkg-config --cflags --libs gpcguard); \
-	readelf -d "$$prefix/pkgconfig-host" | grep -q 'NEEDED.*\[libgpcguard.so.$(SOVERSION)\]'; \
-	readelf -d "$$prefix/lib/libgpcguard.so" | grep -q 'NEEDED.*\[libssl.so.3\]'; \
-	! nm -D --defined-only "$$prefix/lib/libgpcguard.so" | grep -qw 'SSL_CTX_new'; \
-	LD_LIBRARY_PATH="$$prefix/lib" "$$prefix/pkgconfig-host" "$(VERSION)"; \
+	link=$$(readlink "$$prefix/lib/libgpcguard.so"); \
+	[ "$$link" = libgpcguard.so.$(SOVERSION) ] || fail "lib/libgpcguard.so links to '$$link', want libgpcguard.so.$(SOVERSION): see the install recipe"; \
+	link=$$(readlink "$$prefix/lib/libgpcguard.so.$(SOVERSION)"); \
+	[ "$$link" = libgpcguard.so.$(VERSION) ] || fail "lib/libgpcguard.so.$(SOVERSION) links to '$$link', want libgpcguard.so.$(VERSION): see the install recipe"; \
+	version=$$(pkg-config --modversion gpcguard) || fail "pkg-config does not find the installed gpcguard.pc"; \
+	[ "$$version" = "$(VERSION)" ] || fail "pkg-config says version '$$version', Cargo.toml says $(VERSION): see PC_FILE"; \
+	$(CC) $(C_WARNINGS) -o "$$prefix/pkgconfig-host" c-tests/pkgconfig_host.c $$(pkg-config --cflags --libs gpcguard) \
+	  || fail "c-tests/pkgconfig_host.c does not build with pkg-config's flags (errors above)"; \
+	dynamic=$$(readelf -d "$$prefix/pkgconfig-host"); \
+	grep -q 'NEEDED.*\[libgpcguard.so.$(SOVERSION)\]' <<<"$$dynamic" \
+	  || fail "the host program does not record NEEDED libgpcguard.so.$(SOVERSION): the soname (build.rs) is wrong"; \
+	dynamic=$$(readelf -d "$$prefix/lib/libgpcguard.so"); \
+	grep -q 'NEEDED.*\[libssl.so.3\]' <<<"$$dynamic" || fail "libgpcguard.so does not link libssl.so.3 dynamically: check the openssl crate's features (no vendored OpenSSL)"; \
+	symbols=$$(nm -D --defined-only "$$prefix/lib/libgpcguard.so"); \
+	! grep -qw 'SSL_CTX_new' <<<"$$symbols" || fail "libgpcguard.so defines SSL_CTX_new: OpenSSL is linked in statically (vendored), it must come from the system"; \
+	LD_LIBRARY_PATH="$$prefix/lib" "$$prefix/pkgconfig-host" "$(VERSION)" || fail "the pkg-config host program failed (output above)"; \
 	static_libs=$$(pkg-config --static --libs gpcguard | sed 's/-lgpcguard//'); \
 	$(CC) $(C_WARNINGS) -o "$$prefix/static-host" c-tests/pkgconfig_host.c $$(pkg-config --cflags gpcguard) \
-	  "$$prefix/lib/libgpcguard.a" $$static_libs; \
-	! readelf -d "$$prefix/static-host" | grep -q 'NEEDED.*libgpcguard'; \
-	"$$prefix/static-host" "$(VERSION)"; \
+	  "$$prefix/lib/libgpcguard.a" $$static_libs || fail "the static host does not link with pkg-config --static's libraries: see Libs.private in PC_FILE"; \
+	dynamic=$$(readelf -d "$$prefix/static-host"); \
+	! grep -q 'NEEDED.*libgpcguard' <<<"$$dynamic" || fail "the static host still needs libgpcguard.so"; \
+	"$$prefix/static-host" "$(VERSION)" || fail "the static host program failed (output above)"; \
 	echo "install-test: pkg-config build against $$prefix passed"
 
 # Installs the Debian packages that are missing (as root), or says which to install.
@@ -163,7 +183,9 @@ deps:
 	if [ -z "$$missing" ]; then echo "deps: all present ($(DEB_PACKAGES))"; exit 0; fi; \
 	if [ "$$(id -u)" -ne 0 ]; then echo "deps: missing Debian packages:$$missing — run as root: apt-get install -y$$missing" >&2; exit 1; fi; \
 	echo "deps: installing$$missing"; \
-	export DEBIAN_FRONTEND=noninteractive; apt-get update && apt-get install -y --no-install-recommends $$missing
+	export DEBIAN_FRONTEND=noninteractive; \
+	{ apt-get update && apt-get install -y --no-install-recommends $$missing; } \
+	  || { echo "deps: apt-get could not install$$missing (errors above): check the apt sources and the network, then run make deps again" >&2; exit 1; }
 
 # The README's first command: a throw-away PKI, the demo provider (examples/demo_provider.c, on
 # gpcguard_ssl_ctx_new + gpcguard_check_request), a dozen requests through curl, a table of the

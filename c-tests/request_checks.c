@@ -707,6 +707,16 @@ static void test_claims(void) {
     EXPECT("write scope on DocumentReference search", req_claim(documents(), "requested_scope", json_string("patient/*.write")),
            GPCGUARD_REASON_SCOPE_DENIED, URN DOCUMENTS, NULL);
     EXPECT("scope outside the grammar", req_claim(read_patient(), "requested_scope", json_string("badScope")), GPCGUARD_REASON_JWT_CLAIM_INVALID, id, NULL);
+
+    /* Member names equal ignoring ASCII case are refused as duplicates are, at any depth: a
+     * binder that ignores case could read the other one. */
+    const char *twins[] = {"Requested_Scope", "REQUESTED_SCOPE", "requesting_practitioner.name.0.Family"};
+    for (size_t i = 0; i < sizeof twins / sizeof twins[0]; i++) {
+        char *label = xprintf("case twin %s", twins[i]);
+        EXPECT(label, req_claim(read_patient(), twins[i], json_string("patient/*.write")), GPCGUARD_REASON_JWT_MALFORMED, id,
+               "the JWT payload has two members whose names differ only in case");
+        free(label);
+    }
 }
 
 static void test_sizes(void) {

@@ -36,6 +36,7 @@ printf 'Bearer %s.%s.sig' "$(printf '{"alg":"HS256","typ":"JWT"}' | b64)" "$(pri
 printf 'Bearer %s.%s.' "$(printf '{"alg":"None","typ":"JWT","kid":"1"}' | b64)" "$(printf '{"a":1}' | b64)" > "$j/header-member"
 printf 'Bearer %s=.%s.' "$(printf '%s' "$HEADER" | b64)" "$(printf '{"a":[1,2]}' | b64)" > "$j/padded"
 printf 'Basic dXNlcjpwYXNz' > "$j/basic"
+printf 'Bearer %s' "$(token "$(claims 'patient/*.read' directcare ',"REQUESTED_SCOPE":"patient/*.write"')")" > "$j/case-twin-claim"
 
 # base64url: text as is, or `!` + two bytes (position, replacement) + bytes to encode.
 u="$c/base64url"
@@ -53,6 +54,8 @@ claims 'patient/*.read conf/N' migration > "$k/migration"
 claims 'organization/*.write' directcare ',"requested_record":{"resourceType":"Patient"}' > "$k/requested-record"
 claims 'patient/*.read' directcare ',"sub":"2"' > "$k/duplicate-sub"
 printf '{"a":"\\ud800","b":[1e400,-0.5e-3,true,null],"c":{"d":"\\u00e9\\n"}}' > "$k/escapes"
+claims 'patient/*.read' directcare ',"Requested_Scope":"patient/*.write"' > "$k/case-twin-claim"
+claims 'patient/*.read' directcare | sed 's/"family":"AssurancePractitioner"/&,"Family":"X"/' > "$k/case-twin-nested"
 
 # check_request: method, target, headers.
 req() { # req FILE METHOD PATH INTERACTION SCOPE REASON [TO]

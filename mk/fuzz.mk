@@ -58,7 +58,7 @@ define fuzz_all
 	    -max_total_time=$(1) -max_len=$$max $(FUZZ_LIBFUZZER_FLAGS) -artifact_prefix=fuzz/artifacts/$$t/ \
 	    > $(FUZZ_WORK)/$$t.log 2>&1 \
 	    || { tail -n 60 $(FUZZ_WORK)/$$t.log >&2; echo "fuzz: $$t FAILED (log $(FUZZ_WORK)/$$t.log, input in fuzz/artifacts/$$t/)" >&2; exit 1; }; \
-	  grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)|^Done [0-9]+ runs' $(FUZZ_WORK)/$$t.log | tr '\n' ' '; echo; \
+	  { grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)|^Done [0-9]+ runs' $(FUZZ_WORK)/$$t.log || echo "(no libFuzzer stats in $(FUZZ_WORK)/$$t.log)"; } | tr '\n' ' '; echo; \
 	done
 endef
 

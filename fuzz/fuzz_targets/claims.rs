@@ -3,7 +3,9 @@
 //! audience), `claims::check_times` and `scope::check`. Input: the payload JSON.
 //!
 //! Oracles: the strict parser and serde_json agree (what we accept serde_json reads the same way;
-//! what serde_json accepts we refuse only for duplicate members or depth); accepted claims have
+//! what serde_json accepts we refuse only for duplicate members, member names that differ only in
+//! ASCII case, or depth); what serde_json reads with case twins (found independently) we refuse,
+//! and we never call twins what has none; accepted claims have
 //! exp = iat + 300 as serde_json reads them, the reason the interaction needs, no
 //! requested_record; the audit record is one JSON line; an `exp` in the past by even one second
 //! is expired.
@@ -16,7 +18,7 @@ use gpcguard::request::interactions::Table;
 use gpcguard::request::json::{self, JsonError};
 use gpcguard::verdict::Reason;
 use gpcguard::request::scope;
-use gpcguard_fuzz::{trace, within_budget};
+use gpcguard_fuzz::{has_case_twins, trace, within_budget};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -35,10 +37,15 @@ fuzz_target!(|data: &[u8]| {
                 "the strict parser accepted JSON serde_json refuses: {e}"
             ),
             (Err(e), Ok(_)) => assert!(
-                matches!(e, JsonError::DuplicateMember | JsonError::TooDeep),
+                matches!(e, JsonError::DuplicateMember | JsonError::CaseTwinMember | JsonError::TooDeep),
                 "the strict parser refused ({e:?}) JSON serde_json accepts"
             ),
             _ => {}
+        }
+        if let Ok(v) = &theirs {
+            let twins = has_case_twins(v);
+            assert!(!(ours.is_ok() && twins), "the strict parser accepted member names that differ only in ASCII case");
+            assert!(twins || ours != Err(JsonError::CaseTwinMember), "refused as case twins, but serde_json reads none");
         }
         let read = claims::read(data, &limits, elements);
         // The claims reader reads as the plain reader does: the same JSON accepted and refused.

@@ -4,13 +4,14 @@
 //! Oracles beyond "no crash": an accepted envelope is `header.payload.` whose header decodes (by
 //! an independent decoder, read by serde_json) to exactly {"alg":"none","typ":"JWT"}, whose
 //! payload re-encodes to the bytes sent (one encoding per value), within max_json_bytes; an
-//! accepted payload is JSON serde_json reads as an object too.
+//! accepted payload is JSON serde_json reads as an object too, with no two member names equal
+//! ignoring ASCII case.
 #![no_main]
 
 use gpcguard::request::claims::{self, FhirElements};
 use gpcguard::config::Limits;
 use gpcguard::request::jwt;
-use gpcguard_fuzz::{b64url, b64url_decode_lenient, within_budget};
+use gpcguard_fuzz::{b64url, b64url_decode_lenient, has_case_twins, within_budget};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -34,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
 
         if claims::read(&payload, &limits, FhirElements::standard().expect("FHIR element lists")).is_ok() {
             match serde_json::from_slice::<serde_json::Value>(&payload) {
-                Ok(v) => assert!(v.is_object(), "accepted payload is not an object to serde_json"),
+                Ok(v) => {
+                    assert!(v.is_object(), "accepted payload is not an object to serde_json");
+                    assert!(!has_case_twins(&v), "accepted payload has member names that differ only in ASCII case");
+                }
                 // serde_json refuses numbers beyond f64 (1e400); JSON does not, nor do we.
                 Err(e) => assert!(e.to_string().contains("number out of range"), "accepted payload is not JSON to serde_json: {e}"),
             }

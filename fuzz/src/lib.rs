@@ -1,6 +1,8 @@
 //! Helpers shared by the fuzz targets: the per-input CPU budget, the request input format, and a
-//! base64url encoder/decoder written independently of the library's, for the oracles.
+//! base64url encoder/decoder and a case-twin finder written independently of the library's, for
+//! the oracles.
 
+use std::collections::HashSet;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -90,6 +92,20 @@ pub fn b64url_decode_lenient(text: &[u8]) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// Whether an object of `v`, at any depth, has two member names that are equal ignoring ASCII
+/// case (`requested_scope` and `Requested_Scope`), which the strict reader must refuse. serde_json
+/// keeps one of two exact duplicates, so what it read has only differently spelled twins left.
+pub fn has_case_twins(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut folded = HashSet::new();
+            m.keys().any(|k| !folded.insert(k.to_ascii_lowercase())) || m.values().any(has_case_twins)
+        }
+        serde_json::Value::Array(a) => a.iter().any(has_case_twins),
+        _ => false,
+    }
 }
 
 /// With `GPCGUARD_FUZZ_TRACE` set, prints one line per input (to see what an artifact or a seed

@@ -4,7 +4,9 @@
 //! Why not `serde_json`: it keeps the last of two members with the same name, so
 //! `{"requested_scope":"patient/*.read","requested_scope":"patient/*.write"}` would mean whatever
 //! the parser in front of or behind us decides. Here every ambiguity is an error: duplicate
-//! member names at any level (compared after unescaping), invalid UTF-8, lone surrogates, control
+//! member names at any level (compared after unescaping), names that differ only in ASCII case
+//! (`requested_scope` and `Requested_Scope`: a consumer or binder that ignores case would read
+//! either), invalid UTF-8, lone surrogates, control
 //! characters in strings, trailing bytes, and nesting deeper than the configured bound. The
 //! reader checks all of that for every value, read or skipped, so a caller cannot forget it.
 //!
@@ -21,6 +23,9 @@ pub enum JsonError {
     Syntax,
     /// Two members of one object have the same name.
     DuplicateMember,
+    /// Two members of one object have names that differ only in ASCII case (A-Z, a-z; other
+    /// letters are not folded: no Unicode case mapping is implied).
+    CaseTwinMember,
     /// Nested deeper than allowed.
     TooDeep,
 }
@@ -31,6 +36,7 @@ impl JsonError {
             JsonError::Utf8 => "is not UTF-8",
             JsonError::Syntax => "is not valid JSON",
             JsonError::DuplicateMember => "has two members with the same name",
+            JsonError::CaseTwinMember => "has two members whose names differ only in case",
             JsonError::TooDeep => "is nested too deeply",
         }
     }
@@ -223,16 +229,40 @@ fn string_run_swar(bytes: &[u8]) -> Option<usize> {
     bytes.get(offset..)?.iter().position(special).map(|i| offset + i)
 }
 
-/// A cheap digest of a member name for the duplicate check: equal names have equal digests, so
-/// only names with equal digests are compared in full. Length and three bytes: no copy, and the
-/// names of one object rarely share all four.
+/// A cheap digest of a member name for the duplicate check: names equal ignoring ASCII case have
+/// equal digests, so only names with equal digests are compared in full. Length and three bytes
+/// with bit 0x20 set (what tells an ASCII capital from its small letter; setting it in other
+/// bytes too only merges digests, never splits them): no copy, and the names of one object rarely
+/// share all four.
 #[inline]
 fn digest(s: &[u8]) -> u64 {
-    match s {
-        [] => 0,
-        [first, .., last] => s.len() as u64 | (*first as u64) << 32 | (*last as u64) << 40 | (s[s.len() / 2] as u64) << 48,
-        [only] => 1 | (*only as u64) << 32,
+    const CASE_BITS: u64 = 0x20 << 32 | 0x20 << 40 | 0x20 << 48;
+    CASE_BITS
+        | match s {
+            [] => 0,
+            [first, .., last] => s.len() as u64 | (*first as u64) << 32 | (*last as u64) << 40 | (s[s.len() / 2] as u64) << 48,
+            [only] => 1 | (*only as u64) << 32,
+        }
+}
+
+/// The error for two names of one object that are equal ignoring ASCII case, if they are.
+/// Out of line: the digests of an object's names rarely match, and the hot loop stays small.
+#[cold]
+#[inline(never)]
+fn clash(a: &[u8], b: &[u8]) -> Option<JsonError> {
+    if a == b {
+        Some(JsonError::DuplicateMember)
+    } else if a.eq_ignore_ascii_case(b) {
+        Some(JsonError::CaseTwinMember)
+    } else {
+        None
     }
+}
+
+/// Orders names as their ASCII-lowercased bytes: names equal ignoring ASCII case sort next to
+/// each other.
+fn cmp_ignoring_ascii_case(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    a.iter().map(u8::to_ascii_lowercase).cmp(b.iter().map(u8::to_ascii_lowercase))
 }
 
 /// `a == b`, for the short member names and values the claims are matched by: a few word loads
@@ -344,6 +374,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the rest of a value whose `item` was read at `depth` (nothing for scalars).
+    #[inline]
     pub fn skip_rest(&mut self, item: Item, depth: usize) -> Result<(), JsonError> {
         match item {
             Item::Object => self.members(|r, _| r.skip(depth + 1).map(drop)),
@@ -353,7 +384,9 @@ impl<'a> Reader<'a> {
     }
 
     /// The members of an object whose `{` was read: `member(reader, name)` for each, which must
-    /// read the value whole. Duplicate names are refused before the callback sees the second.
+    /// read the value whole. Duplicate names, and names equal ignoring ASCII case, are refused
+    /// before the callback sees the second (up to the pairwise bound; past it, at the object's end,
+    /// before the object counts as read).
     pub fn members(&mut self, mut member: impl FnMut(&mut Reader<'a>, Span) -> Result<(), JsonError>) -> Result<(), JsonError> {
         self.skip_ws();
         if self.peek() == Some(b'}') {
@@ -375,8 +408,10 @@ impl<'a> Reader<'a> {
                 let text = self.str(name);
                 let d = digest(text.as_bytes());
                 for i in 0..count {
-                    if digests[i] == d && self.str(names[i]) == text {
-                        return Err(JsonError::DuplicateMember);
+                    if digests[i] == d {
+                        if let Some(e) = clash(self.str(names[i]).as_bytes(), text.as_bytes()) {
+                            return Err(e);
+                        }
                     }
                 }
                 digests[count] = d;
@@ -436,15 +471,17 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The duplicate check of a large object: all names sorted, neighbours compared.
+    /// The duplicate check of a large object: all names sorted ignoring ASCII case, neighbours
+    /// compared.
     #[cold]
+    #[inline(never)]
     fn check_unique(&self, names: &mut [Span]) -> Result<(), JsonError> {
-        let mut all: Vec<&str> = names.iter().map(|&s| self.str(s)).collect();
-        all.sort_unstable();
-        if all.windows(2).any(|w| w[0] == w[1]) {
-            return Err(JsonError::DuplicateMember);
+        let mut all: Vec<&[u8]> = names.iter().map(|&s| self.str(s).as_bytes()).collect();
+        all.sort_unstable_by(|a, b| cmp_ignoring_ascii_case(a, b));
+        match all.windows(2).find_map(|w| clash(w[0], w[1])) {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn literal(&mut self, word: &'static [u8]) -> Result<(), JsonError> {
@@ -694,6 +731,72 @@ mod tests {
         }
         // Same name in different objects is fine.
         assert!(v(r#"{"a":{"a":1},"b":{"a":2}}"#).is_ok());
+    }
+
+    #[test]
+    fn refuses_names_that_differ_only_in_ascii_case_at_every_level() {
+        let v = |s: &str| validate(s.as_bytes(), 16);
+        let twin = Err(JsonError::CaseTwinMember);
+        assert_eq!(v(r#"{"requested_scope":"patient/*.read","Requested_Scope":"patient/*.write"}"#), twin);
+        assert_eq!(v(r#"{"REQUESTED_SCOPE":"patient/*.write","requested_scope":"patient/*.read"}"#), twin);
+        assert_eq!(v(r#"{"a":[{"name":[{"family":"A","given":["B"],"Family":"C"}]}]}"#), twin);
+        // Compared after unescaping, as duplicates are: \u0052 is R, \u0072 is r.
+        assert_eq!(v(r#"{"requested_scope":1,"\u0052equested_scope":2}"#), twin);
+        assert_eq!(v(r#"{"\u0072equested_scope":1,"requested_scope":2}"#), Err(JsonError::DuplicateMember));
+        // Case twins in the sorting path, the twin being the first or the last name.
+        let mut many = String::from("{");
+        for i in 0..100 {
+            many.push_str(&format!("\"m{i}\":0,"));
+        }
+        assert_eq!(v(&(many.clone() + "\"M0\":0}")), twin);
+        assert_eq!(v(&(many.clone() + "\"M99\":0}")), twin);
+        assert_eq!(v(&(many.clone() + "\"m99\":0}")), Err(JsonError::DuplicateMember));
+        assert!(v(&(many + "\"M100\":0}")).is_ok());
+        // At the pairwise bound and one past it.
+        for n in [PAIRWISE_DUPLICATE_CHECK_MAX - 1, PAIRWISE_DUPLICATE_CHECK_MAX] {
+            let mut o = String::from("{");
+            for i in 0..n {
+                o.push_str(&format!("\"n{i}\":0,"));
+            }
+            assert_eq!(v(&(o + "\"N0\":1}")), twin, "{n}");
+        }
+        // Only ASCII letters fold: not Unicode case (Kelvin sign, sharp s, accented and Turkish
+        // letters), not the other ASCII bytes that differ from each other in bit 0x20.
+        for ok in [
+            r#"{"k":1,"\u212a":2}"#, r#"{"K":1,"\u212a":2}"#, r#"{"\u00df":1,"SS":2}"#, r#"{"\u00e9":1,"\u00c9":2}"#,
+            r#"{"i":1,"\u0130":2}"#, r#"{"@":1,"`":2}"#, r#"{"[x]":1,"{x}":2}"#, r#"{"_":1,"\u007f":2}"#,
+            r#"{"1":1,"\u0011":2}"#, r#"{"a":1,"A ":2}"#, r#"{"a":{"A":1},"A_":{"a":2}}"#,
+        ] {
+            assert!(v(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(v(r#"{"ss":1,"SS":2}"#), twin);
+    }
+
+    #[test]
+    fn case_twins_are_exactly_the_ascii_letter_pairs() {
+        // Every pair of distinct ASCII bytes, at the first, middle and last position of a name, in
+        // the pairwise path and (17 members) in the sorting path.
+        let filler: String = (0..PAIRWISE_DUPLICATE_CHECK_MAX).map(|i| format!("\"f{i}\":0,")).collect();
+        for a in 0..128u8 {
+            for b in (0..128u8).filter(|&b| b != a) {
+                let twins = a.is_ascii_alphabetic() && a.eq_ignore_ascii_case(&b);
+                let name = |c: u8, at: usize| {
+                    let escaped = format!("\\u{c:04x}");
+                    match at {
+                        0 => format!("{escaped}yz"),
+                        1 => format!("x{escaped}z"),
+                        _ => format!("xy{escaped}"),
+                    }
+                };
+                for at in 0..3 {
+                    for prefix in ["", filler.as_str()] {
+                        let o = format!("{{{prefix}\"{}\":0,\"{}\":0}}", name(a, at), name(b, at));
+                        let want = if twins { Err(JsonError::CaseTwinMember) } else { Ok(Kind::Object) };
+                        assert_eq!(validate(o.as_bytes(), 4), want, "{o}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

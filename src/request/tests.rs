@@ -481,6 +481,47 @@ fn envelope_attacks() {
     assert!(r().header("Authorization", Some(format!("BEARER {t}").as_bytes())).run().allowed());
 }
 
+/// Two member names equal ignoring ASCII case, at any depth of the payload or in the header, are
+/// refused as duplicates are: a binder that ignores case could read the other value.
+#[test]
+fn claim_names_that_differ_only_in_case_are_malformed() {
+    let r = Req::read_patient;
+    let claims = baseline_claims().to_string();
+    let twin_message = "has two members whose names differ only in case";
+    let expect_twin = |what: &str, req: Req| {
+        let v = req.run();
+        assert_eq!((v.reason, v.http_status(), v.error_code()), (Reason::JwtMalformed, 400, "BAD_REQUEST"), "{what}: {}", v.message);
+        assert_eq!(v.message, format!("the JWT payload {twin_message}"), "{what}");
+        req.assert_no_leak(&v);
+    };
+    expect_twin("Requested_Scope", r().claim("Requested_Scope", Some(json!("patient/*.write"))));
+    expect_twin("REQUESTED_SCOPE", r().claim("REQUESTED_SCOPE", Some(json!("patient/*.write"))));
+    for claim in ["iss", "sub", "aud", "exp", "iat", "reason_for_request", "requested_scope", "requesting_device", "requesting_organization", "requesting_practitioner"] {
+        let value = baseline_claims()[claim].clone();
+        expect_twin(claim, r().claim(&claim.to_ascii_uppercase(), Some(value.clone())));
+        let capitalised = claim[..1].to_ascii_uppercase() + &claim[1..];
+        expect_twin(claim, r().claim(&capitalised, Some(value)));
+    }
+    for nested in [
+        "requesting_practitioner.name.0.Family",
+        "requesting_practitioner.ID",
+        "requesting_practitioner.Identifier",
+        "requesting_practitioner.identifier.0.System",
+        "requesting_device.identifier.0.VALUE",
+        "requesting_organization.NAME",
+    ] {
+        expect_twin(nested, r().claim(nested, Some(json!("x"))));
+    }
+    // Compared after unescaping: \u0052 is R.
+    expect_twin("escaped R", r().bearer(&token_raw(&claims.replacen('{', r#"{"\u0052equested_scope":"patient/*.write","#, 1))));
+    // The header too (a case twin of alg is not just "another member").
+    let head = kit::b64url(br#"{"alg":"none","typ":"JWT","ALG":"none"}"#);
+    let v = r().bearer(&format!("{head}.{}.", kit::b64url(claims.as_bytes()))).run();
+    assert_eq!((v.reason, v.message.as_str()), (Reason::JwtMalformed, format!("the JWT header {twin_message}").as_str()));
+    // Only ASCII letters fold: a long s (U+017F, Unicode's case-fold of S) makes another, unknown claim.
+    assert!(r().claim("reque\u{17f}ted_scope", Some(json!("patient/*.write"))).run().allowed());
+}
+
 #[test]
 fn sizes_are_bounded() {
     let r = Req::read_patient;
