@@ -1,0 +1,60 @@
+# The Java binding (hosts/java) and the Tomcat integration (hosts/tomcat), built with javac and cc
+# only (no Maven repository is reachable; Debian ships every jar needed).
+#
+#   make java        build/java/gpcguard.jar (org.gpcguard, org.gpcguard.tomcat...) and
+#                    build/java/libgpcguard_jni.so (the JNI shim over the C ABI)
+#   make test-java   the JUnit 5 suite under -Xcheck:jni (part of `make test`)
+#
+# The shim links libgpcguard from an install prefix under build/ (make install PREFIX=...), with
+# an rpath to it, the way the nginx and Apache modules do.
+
+DEB_PACKAGES += openjdk-17-jdk-headless junit5 libtomcat10-java tomcat10 libtomcat9-java libtcnative-1
+
+JAVA_HOME   ?= /usr/lib/jvm/java-17-openjdk-$(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+JAVAC       := $(JAVA_HOME)/bin/javac
+JAVA        := $(JAVA_HOME)/bin/java
+JAR         := $(JAVA_HOME)/bin/jar
+JAVA_BUILD  := $(abspath build/java)
+JAVA_PREFIX := $(JAVA_BUILD)/gpcguard
+JAVA_JAR    := $(JAVA_BUILD)/gpcguard.jar
+JNI_LIB     := $(JAVA_BUILD)/libgpcguard_jni.so
+JUNIT_JAR   := /usr/share/java/junit-platform-console-standalone.jar
+TOMCAT10_LIB := /usr/share/tomcat10/lib
+TOMCAT10_CP := $(TOMCAT10_LIB)/catalina.jar:$(TOMCAT10_LIB)/servlet-api.jar:$(TOMCAT10_LIB)/tomcat-coyote.jar:$(TOMCAT10_LIB)/tomcat-util.jar:$(TOMCAT10_LIB)/tomcat-api.jar:/usr/share/tomcat10/bin/tomcat-juli.jar
+JAVA_SOURCES := $(shell find hosts/java/src -name '*.java' 2>/dev/null) \
+                $(shell find hosts/tomcat/src10 -name '*.java' 2>/dev/null)
+JAVA_TESTS  := $(shell find hosts/java/test -name '*.java' 2>/dev/null)
+
+.PHONY: java test-java
+EXTRA_TESTS += test-java
+
+java: $(JAVA_JAR) $(JNI_LIB)
+
+$(JAVA_PREFIX)/lib/libgpcguard.so: release
+	$(MAKE) --no-print-directory install PREFIX=$(JAVA_PREFIX) >/dev/null
+
+$(JNI_LIB): hosts/java/jni/gpcguard_jni.c hosts/java/jni/exports.map include/gpcguard.h $(JAVA_PREFIX)/lib/libgpcguard.so
+	@mkdir -p $(JAVA_BUILD)
+	$(CC) $(C_WARNINGS) -O2 -g -fPIC -shared -fvisibility=hidden \
+	  -DGPCGUARD_JNI_BUILT_VERSION='"$(VERSION)"' \
+	  -I$(JAVA_PREFIX)/include -I$(JAVA_HOME)/include -I$(JAVA_HOME)/include/linux $(OPENSSL_CFLAGS) \
+	  -Wl,--version-script=hosts/java/jni/exports.map -Wl,-z,now -Wl,-z,relro \
+	  -o $@ hosts/java/jni/gpcguard_jni.c \
+	  -L$(JAVA_PREFIX)/lib -Wl,-rpath,$(JAVA_PREFIX)/lib -lgpcguard $(OPENSSL_LIBS)
+	@exported=$$(nm -D --defined-only $@ | awk '{print $$3}' | sort | tr '\n' ' '); \
+	test "$$exported" = "JNI_OnLoad JNI_OnUnload " || { echo "$@ exports more than JNI_OnLoad/JNI_OnUnload: $$exported" >&2; exit 1; }
+
+$(JAVA_JAR): $(JAVA_SOURCES)
+	@test -x $(JAVAC) || { echo "java: $(JAVAC) is missing: apt-get install openjdk-17-jdk-headless (make deps)" >&2; exit 1; }
+	rm -rf $(JAVA_BUILD)/classes && mkdir -p $(JAVA_BUILD)/classes
+	$(JAVAC) -Xlint:all -Werror --release 11 -d $(JAVA_BUILD)/classes -cp $(TOMCAT10_CP) $(JAVA_SOURCES)
+	$(JAR) --create --file $@ -C $(JAVA_BUILD)/classes .
+
+# JUnit 5 (Debian's console launcher) with -Xcheck:jni; the tests make their own PKI.
+test-java: deps java
+	rm -rf $(JAVA_BUILD)/test-classes && mkdir -p $(JAVA_BUILD)/test-classes
+	$(JAVAC) -Xlint:all -Werror --release 11 -d $(JAVA_BUILD)/test-classes -cp $(JAVA_JAR):$(JUNIT_JAR) $(JAVA_TESTS)
+	$(JAVA) -Xcheck:jni -Xmx256m -Dgpcguard.jni.library=$(JNI_LIB) -Dgpcguard.repo=$(CURDIR) \
+	  -Dgpcguard.jar=$(JAVA_JAR) \
+	  -jar $(JUNIT_JAR) --disable-banner --fail-if-no-tests \
+	  -cp $(JAVA_JAR):$(JAVA_BUILD)/test-classes --scan-classpath $(JAVA_BUILD)/test-classes
