@@ -53,8 +53,10 @@ $(JAVA_JAR): $(JAVA_SOURCES)
 # JUnit 5 (Debian's console launcher) with -Xcheck:jni; the tests make their own PKI.
 test-java: deps java
 	rm -rf $(JAVA_BUILD)/test-classes && mkdir -p $(JAVA_BUILD)/test-classes
+	$(CC) $(C_WARNINGS) -O1 -g -I$(JAVA_PREFIX)/include -o $(JAVA_BUILD)/verdict_oracle hosts/java/test/c/verdict_oracle.c \
+	  -L$(JAVA_PREFIX)/lib -Wl,-rpath,$(JAVA_PREFIX)/lib -lgpcguard
 	$(JAVAC) -Xlint:all -Werror --release 11 -d $(JAVA_BUILD)/test-classes -cp $(JAVA_JAR):$(JUNIT_JAR) $(JAVA_TESTS)
-	$(JAVA) -Xcheck:jni -Xmx256m -Dgpcguard.jni.library=$(JNI_LIB) -Dgpcguard.repo=$(CURDIR) \
-	  -Dgpcguard.jar=$(JAVA_JAR) \
+	$(JAVA) -Xcheck:jni -Xms256m -Xmx256m -XX:+AlwaysPreTouch -Dgpcguard.jni.library=$(JNI_LIB) -Dgpcguard.repo=$(CURDIR) \
+	  -Dgpcguard.jar=$(JAVA_JAR) -Dgpcguard.oracle=$(JAVA_BUILD)/verdict_oracle \
 	  -jar $(JUNIT_JAR) --disable-banner --fail-if-no-tests \
 	  -cp $(JAVA_JAR):$(JAVA_BUILD)/test-classes --scan-classpath $(JAVA_BUILD)/test-classes
