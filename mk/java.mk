@@ -60,3 +60,11 @@ test-java: deps java
 	  -Dgpcguard.jar=$(JAVA_JAR) -Dgpcguard.oracle=$(JAVA_BUILD)/verdict_oracle \
 	  -jar $(JUNIT_JAR) --disable-banner --fail-if-no-tests \
 	  -cp $(JAVA_JAR):$(JAVA_BUILD)/test-classes --scan-classpath $(JAVA_BUILD)/test-classes
+
+# Real Tomcat 10.1 (Debian's tomcat10, catalina.sh run, JSSE) driven by curl and openssl s_client.
+.PHONY: test-tomcat10
+EXTRA_TESTS += test-tomcat10
+test-hosts: test-tomcat10
+
+test-tomcat10: deps java
+	hosts/tomcat/test10.sh $(JAVA_BUILD)

@@ -39,7 +39,7 @@ import org.gpcguard.Guard;
  *
  * <pre>{@code <Listener className="org.gpcguard.tomcat.GpcGuardListener" config="/etc/gpcguard/provider.toml"/>}</pre>
  */
-public final class GpcGuardListener implements LifecycleListener, GpcGuardControlMBean {
+public final class GpcGuardListener implements LifecycleListener {
     private static final Logger LOG = Logger.getLogger(GpcGuardListener.class.getName());
     private static final String JSSE = "org.apache.tomcat.util.net.jsse.JSSEImplementation";
     static final String PROTOCOL = "TLSv1.2";
@@ -55,12 +55,12 @@ public final class GpcGuardListener implements LifecycleListener, GpcGuardContro
     private final AtomicLong reloads = new AtomicLong();
     private volatile String lastReloadError = "";
     private final List<SSLHostConfig> guarded = new ArrayList<>();
+    private Server server;
 
     public void setConfig(String config) {
         this.config = config;
     }
 
-    @Override
     public String getConfig() {
         return config;
     }
@@ -93,7 +93,7 @@ public final class GpcGuardListener implements LifecycleListener, GpcGuardContro
         if (!(event.getLifecycle() instanceof Server)) {
             return;
         }
-        Server server = (Server) event.getLifecycle();
+        server = (Server) event.getLifecycle();
         switch (event.getType()) {
             case Lifecycle.BEFORE_INIT_EVENT:
                 load();
@@ -121,9 +121,19 @@ public final class GpcGuardListener implements LifecycleListener, GpcGuardContro
         }
     }
 
-    /** Refuses to go on: Tomcat marks the server FAILED and serves nothing. */
-    private static RuntimeException failStartup(String message, Throwable cause) {
+    /**
+     * Refuses to go on. Tomcat marks the server FAILED, but Catalina still starts the connectors
+     * it has before it stops again: they are removed first, so nothing is served meanwhile.
+     */
+    private RuntimeException failStartup(String message, Throwable cause) {
         LOG.log(Level.SEVERE, message, cause);
+        if (server != null) {
+            for (Service service : server.findServices()) {
+                for (Connector connector : service.findConnectors()) {
+                    service.removeConnector(connector);
+                }
+            }
+        }
         return new IllegalStateException(message, cause);
     }
 
@@ -197,7 +207,13 @@ public final class GpcGuardListener implements LifecycleListener, GpcGuardContro
                 throw failStartup("GpcGuardListener: host " + c.getHostName() + " enabled protocols "
                         + Arrays.toString(protocols) + ", not exactly " + PROTOCOL, null);
             }
-            if (ciphers == null || ciphers.length == 0 || !allowed.containsAll(Arrays.asList(ciphers))) {
+            List<String> tls12 = new ArrayList<>();
+            for (String name : ciphers == null ? new String[0] : ciphers) {
+                if (!OpenSSLCipherConfigurationParser.isTls13Cipher(name)) {
+                    tls12.add(name); // TLS 1.3 suites are inert: the protocol is off
+                }
+            }
+            if (tls12.isEmpty() || !allowed.containsAll(tls12)) {
                 throw failStartup("GpcGuardListener: host " + c.getHostName() + " enabled ciphers "
                         + Arrays.toString(ciphers) + " outside the Spine list", null);
             }
@@ -212,7 +228,7 @@ public final class GpcGuardListener implements LifecycleListener, GpcGuardContro
             MBeanServer mbs = ManagementFactory.getPlatformMBeanServer();
             mbeanName = new ObjectName("org.gpcguard:type=GpcGuard");
             if (!mbs.isRegistered(mbeanName)) {
-                mbs.registerMBean(this, mbeanName);
+                mbs.registerMBean(new GpcGuardControl(this), mbeanName);
             }
         } catch (Exception e) {
             LOG.log(Level.WARNING, "gpcguard: the JMX reload operation could not be registered", e);
@@ -248,7 +264,7 @@ public final class GpcGuardListener implements LifecycleListener, GpcGuardContro
         }
     }
 
-    @Override
+    /** Re-reads the configuration's files; a failure keeps the old state, is logged and thrown. */
     public void reload() throws Exception {
         try {
             guard.reload();
@@ -262,12 +278,10 @@ public final class GpcGuardListener implements LifecycleListener, GpcGuardContro
         }
     }
 
-    @Override
     public long getReloadCount() {
         return reloads.get();
     }
 
-    @Override
     public String getLastReloadError() {
         return lastReloadError;
     }
