@@ -21,8 +21,14 @@ JNI_LIB     := $(JAVA_BUILD)/libgpcguard_jni.so
 JUNIT_JAR   := /usr/share/java/junit-platform-console-standalone.jar
 TOMCAT10_LIB := /usr/share/tomcat10/lib
 TOMCAT10_CP := $(TOMCAT10_LIB)/catalina.jar:$(TOMCAT10_LIB)/servlet-api.jar:$(TOMCAT10_LIB)/tomcat-coyote.jar:$(TOMCAT10_LIB)/tomcat-util.jar:$(TOMCAT10_LIB)/tomcat-api.jar:/usr/share/tomcat10/bin/tomcat-juli.jar
+TOMCAT9_CP  := $(subst $(eval) ,:,$(addprefix /usr/share/java/tomcat9-,catalina.jar servlet-api.jar coyote.jar util.jar api.jar juli.jar jni.jar))
 JAVA_SOURCES := $(shell find hosts/java/src -name '*.java' 2>/dev/null) \
                 $(shell find hosts/tomcat/src10 -name '*.java' 2>/dev/null)
+TOMCAT9_SOURCES := $(shell find hosts/tomcat/src9 -name '*.java' 2>/dev/null)
+# The Valve, the Filter and the JMX control are the same for both Tomcats but for the servlet
+# package (jakarta / javax): the Tomcat 9 ones are made from the Tomcat 10 sources, so each rule
+# is written once.
+TOMCAT9_SHARED := GpcGuardValve GpcGuardFilter GpcGuardControl GpcGuardControlMBean
 JAVA_TESTS  := $(shell find hosts/java/test -name '*.java' 2>/dev/null)
 
 .PHONY: java test-java
@@ -44,10 +50,16 @@ $(JNI_LIB): hosts/java/jni/gpcguard_jni.c hosts/java/jni/exports.map include/gpc
 	@exported=$$(nm -D --defined-only $@ | awk '{print $$3}' | sort | tr '\n' ' '); \
 	test "$$exported" = "JNI_OnLoad JNI_OnUnload " || { echo "$@ exports more than JNI_OnLoad/JNI_OnUnload: $$exported" >&2; exit 1; }
 
-$(JAVA_JAR): $(JAVA_SOURCES)
+$(JAVA_JAR): $(JAVA_SOURCES) $(TOMCAT9_SOURCES)
 	@test -x $(JAVAC) || { echo "java: $(JAVAC) is missing: apt-get install openjdk-17-jdk-headless (make deps)" >&2; exit 1; }
-	rm -rf $(JAVA_BUILD)/classes && mkdir -p $(JAVA_BUILD)/classes
+	rm -rf $(JAVA_BUILD)/classes $(JAVA_BUILD)/src9 && mkdir -p $(JAVA_BUILD)/classes $(JAVA_BUILD)/src9/org/gpcguard/tomcat9
 	$(JAVAC) -Xlint:all -Werror --release 11 -d $(JAVA_BUILD)/classes -cp $(TOMCAT10_CP) $(JAVA_SOURCES)
+	for c in $(TOMCAT9_SHARED); do \
+	  sed -e 's/^package org\.gpcguard\.tomcat;/package org.gpcguard.tomcat9;/' -e 's/\bjakarta\.servlet\b/javax.servlet/g' \
+	    -e 's/Tomcat 10\.1/Tomcat 9/g' hosts/tomcat/src10/org/gpcguard/tomcat/$$c.java > $(JAVA_BUILD)/src9/org/gpcguard/tomcat9/$$c.java; \
+	done
+	$(JAVAC) -Xlint:all -Werror --release 11 -d $(JAVA_BUILD)/classes -cp $(JAVA_BUILD)/classes:$(TOMCAT9_CP) \
+	  $(TOMCAT9_SOURCES) $(addprefix $(JAVA_BUILD)/src9/org/gpcguard/tomcat9/,$(addsuffix .java,$(TOMCAT9_SHARED)))
 	$(JAR) --create --file $@ -C $(JAVA_BUILD)/classes .
 
 # JUnit 5 (Debian's console launcher) with -Xcheck:jni; the tests make their own PKI.

@@ -109,7 +109,7 @@ public final class GpcGuardValve extends ValveBase {
             X509Certificate[] chain = (X509Certificate[]) request.getAttribute(Globals.CERTIFICATES_ATTR);
             v = guard.checkPeer(chain);
             if (v.allowed()) {
-                v = guard.checkRequest(requestBytes(request.getCoyoteRequest()));
+                v = guard.checkRequest(requestBytes(request.getMethod(), request.getCoyoteRequest()));
                 audit.info(v.auditRecord());
             }
         } catch (Exception | Error e) {
@@ -153,9 +153,9 @@ public final class GpcGuardValve extends ValveBase {
     }
 
     /** The request as received: method, raw request-target (path and query), every header. */
-    static RequestBytes requestBytes(org.apache.coyote.Request coyote) {
+    static RequestBytes requestBytes(String method, org.apache.coyote.Request coyote) {
         RequestBytes rb = REQUEST.get().clear();
-        rb.method(coyote.getMethod());
+        rb.method(method);
         MessageBytes uri = coyote.requestURI();
         if (uri.getType() == MessageBytes.T_BYTES) {
             ByteChunk b = uri.getByteChunk();
