@@ -80,3 +80,13 @@ test-hosts: test-tomcat10
 
 test-tomcat10: deps java
 	hosts/tomcat/test10.sh $(JAVA_BUILD)
+
+# Real Tomcat 9 with the APR/native connector (the security page's attributes), embedded from
+# Debian's libtomcat9-java jars with Debian's tcnative; sslscan sees exactly the Spine suites.
+.PHONY: test-tomcat9
+DEB_PACKAGES += sslscan
+EXTRA_TESTS += test-tomcat9
+test-hosts: test-tomcat9
+
+test-tomcat9: deps java
+	hosts/tomcat/test9.sh $(JAVA_BUILD)
