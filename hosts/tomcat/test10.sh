@@ -28,7 +28,7 @@ gpc_make_pki "$pki" "$ROOT"
 # make_base DIR CONFIG: a CATALINA_BASE using gpcguard CONFIG, on fresh ports ($tls_port, $plain_port).
 make_base() {
   local base=$1 config=$2
-  tls_port=$(gpc_free_port); plain_port=$(gpc_free_port); shutdown_port=$(gpc_free_port)
+  tls_port=$(gpc_free_port); plain_port=$(gpc_free_port); shutdown_port=$(gpc_free_port); jmx_port=$(gpc_free_port)
   mkdir -p "$base"/{conf,lib,logs,temp,work,webapps/ROOT/WEB-INF/classes,webapps/ROOT$ROOT/Patient}
   sed -e "s#@CONFIG@#$config#; s#@PKI@#$pki#g; s#@TLS_PORT@#$tls_port#; s#@PLAIN_PORT@#$plain_port#; s#@SHUTDOWN_PORT@#$shutdown_port#; s#@SHUTDOWN@#$(openssl rand -hex 16)#" \
     "$here/test/server.xml.in" > "$base/conf/server.xml"
@@ -49,7 +49,9 @@ XML
 # start_tomcat BASE: catalina.sh run in the background ($tomcat_pid: catalina.sh execs the JVM).
 start_tomcat() {
   CATALINA_BASE=$1 CATALINA_HOME=$CATALINA_HOME CATALINA_PID= \
-  CATALINA_OPTS="-Dgpcguard.jni.library=$build/libgpcguard_jni.so -Xmx256m" \
+  CATALINA_OPTS="-Dgpcguard.jni.library=$build/libgpcguard_jni.so -Xmx256m -Dcom.sun.management.jmxremote.port=$jmx_port \
+    -Dcom.sun.management.jmxremote.host=127.0.0.1 -Dcom.sun.management.jmxremote.authenticate=false \
+    -Dcom.sun.management.jmxremote.ssl=false" \
     "$CATALINA_HOME/bin/catalina.sh" run > "$1/logs/stdout.log" 2>&1 &
   tomcat_pid=$!
 }
@@ -188,6 +190,20 @@ else
   gpc_fail "kept-alive connection answered 495" "second response: '$second': $(tail -c 600 "$work/ka.out")"
 fi
 kill "$ka_pid" 2>/dev/null; ka_pid=
+
+echo "== a failed reload (JMX operation) keeps the old state"
+printf 'not a CRL\n' > "$pki/sub-ca.crl"
+"$JAVA_HOME/bin/java" "$here/test/JmxReload.java" "$jmx_port" > "$work/jmx.out" 2>&1
+fetch client-valid "${READ[@]}" -H "Authorization: Bearer $GOOD" "$url/Patient/2"
+valid=$status
+fetch client-later-revoked "${READ[@]}" -H "Authorization: Bearer $GOOD" "$url/Patient/2"
+if grep -q '^failed: .*sub-ca.crl' "$work/jmx.out" && grep -q '^LastReloadError=.*sub-ca.crl' "$work/jmx.out" \
+   && [ "$valid" = 200 ] && [ "$status" = 000 ]; then
+  gpc_pass "JMX reload with a broken CRL fails naming the file; client-valid still 200, the revoked client still refused"
+else
+  gpc_fail "failed JMX reload keeps the old state" "$(cat "$work/jmx.out"); client-valid $valid, later-revoked $status"
+fi
+cp "$pki/subca-revoked-later.crl" "$pki/sub-ca.crl"
 
 echo "== logs"
 audit=$(cat "$base"/logs/gpcguard-audit*.log 2>/dev/null)
