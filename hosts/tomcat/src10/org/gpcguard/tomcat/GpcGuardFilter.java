@@ -35,6 +35,10 @@ import org.gpcguard.Verdict;
  */
 public final class GpcGuardFilter implements Filter {
     private static final Logger LOG = Logger.getLogger(GpcGuardFilter.class.getName());
+    private static final String INTERNAL_OUTCOME = "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\","
+            + "\"code\":\"exception\",\"details\":{\"coding\":[{\"system\":\"https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCode-1\","
+            + "\"code\":\"INTERNAL_SERVER_ERROR\",\"display\":\"Internal server error\"}]},"
+            + "\"diagnostics\":\"gpcguard could not judge the request\"}]}";
     private static final ThreadLocal<RequestBytes> REQUEST = ThreadLocal.withInitial(RequestBytes::new);
 
     private Guard guard;
@@ -92,13 +96,12 @@ public final class GpcGuardFilter implements Filter {
             }
         } catch (Exception | Error e) {
             LOG.log(Level.SEVERE, "gpcguard could not judge a request; refused with 500", e);
-            refuse(response, 500, "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"exception\","
-                    + "\"diagnostics\":\"gpcguard could not judge the request\"}]}");
+            refuse(response, 500, INTERNAL_OUTCOME);
             return;
         }
         if (!v.allowed()) {
             LOG.info("gpcguard refused " + v.httpStatus() + " " + v.reason() + " " + v.errorCode() + ": " + v.message());
-            refuse(response, v.httpStatus(), v.operationOutcome());
+            refuse(response, v.httpStatus(), v.operationOutcome() != null ? v.operationOutcome() : INTERNAL_OUTCOME);
             return;
         }
         chain.doFilter(req, resp);

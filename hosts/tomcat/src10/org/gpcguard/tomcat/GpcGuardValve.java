@@ -40,8 +40,8 @@ public final class GpcGuardValve extends ValveBase {
     private static final Logger LOG = Logger.getLogger(GpcGuardValve.class.getName());
     private static final ThreadLocal<RequestBytes> REQUEST = ThreadLocal.withInitial(RequestBytes::new);
     private static final byte[] INTERNAL_OUTCOME = ("{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\","
-            + "\"code\":\"exception\",\"details\":{\"coding\":[{\"system\":\"https://fhir.nhs.uk/STU3/ValueSet/Spine-ErrorOrWarningCode-1\","
-            + "\"code\":\"INTERNAL_SERVER_ERROR\",\"display\":\"INTERNAL_SERVER_ERROR\"}]},"
+            + "\"code\":\"exception\",\"details\":{\"coding\":[{\"system\":\"https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCode-1\","
+            + "\"code\":\"INTERNAL_SERVER_ERROR\",\"display\":\"Internal server error\"}]},"
             + "\"diagnostics\":\"gpcguard could not judge the request\"}]}").getBytes(StandardCharsets.US_ASCII);
 
     private String config;
@@ -120,7 +120,8 @@ public final class GpcGuardValve extends ValveBase {
         }
         if (!v.allowed()) {
             LOG.info("gpcguard refused " + v.httpStatus() + " " + v.reason() + " " + v.errorCode() + ": " + v.message());
-            refuse(response, v.httpStatus(), v.operationOutcome().getBytes(StandardCharsets.UTF_8));
+            String outcome = v.operationOutcome();
+            refuse(response, v.httpStatus(), outcome != null ? outcome.getBytes(StandardCharsets.UTF_8) : INTERNAL_OUTCOME);
             return;
         }
         getNext().invoke(request, response);
