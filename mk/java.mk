@@ -90,3 +90,19 @@ test-hosts: test-tomcat9
 
 test-tomcat9: deps java
 	hosts/tomcat/test9.sh $(JAVA_BUILD)
+
+# `make bench-java`: JNI against the C ABI and against the same checks in Java (Jackson from
+# Debian, installed by make bench's packages); prints the rows `make bench` puts in
+# docs/PERFORMANCE.md. Not a test.
+.PHONY: bench-java
+bench-java: java $(JAVA_BUILD)/abi_bench
+	hosts/java/bench/run.sh $(JAVA_BUILD) $(RUNS)
+
+# `make bench` gains the Java rows (bench.mk, included before this file, defines the list).
+BENCH_DEB_PACKAGES += libjackson2-databind-java
+bench: java $(JAVA_BUILD)/abi_bench
+bench: export GPCGUARD_JAVA_BENCH := $(JAVA_BUILD)
+
+$(JAVA_BUILD)/abi_bench: hosts/java/bench/abi_bench.c $(JAVA_PREFIX)/lib/libgpcguard.so
+	$(CC) -O2 -Wall -I$(JAVA_PREFIX)/include -o $@ hosts/java/bench/abi_bench.c \
+	  -L$(JAVA_PREFIX)/lib -Wl,-rpath,$(JAVA_PREFIX)/lib -lgpcguard

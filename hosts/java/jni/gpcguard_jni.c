@@ -4,7 +4,8 @@
  * Only JNI_OnLoad and JNI_OnUnload are exported (version script); the native methods of
  * org.gpcguard.Native are bound by RegisterNatives, so no Java_* symbol names exist to clash with
  * another copy of the library. Every method converts, calls gpcguard, and converts back: a request
- * is one call (its bytes pinned, the verdict read into a Java Verdict and freed before returning).
+ * is one call (its bytes pinned, the verdict copied into one Java byte array and freed before
+ * returning).
  * Failures of a call become org.gpcguard.GpcGuardException(result, gpcguard_last_error).
  */
 #include <jni.h>
@@ -26,8 +27,6 @@
 #define MAX_HEADERS 4096
 #define MAX_PEER_CERTS 64
 
-static jclass verdict_class;   /* org.gpcguard.Verdict */
-static jmethodID verdict_from_native;
 static jclass exception_class; /* org.gpcguard.GpcGuardException */
 static jmethodID exception_init;
 
@@ -62,45 +61,36 @@ static gpcguard_guard *guard_of(JNIEnv *env, jlong handle) {
     return g;
 }
 
-/* Appends `s` and a NUL to `out` at *at (capacity checked by the caller's sizing). */
-static void put_text(char *out, size_t *at, const char *s) {
-    size_t n = s ? strlen(s) : 0;
-    if (n) memcpy(out + *at, s, n);
-    *at += n;
-    out[(*at)++] = '\0';
-}
-
-/* A Java Verdict from a native one; the native verdict is freed here in every case. The five
- * strings travel as one UTF-8 byte array, NUL-separated (none of them holds a NUL): Spine code,
- * message, OperationOutcome (empty when none), audit record, interaction ID. */
-static jobject verdict_to_java(JNIEnv *env, gpcguard_verdict *v) {
+/* The verdict as one byte array, which Java's Verdict.fromPacked reads; the native verdict is
+ * freed here in every case. Layout: allowed (0/1), has-OperationOutcome (0/1), HTTP status (2
+ * bytes, big-endian), reason (4 bytes, big-endian), then five NUL-terminated UTF-8 strings (none
+ * holds a NUL): Spine code, message, OperationOutcome ("" when none), audit record, interaction.
+ * One array and no call back into Java: the cheapest crossing JNI offers. */
+static jbyteArray verdict_to_java(JNIEnv *env, gpcguard_verdict *v) {
     const char *oo = gpcguard_verdict_operation_outcome(v);
-    const char *texts[5] = {gpcguard_verdict_error_code(v), gpcguard_verdict_message(v), oo,
+    const char *texts[5] = {gpcguard_verdict_error_code(v), gpcguard_verdict_message(v), oo ? oo : "",
                             gpcguard_verdict_audit_record(v), gpcguard_verdict_interaction_id(v)};
-    size_t total = 0;
-    for (int i = 0; i < 5; i++) total += (texts[i] ? strlen(texts[i]) : 0) + 1;
-    jobject result = NULL;
-    char *packed = total <= INT32_MAX ? malloc(total) : NULL;
-    if (!packed) {
-        gpcguard_verdict_free(v);
-        throw_result(env, GPCGUARD_INTERNAL, "out of memory for a verdict");
-        return NULL;
+    size_t lens[5], total = 8;
+    for (int i = 0; i < 5; i++) total += (lens[i] = texts[i] ? strlen(texts[i]) : 0) + 1;
+    jbyteArray out = total <= INT32_MAX ? (*env)->NewByteArray(env, (jsize)total) : NULL;
+    if (out) {
+        uint16_t status = gpcguard_verdict_http_status(v);
+        uint32_t reason = (uint32_t)gpcguard_verdict_reason(v);
+        jbyte head[8] = {gpcguard_verdict_allowed(v) ? 1 : 0, oo ? 1 : 0, (jbyte)(status >> 8), (jbyte)status,
+                         (jbyte)(reason >> 24), (jbyte)(reason >> 16), (jbyte)(reason >> 8), (jbyte)reason};
+        (*env)->SetByteArrayRegion(env, out, 0, 8, head);
+        jsize at = 8;
+        static const jbyte nul = 0;
+        for (int i = 0; i < 5; i++) {
+            if (lens[i]) (*env)->SetByteArrayRegion(env, out, at, (jsize)lens[i], (const jbyte *)texts[i]);
+            at += (jsize)lens[i];
+            (*env)->SetByteArrayRegion(env, out, at++, 1, &nul);
+        }
+    } else if (!(*env)->ExceptionCheck(env)) {
+        throw_result(env, GPCGUARD_INTERNAL, "a verdict too large for Java");
     }
-    size_t at = 0;
-    for (int i = 0; i < 5; i++) put_text(packed, &at, texts[i]);
-    jboolean allowed = gpcguard_verdict_allowed(v) ? JNI_TRUE : JNI_FALSE;
-    jint status = gpcguard_verdict_http_status(v);
-    jint reason = (jint)gpcguard_verdict_reason(v);
     gpcguard_verdict_free(v);
-    jbyteArray bytes = (*env)->NewByteArray(env, (jsize)at);
-    if (bytes) {
-        (*env)->SetByteArrayRegion(env, bytes, 0, (jsize)at, (const jbyte *)packed);
-        result = (*env)->CallStaticObjectMethod(env, verdict_class, verdict_from_native, allowed, status,
-                                                reason, oo ? JNI_TRUE : JNI_FALSE, bytes);
-        (*env)->DeleteLocalRef(env, bytes);
-    }
-    free(packed);
-    return result;
+    return out;
 }
 
 static jstring static_string(JNIEnv *env, const char *s) {
@@ -247,7 +237,7 @@ static void n_free(JNIEnv *env, jclass cls, jlong handle) { gpcguard_guard_free(
 /* One request: `data` holds method, target, then each header's name and value back to back
  * (ISO-8859-1 bytes as received); `lengths` = {method, target, name0, value0, name1, value1...}.
  * Every length is checked against `data` before the bytes are touched. */
-static jobject n_checkRequest(JNIEnv *env, jclass cls, jlong handle, jbyteArray data, jintArray lengths, jlong now) {
+static jbyteArray n_checkRequest(JNIEnv *env, jclass cls, jlong handle, jbyteArray data, jintArray lengths, jlong now) {
     gpcguard_guard *g = guard_of(env, handle);
     if (!g) return NULL;
     if (!data || !lengths) {
@@ -329,7 +319,7 @@ static jobject n_checkRequest(JNIEnv *env, jclass cls, jlong handle, jbyteArray 
 }
 
 /* A client certificate chain, leaf first, as DER byte arrays (X509Certificate.getEncoded()). */
-static jobject n_checkPeerDer(JNIEnv *env, jclass cls, jlong handle, jobjectArray certs, jlong now) {
+static jbyteArray n_checkPeerDer(JNIEnv *env, jclass cls, jlong handle, jobjectArray certs, jlong now) {
     gpcguard_guard *g = guard_of(env, handle);
     if (!g) return NULL;
     jsize count = certs ? (*env)->GetArrayLength(env, certs) : 0;
@@ -341,7 +331,7 @@ static jobject n_checkPeerDer(JNIEnv *env, jclass cls, jlong handle, jobjectArra
     jbyteArray arrays[MAX_PEER_CERTS + 1];
     jbyte *elems[MAX_PEER_CERTS + 1];
     jsize got = 0;
-    jobject result = NULL;
+    jbyteArray result = NULL;
     for (; got < count; got++) {
         arrays[got] = (jbyteArray)(*env)->GetObjectArrayElement(env, certs, got);
         if (!arrays[got]) {
@@ -443,8 +433,8 @@ static const JNINativeMethod METHODS[] = {
     {"guardFromSettings", "([Ljava/lang/Object;[Ljava/lang/Object;)J", (void *)n_guardFromSettings},
     {"reload", "(J)V", (void *)n_reload},
     {"free", "(J)V", (void *)n_free},
-    {"checkRequest", "(J[B[IJ)Lorg/gpcguard/Verdict;", (void *)n_checkRequest},
-    {"checkPeerDer", "(J[Ljava/lang/Object;J)Lorg/gpcguard/Verdict;", (void *)n_checkPeerDer},
+    {"checkRequest", "(J[B[IJ)[B", (void *)n_checkRequest},
+    {"checkPeerDer", "(J[Ljava/lang/Object;J)[B", (void *)n_checkPeerDer},
     {"trustAnchorsPem", "(J)[B", (void *)n_trustAnchorsPem},
     {"applyToTcnativeContext", "(JJ)V", (void *)n_applyToTcnativeContext},
 };
@@ -468,15 +458,12 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
         return JNI_ERR;
     }
     jclass native_class = (*env)->FindClass(env, "org/gpcguard/Native");
-    jclass v = (*env)->FindClass(env, "org/gpcguard/Verdict");
     jclass e = (*env)->FindClass(env, "org/gpcguard/GpcGuardException");
-    if (!native_class || !v || !e) return JNI_ERR;
-    verdict_from_native = (*env)->GetStaticMethodID(env, v, "fromNative", "(ZIIZ[B)Lorg/gpcguard/Verdict;");
+    if (!native_class || !e) return JNI_ERR;
     exception_init = (*env)->GetMethodID(env, e, "<init>", "(I[B)V");
-    if (!verdict_from_native || !exception_init) return JNI_ERR;
-    verdict_class = (*env)->NewGlobalRef(env, v);
+    if (!exception_init) return JNI_ERR;
     exception_class = (*env)->NewGlobalRef(env, e);
-    if (!verdict_class || !exception_class) return JNI_ERR;
+    if (!exception_class) return JNI_ERR;
     if ((*env)->RegisterNatives(env, native_class, METHODS, sizeof METHODS / sizeof METHODS[0]) != 0) return JNI_ERR;
     return JNI_VERSION_1_8;
 }
@@ -484,7 +471,6 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
 JNIEXPORT void JNICALL JNI_OnUnload(JavaVM *vm, void *reserved) {
     JNIEnv *env;
     if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_8) != JNI_OK) return;
-    if (verdict_class) (*env)->DeleteGlobalRef(env, verdict_class);
     if (exception_class) (*env)->DeleteGlobalRef(env, exception_class);
-    verdict_class = exception_class = NULL;
+    exception_class = NULL;
 }

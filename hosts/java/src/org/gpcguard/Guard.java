@@ -89,7 +89,7 @@ public final class Guard implements AutoCloseable {
         ReentrantReadWriteLock.ReadLock r = lock.readLock();
         r.lock();
         try {
-            return Native.checkRequest(open(), request.data(), lengths, now);
+            return Verdict.fromPacked(Native.checkRequest(open(), request.data(), lengths, now));
         } finally {
             r.unlock();
         }
@@ -126,7 +126,7 @@ public final class Guard implements AutoCloseable {
         ReentrantReadWriteLock.ReadLock r = lock.readLock();
         r.lock();
         try {
-            return Native.checkPeerDer(open(), der, now);
+            return Verdict.fromPacked(Native.checkPeerDer(open(), der, now));
         } finally {
             r.unlock();
         }

@@ -12,42 +12,54 @@ public final class Verdict {
     private final boolean allowed;
     private final int httpStatus;
     private final Reason reason;
-    private final String errorCode;
-    private final String message;
-    private final String operationOutcome;
-    private final String auditRecord;
-    private final String interactionId;
+    /** The five strings as the library wrote them (UTF-8, NUL-terminated), never exposed. */
+    private final byte[] texts;
+    private final int[] starts;
+    private final boolean hasOutcome;
+    // Decoded on first use (a String is immutable, so a racy first decode is harmless): an allowed
+    // request's message or interaction is often never read.
+    private String errorCode;
+    private String message;
+    private String operationOutcome;
+    private String auditRecord;
+    private String interactionId;
 
-    Verdict(boolean allowed, int httpStatus, Reason reason, String errorCode, String message,
-            String operationOutcome, String auditRecord, String interactionId) {
+    private Verdict(boolean allowed, int httpStatus, Reason reason, boolean hasOutcome, byte[] texts, int[] starts) {
         // Allowed only when the library says so and the reason agrees (fail closed).
         this.allowed = allowed && reason == Reason.ALLOWED;
         this.httpStatus = this.allowed ? httpStatus : (httpStatus >= 400 ? httpStatus : 500);
         this.reason = reason;
-        this.errorCode = errorCode;
-        this.message = message;
-        this.operationOutcome = operationOutcome;
-        this.auditRecord = auditRecord;
-        this.interactionId = interactionId;
+        this.hasOutcome = hasOutcome;
+        this.texts = texts;
+        this.starts = starts;
     }
 
     /**
-     * Called by the native library in the same call that judged: the strings come as one UTF-8
-     * array, NUL-separated: Spine code, message, OperationOutcome, audit record, interaction ID.
+     * Reads the array the native library made in the same call that judged: allowed,
+     * has-OperationOutcome, status (2 bytes), reason (4 bytes, big-endian), then five
+     * NUL-terminated UTF-8 strings: Spine code, message, OperationOutcome, audit record, interaction.
      */
-    static Verdict fromNative(boolean allowed, int status, int reason, boolean hasOutcome, byte[] texts) {
-        String[] parts = new String[5];
-        int start = 0;
+    static Verdict fromPacked(byte[] p) {
+        int[] starts = new int[6];
+        int at = 8;
         for (int i = 0; i < 5; i++) {
-            int end = start;
-            while (end < texts.length && texts[end] != 0) {
-                end++;
+            starts[i] = at;
+            while (at < p.length && p[at] != 0) {
+                at++;
             }
-            parts[i] = new String(texts, start, end - start, StandardCharsets.UTF_8);
-            start = end + 1;
+            at++;
         }
-        return new Verdict(allowed, status, Reason.fromNumber(reason), parts[0], parts[1],
-                hasOutcome ? parts[2] : null, parts[3], parts[4]);
+        starts[5] = at;
+        if (p.length < 8 || at != p.length) {
+            throw new IllegalStateException("gpcguard: a malformed verdict from the native library");
+        }
+        int status = (p[2] & 0xff) << 8 | (p[3] & 0xff);
+        int reason = (p[4] & 0xff) << 24 | (p[5] & 0xff) << 16 | (p[6] & 0xff) << 8 | (p[7] & 0xff);
+        return new Verdict(p[0] == 1, status, Reason.fromNumber(reason), p[1] == 1, p, starts);
+    }
+
+    private String text(int i) {
+        return new String(texts, starts[i], starts[i + 1] - starts[i] - 1, StandardCharsets.UTF_8);
     }
 
     /** True only when the request or peer is allowed. */
@@ -66,27 +78,35 @@ public final class Verdict {
 
     /** The Spine error code ("BAD_REQUEST", ...), "" when allowed. */
     public String errorCode() {
-        return errorCode;
+        String s = errorCode;
+        return s != null ? s : (errorCode = text(0));
     }
 
     /** What was checked and what failed; never the token or a query-string value. */
     public String message() {
-        return message;
+        String s = message;
+        return s != null ? s : (message = text(1));
     }
 
     /** The OperationOutcome JSON to send with a refusal; null when allowed. */
     public String operationOutcome() {
-        return operationOutcome;
+        if (!hasOutcome) {
+            return null;
+        }
+        String s = operationOutcome;
+        return s != null ? s : (operationOutcome = text(2));
     }
 
     /** One JSON line for the audit log ("" for peer verdicts); never the token or query values. */
     public String auditRecord() {
-        return auditRecord;
+        String s = auditRecord;
+        return s != null ? s : (auditRecord = text(3));
     }
 
     /** The interaction ID the request matched, "" when none. */
     public String interactionId() {
-        return interactionId;
+        String s = interactionId;
+        return s != null ? s : (interactionId = text(4));
     }
 
     @Override
@@ -96,18 +116,18 @@ public final class Verdict {
         }
         Verdict v = (Verdict) o;
         return allowed == v.allowed && httpStatus == v.httpStatus && reason == v.reason
-                && errorCode.equals(v.errorCode) && message.equals(v.message)
-                && Objects.equals(operationOutcome, v.operationOutcome) && auditRecord.equals(v.auditRecord)
-                && interactionId.equals(v.interactionId);
+                && errorCode().equals(v.errorCode()) && message().equals(v.message())
+                && Objects.equals(operationOutcome(), v.operationOutcome()) && auditRecord().equals(v.auditRecord())
+                && interactionId().equals(v.interactionId());
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(allowed, httpStatus, reason, errorCode, message);
+        return Objects.hash(allowed, httpStatus, reason, errorCode(), message());
     }
 
     @Override
     public String toString() {
-        return (allowed ? "allowed " : "refused ") + httpStatus + " " + reason + ": " + message;
+        return (allowed ? "allowed " : "refused ") + httpStatus + " " + reason + ": " + message();
     }
 }
