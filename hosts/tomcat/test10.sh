@@ -38,6 +38,14 @@ make_base() {
   printf '{"resourceType":"Patient","id":"2"}' > "$base/webapps/ROOT$ROOT/Patient/2"
   "$JAVA_HOME/bin/javac" -d "$base/webapps/ROOT/WEB-INF/classes" -cp "$CATALINA_HOME/lib/servlet-api.jar" \
     "$here/test/CacheControlServlet.java"
+  mkdir -p "$base/webapps-filtered/ROOT/WEB-INF" "$base/webapps-filtered/ROOT$ROOT/Patient"
+  cp "$base/webapps/ROOT$ROOT/Patient/2" "$base/webapps-filtered/ROOT$ROOT/Patient/2"
+  cat > "$base/webapps-filtered/ROOT/WEB-INF/web.xml" <<XML
+<web-app xmlns="https://jakarta.ee/xml/ns/jakartaee" version="6.0">
+  <filter><filter-name>gpcguard</filter-name><filter-class>org.gpcguard.tomcat.GpcGuardFilter</filter-class></filter>
+  <filter-mapping><filter-name>gpcguard</filter-name><url-pattern>/*</url-pattern></filter-mapping>
+</web-app>
+XML
   cat > "$base/webapps/ROOT/WEB-INF/web.xml" <<XML
 <web-app xmlns="https://jakarta.ee/xml/ns/jakartaee" version="6.0">
   <servlet><servlet-name>meta</servlet-name><servlet-class>CacheControlServlet</servlet-class></servlet>
@@ -147,15 +155,28 @@ else
   gpc_fail "search allowed" "status $status $(head -c 300 "$work/b")"
 fi
 
-# Tomcat's own 400 (a request line it cannot parse) never reaches a Valve: reported, not asserted.
+# The jakarta Filter, on a host without the Valve (Host: filtered.localhost on the same connector).
+fetch client-valid -H "Host: filtered.localhost" "${READ[@]}" -H "Authorization: Bearer $GOOD" "$url/Patient/2"
+if [ "$status" = 200 ] && grep -q '"id":"2"' "$work/b" && guard_headers; then
+  gpc_pass "jakarta Filter: allowed read 200 with the guard headers"
+else
+  gpc_fail "jakarta Filter: allowed read" "status $status $(head -c 300 "$work/b")"
+fi
+refused "jakarta Filter: expired JWT" 400 BAD_REQUEST client-valid -H "Host: filtered.localhost" "${READ[@]}" \
+  -H "Authorization: Bearer $(gpc_token -60 'patient/*.read' Device)" "$url/Patient/2"
+refused "jakarta Filter: plain HTTP, no certificate (496)" 496 BAD_REQUEST none -H "Host: filtered.localhost" "${READ[@]}" \
+  -H "Authorization: Bearer $GOOD" "http://127.0.0.1:$plain_port$ROOT/Patient/2"
+
+# A malformed request-target (braces): Tomcat 10.1 passes it to the Host's pipeline, where the
+# Valve refuses it with status, body and guard headers (no Tomcat error page without them). A
+# request line Tomcat cannot parse at all (a control byte) gets no HTTP response from it.
 printf 'GET /bad{} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' | openssl s_client -quiet -connect "127.0.0.1:$tls_port" \
   -servername localhost -CAfile "$pki/root-ca.pem" -cert "$pki/client-valid.pem" -key "$pki/client-valid.key" > "$work/raw400" 2>/dev/null
-if grep -q '^HTTP/1.1 400' "$work/raw400"; then
-  if grep -qi '^Cache-Control: no-store' "$work/raw400" && grep -qi '^Strict-Transport-Security:' "$work/raw400"; then
-    gpc_pass "Tomcat's own 400 carries the guard headers"
-  else
-    echo "note  Tomcat's own 400 (unparsable request line) is answered by the connector before any Valve: no guard headers"
-  fi
+if grep -q '^HTTP/1.1 400' "$work/raw400" && grep -qi '^Cache-Control: no-store' "$work/raw400" \
+   && grep -qi '^Strict-Transport-Security:' "$work/raw400" && grep -q '"resourceType":"OperationOutcome"' "$work/raw400"; then
+  gpc_pass "a malformed request-target: 400 with OperationOutcome and the guard headers"
+else
+  gpc_fail "a malformed request-target: 400 with the guard headers" "$(tr -d '\r' < "$work/raw400" | head -n 8 | tr '\n' ' ')"
 fi
 
 echo "== CRL swap and reload (reloadInterval) with no restart"
