@@ -168,8 +168,7 @@ refused "jakarta Filter: plain HTTP, no certificate (496)" 496 BAD_REQUEST none 
   -H "Authorization: Bearer $GOOD" "http://127.0.0.1:$plain_port$ROOT/Patient/2"
 
 # A malformed request-target (braces): Tomcat 10.1 passes it to the Host's pipeline, where the
-# Valve refuses it with status, body and guard headers (no Tomcat error page without them). A
-# request line Tomcat cannot parse at all (a control byte) gets no HTTP response from it.
+# Valve refuses it with status, body and guard headers (no Tomcat error page without them).
 printf 'GET /bad{} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' | openssl s_client -quiet -connect "127.0.0.1:$tls_port" \
   -servername localhost -CAfile "$pki/root-ca.pem" -cert "$pki/client-valid.pem" -key "$pki/client-valid.key" > "$work/raw400" 2>/dev/null
 if grep -q '^HTTP/1.1 400' "$work/raw400" && grep -qi '^Cache-Control: no-store' "$work/raw400" \
