@@ -408,6 +408,18 @@ def main():
     row("resumption after the certificate was revoked (CRL swapped, reload)", "refused" if refused else "**ACCEPTED**", "—", "—",
         "refused", bool(refused))
 
+    # Java (make java built the binding): hosts/java/bench/run.sh measures JNI, the C ABI and the
+    # same checks in Java (Jackson + java.util.Base64) on one allowed request.
+    java_build = os.environ.get("GPCGUARD_JAVA_BENCH")
+    if java_build:
+        out = run([os.path.join(ROOT, "hosts", "java", "bench", "run.sh"), java_build, str(RUNS)]).stdout
+        jv = {l.split()[0]: float(l.split()[1]) for l in out.splitlines() if l.split()[:1] in (["abi"], ["jni"], ["java"])}
+        row(f"check_request allowed, Java through JNI: CPU ns/op (median of {RUNS})", fmt(jv["jni"]),
+            f"Java + Jackson {fmt(jv['java'])}", f"{jv['jni'] / jv['java']:.2f}× the Java time", "≤ 0.5×",
+            jv["jni"] <= 0.5 * jv["java"])
+        row("check_request allowed, JNI above the C ABI: CPU ns/op", f"{fmt(jv['jni'])} − {fmt(jv['abi'])}", "—",
+            f"{fmt(jv['jni'] - jv['abi'])} ns above", "≤ 1,000 ns", jv["jni"] - jv["abi"] <= 1000)
+
     # Output.
     header = ("workload", "gpcguard", "peers", "ratio", "target", "")
     table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -428,6 +428,33 @@ static void test_ssl_ctx_policy(void) {
     gpcguard_guard_free(guard);
 }
 
+/* gpcguard_guard_trust_anchors_pem: the length alone, a buffer one byte short left untouched,
+ * the exact size filled with the anchors' PEM (the same certificate as root-ca.pem). */
+static void test_trust_anchors_pem(void) {
+    gpcguard_config *cfg = pki_config(1);
+    gpcguard_guard *guard = NULL;
+    CHECK(gpcguard_guard_new(cfg, &guard) == GPCGUARD_OK, "guard_new: %s", error_detail());
+    size_t needed = 0;
+    CHECK(gpcguard_guard_trust_anchors_pem(NULL, NULL, 0, &needed) == GPCGUARD_NULL_PARAMETER, "trust_anchors_pem(NULL guard)");
+    CHECK(gpcguard_guard_trust_anchors_pem(guard, NULL, 0, NULL) == GPCGUARD_NULL_PARAMETER, "trust_anchors_pem(NULL needed)");
+    CHECK(gpcguard_guard_trust_anchors_pem(guard, NULL, 5, &needed) == GPCGUARD_NULL_PARAMETER, "trust_anchors_pem(NULL buf, len 5)");
+    CHECK(gpcguard_guard_trust_anchors_pem(guard, NULL, 0, &needed) == GPCGUARD_OK && needed > 0, "trust_anchors_pem length");
+    unsigned char *buf = malloc(needed);
+    memset(buf, 'x', needed);
+    size_t again = 0;
+    CHECK(gpcguard_guard_trust_anchors_pem(guard, buf, needed - 1, &again) == GPCGUARD_OK && again == needed,
+          "trust_anchors_pem with a short buffer reports the length");
+    CHECK(buf[0] == 'x' && buf[needed - 2] == 'x', "trust_anchors_pem wrote into a buffer too small");
+    CHECK(gpcguard_guard_trust_anchors_pem(guard, buf, needed, &again) == GPCGUARD_OK && again == needed, "trust_anchors_pem fill");
+    size_t root_len;
+    unsigned char *root = read_file(path_in_pki("root-ca.pem"), &root_len);
+    CHECK(needed == root_len && memcmp(buf, root, needed) == 0, "trust_anchors_pem is not root-ca.pem");
+    free(root);
+    free(buf);
+    gpcguard_guard_free(guard);
+    gpcguard_config_free(cfg);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s PKI_DIR (made by c-tests/make-pki.sh)\n", argv[0]);
@@ -441,6 +468,7 @@ int main(int argc, char **argv) {
     test_validity_boundaries();
     test_reload();
     test_ssl_ctx_policy();
+    test_trust_anchors_pem();
     printf("api_basics: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

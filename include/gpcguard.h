@@ -342,6 +342,21 @@ enum gpcguard_result gpcguard_guard_set_handshake_hook(struct gpcguard_guard *gu
                                                        void *userdata);
 
 /**
+ * Copies the guard's current trust anchors, as concatenated PEM certificates, into `buf`
+ * (`len` bytes) when they fit, and always writes their full length in bytes to `*needed`
+ * (nothing is written to `buf` when `len < *needed`). Call with a NULL `buf` and `len` 0 to ask
+ * for the length; a reload between two calls may change it, so compare again. For hosts that
+ * verify clients themselves and must name the accepted issuers (a Java TrustManager's
+ * `getAcceptedIssuers`, a CA-names list); the guard still judges every chain.
+ * Errors: `GPCGUARD_NULL_PARAMETER` (NULL `guard` or `needed`, or a NULL `buf` with a non-zero
+ * `len`), `GPCGUARD_TLS_ERROR` (a certificate could not be written as PEM).
+ */
+enum gpcguard_result gpcguard_guard_trust_anchors_pem(const struct gpcguard_guard *guard,
+                                                      uint8_t *buf,
+                                                      size_t len,
+                                                      size_t *needed);
+
+/**
  * Judges a client certificate chain given as PEM (`len` bytes at `pem`: the leaf first, then any
  * intermediates the peer sent) at Unix time `now` (0 = the system clock). The path to a trust
  * anchor is built from the configured intermediates only; the intermediates given here are never

@@ -89,3 +89,35 @@ pub extern "C" fn gpcguard_guard_set_handshake_hook(guard: *mut gpcguard_guard, 
         gpcguard_result::GPCGUARD_OK
     })
 }
+
+/// Copies the guard's current trust anchors, as concatenated PEM certificates, into `buf`
+/// (`len` bytes) when they fit, and always writes their full length in bytes to `*needed`
+/// (nothing is written to `buf` when `len < *needed`). Call with a NULL `buf` and `len` 0 to ask
+/// for the length; a reload between two calls may change it, so compare again. For hosts that
+/// verify clients themselves and must name the accepted issuers (a Java TrustManager's
+/// `getAcceptedIssuers`, a CA-names list); the guard still judges every chain.
+/// Errors: `GPCGUARD_NULL_PARAMETER` (NULL `guard` or `needed`, or a NULL `buf` with a non-zero
+/// `len`), `GPCGUARD_TLS_ERROR` (a certificate could not be written as PEM).
+#[no_mangle]
+pub extern "C" fn gpcguard_guard_trust_anchors_pem(guard: *const gpcguard_guard, buf: *mut u8, len: usize, needed: *mut usize) -> gpcguard_result {
+    ffi_boundary!({
+        require_non_null!(guard, needed);
+        if buf.is_null() && len > 0 {
+            return super::fail(gpcguard_result::GPCGUARD_NULL_PARAMETER, "`buf` is NULL with a non-zero length");
+        }
+        let state = unsafe { &(*guard).inner }.state();
+        let mut pem = Vec::new();
+        for anchor in state.pki.anchors() {
+            match anchor.to_pem() {
+                Ok(p) => pem.extend_from_slice(&p),
+                Err(e) => return fail_with(crate::error::Error::tls("PEM_write_bio_X509", e)),
+            }
+        }
+        unsafe { *needed = pem.len() };
+        if !buf.is_null() && pem.len() <= len {
+            // SAFETY: the caller gives `len` writable bytes at `buf`, and `pem.len() <= len`.
+            unsafe { std::ptr::copy_nonoverlapping(pem.as_ptr(), buf, pem.len()) };
+        }
+        gpcguard_result::GPCGUARD_OK
+    })
+}

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Real Tomcat 9.0 with the APR/native connector — the security page's own configuration
+# (SSLCipherSuite, SSLHonorCipherOrder, SSLProtocol, SSLVerifyClient) — embedded from Debian's
+# libtomcat9-java jars with Debian's tcnative (hosts/tomcat/test/Tomcat9Main.java), with
+# org.gpcguard.tomcat9.GpcGuardListener, the Valve (root context) and the javax Filter
+# (/filtered), driven by curl, openssl s_client and sslscan.
+#
+#   hosts/tomcat/test9.sh BUILD_DIR     (BUILD_DIR holds gpcguard.jar and libgpcguard_jni.so)
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../test-helpers.sh"
+. "$here/test-common.sh"
+build=$(cd "${1:?usage: test9.sh BUILD_DIR}" && pwd)
+JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-$(dpkg --print-architecture)}
+TCNATIVE_DIR=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
+T9=/usr/share/java
+cp9=$(ls $T9/tomcat9-{catalina,servlet-api,coyote,util,util-scan,api,juli,jni,annotations-api,jaspic-api,el-api}.jar | tr '\n' ':')
+
+work=$(mktemp -d)
+pki=$work/pki
+tomcat_pid=
+cleanup() {
+  [ -n "$tomcat_pid" ] && kill "$tomcat_pid" 2>/dev/null && wait "$tomcat_pid" 2>/dev/null
+  [ -n "${ka_pid:-}" ] && kill "$ka_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+ROOT=/A20047/STU3/1/gpconnect
+gpc_make_pki "$pki" "$ROOT"
+mkdir -p "$work/classes" "$work/webroot$ROOT/Patient"
+printf '{"resourceType":"Patient","id":"2"}' > "$work/webroot$ROOT/Patient/2"
+"$JAVA_HOME/bin/javac" -d "$work/classes" -cp "$build/gpcguard.jar:$cp9" "$here/test/Tomcat9Main.java" || exit 1
+
+# start_tomcat BASE CONFIG: the embedded Tomcat 9 on fresh ports; output in BASE/stdout.log.
+start_tomcat() {
+  mkdir -p "$1"
+  tls_port=$(gpc_free_port); plain_port=$(gpc_free_port)
+  "$JAVA_HOME/bin/java" -Xmx256m -Djava.library.path="$TCNATIVE_DIR" -Dgpcguard.jni.library="$build/libgpcguard_jni.so" \
+    -cp "$work/classes:$build/gpcguard.jar:$cp9" Tomcat9Main "$1" "$pki" "$2" "$tls_port" "$plain_port" "$work/webroot" \
+    > "$1/stdout.log" 2>&1 &
+  tomcat_pid=$!
+}
+
+echo "== a bad gpcguard configuration fails startup, naming the key and the file"
+grep -v '^provider_asid' "$pki/provider.toml" > "$pki/bad.toml"
+start_tomcat "$work/bad" "$pki/bad.toml"
+for _ in $(seq 300); do kill -0 "$tomcat_pid" 2>/dev/null || break; sleep 0.2; done
+if ! kill -0 "$tomcat_pid" 2>/dev/null && grep -q provider_asid "$work/bad/stdout.log" && grep -qF "$pki/bad.toml" "$work/bad/stdout.log"; then
+  gpc_pass "bad configuration: the embedded Tomcat exits naming provider_asid and $pki/bad.toml"
+else
+  gpc_fail "bad configuration fails startup" "$(grep -iE 'gpcguard|SEVERE' "$work/bad/stdout.log" | head -5)"
+fi
+kill "$tomcat_pid" 2>/dev/null; wait "$tomcat_pid" 2>/dev/null; tomcat_pid=
+
+echo "== starting the embedded Tomcat 9 (APR, the page's attributes)"
+base=$work/base
+start_tomcat "$base" "$pki/provider.toml"
+for _ in $(seq 600); do
+  curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$plain_port/" && break
+  kill -0 "$tomcat_pid" 2>/dev/null || { echo "Tomcat exited:"; tail -n 30 "$base/stdout.log"; exit 1; }
+  sleep 0.2
+done
+if grep -q 'gpcguard policy applied to the native SSL_CTX of connector port' "$base/stdout.log"; then
+  gpc_pass "the policy is applied to the APR connector's native SSL_CTX ($(grep -o 'tcnative [0-9.]*' "$base/stdout.log" | head -1))"
+else
+  gpc_fail "policy applied to the native SSL_CTX" "$(grep -iE 'gpcguard|apr|SEVERE' "$base/stdout.log" | head -5)"
+fi
+url=https://localhost:$tls_port$ROOT
+
+GOOD=$(gpc_token 300 'patient/*.read' Device)
+ORG=$(gpc_token 300 'organization/*.read' Device)
+gpc_ssp_headers READ fhir:rest:read:patient-1
+gpc_ssp_headers META fhir:rest:read:metadata-1
+
+echo "== TLS: exactly the Spine suites in server order (sslscan), protocols, renegotiation"
+sslscan --no-colour --certs="$pki/client-valid.pem" --pk="$pki/client-valid.key" --xml="$work/sslscan.xml" \
+  "127.0.0.1:$tls_port" > "$work/sslscan.out" 2>&1
+found=$(grep -o '<cipher status="[a-z]*" sslversion="[^"]*" bits="[0-9]*" cipher="[^"]*"' "$work/sslscan.xml" \
+  | sed 's/.*sslversion="\([^"]*\)".*cipher="\([^"]*\)"/\1 \2/' | tr '\n' ' ')
+want=$(python3 -c 'import json,sys; print(" ".join("TLSv1.2 "+c for c in json.load(open(sys.argv[1]))["sslscan"]["accepted_suites_in_order_found"]["TLSv1.2"]))' \
+  "$GPC_REPO/c-tests/scan/expected.json")
+if [ "$found" = "$want " ]; then
+  gpc_pass "sslscan: exactly the 10 suites of c-tests/scan/expected.json, TLS 1.2 only, in server order"
+else
+  gpc_fail "sslscan suites" "found: $found; want: $want"
+fi
+if grep -q 'preferred' "$work/sslscan.xml" && grep -q 'status="preferred" sslversion="TLSv1.2" bits="256" cipher="ECDHE-RSA-AES256-GCM-SHA384"' "$work/sslscan.xml"; then
+  gpc_pass "sslscan: ECDHE-RSA-AES256-GCM-SHA384 preferred"
+else
+  gpc_fail "sslscan preferred suite" "$(grep preferred "$work/sslscan.xml")"
+fi
+protocol_checks
+
+echo "== client certificates refused at the handshake, with the alert that names the failure"
+tls_refused "no client certificate" none "handshake failure"
+tls_refused "revoked client certificate" client-revoked "certificate revoked"
+tls_refused "expired client certificate" client-expired "certificate expired"
+tls_refused "client certificate from an unrelated CA" client-unrelated "unknown ca"
+tls_refused "client certificate for another FQDN" client-wrong-fqdn "bad certificate"
+tls_refused "client certificate without clientAuth" client-server-eku "unsupported certificate"
+
+echo "== requests through the Valve"
+fetch client-valid "${READ[@]}" -H "Authorization: Bearer $GOOD" "$url/Patient/2"
+if [ "$status" = 200 ] && grep -q '"id":"2"' "$work/b" && guard_headers; then
+  gpc_pass "allowed read: 200 with Cache-Control: no-store and HSTS"
+else
+  gpc_fail "allowed read" "status $status curl rc $curl_rc $(cat "$work/curl.err") $(head -c 300 "$work/b")"
+fi
+fetch client-valid "${META[@]}" -H "Authorization: Bearer $ORG" "$url/metadata"
+if [ "$status" = 200 ] && guard_headers; then
+  gpc_pass "the application's Cache-Control and HSTS replaced"
+else
+  gpc_fail "the application's Cache-Control and HSTS replaced" "status $status $(tr -d '\r' < "$work/h" | tr '\n' ' ')"
+fi
+fetch client-valid "${READ[@]}" -H "Authorization: Bearer $GOOD" "$url/Patient/3"
+if [ "$status" = 404 ] && guard_headers; then gpc_pass "404 carries the guard headers"; else gpc_fail "404 carries the guard headers" "status $status"; fi
+refused "missing Ssp-TraceID" 400 BAD_REQUEST client-valid -H "Ssp-From: $GPC_ASID_FROM" -H "Ssp-To: $GPC_ASID_TO" \
+  -H "Ssp-InteractionID: $GPC_IID:fhir:rest:read:patient-1" -H "Authorization: Bearer $GOOD" "$url/Patient/2"
+refused "expired JWT" 400 BAD_REQUEST client-valid "${READ[@]}" -H "Authorization: Bearer $(gpc_token -60 'patient/*.read' Device)" "$url/Patient/2"
+refused "invalid FHIR claim" 422 INVALID_RESOURCE client-valid "${READ[@]}" -H "Authorization: Bearer $(gpc_token 300 'patient/*.read' Devise)" "$url/Patient/2"
+refused "wrong scope" 400 BAD_REQUEST client-valid "${READ[@]}" -H "Authorization: Bearer $(gpc_token 300 'patient/*.write' Device)" "$url/Patient/2"
+refused "dot segments judged raw" 400 BAD_REQUEST client-valid "${READ[@]}" \
+  -H "Authorization: Bearer $GOOD" --path-as-is "$url/Organization/../Patient/2"
+refused "plain-HTTP connector: no certificate (496)" 496 BAD_REQUEST none "${READ[@]}" -H "Authorization: Bearer $GOOD" \
+  "http://127.0.0.1:$plain_port$ROOT/Patient/2"
+
+echo "== requests through the javax Filter (/filtered)"
+refused "Filter: no Authorization" 400 BAD_REQUEST client-valid "${READ[@]}" "https://localhost:$tls_port/filtered$ROOT/Patient/2"
+refused "Filter: plain HTTP, no certificate (496)" 496 BAD_REQUEST none "${READ[@]}" -H "Authorization: Bearer $GOOD" \
+  "http://127.0.0.1:$plain_port/filtered$ROOT/Patient/2"
+
+echo "== CRL swap and reload (reloadInterval) with no restart"
+mkfifo "$work/ka.in"
+timeout 60 openssl s_client -quiet -connect "127.0.0.1:$tls_port" -servername localhost -CAfile "$pki/root-ca.pem" \
+  -cert "$pki/client-later-revoked.pem" -key "$pki/client-later-revoked.key" < "$work/ka.in" > "$work/ka.out" 2>&1 &
+ka_pid=$!
+exec 7> "$work/ka.in"
+request="GET $ROOT/Patient/2 HTTP/1.1\r\nHost: localhost\r\nSsp-TraceID: $GPC_TRACE\r\nSsp-From: $GPC_ASID_FROM\r\nSsp-To: $GPC_ASID_TO\r\nSsp-InteractionID: $GPC_IID:fhir:rest:read:patient-1\r\nAuthorization: Bearer $GOOD\r\n\r\n"
+printf "$request" >&7
+statuses() { grep -o 'HTTP/1.1 [0-9]*' "$work/ka.out" | cut -d' ' -f2; }
+for _ in $(seq 100); do [ "$(statuses | wc -l)" -ge 1 ] && break; sleep 0.1; done
+first=$(statuses | head -n 1)
+cp "$pki/subca-revoked-later.crl" "$pki/sub-ca.crl"
+for _ in $(seq 100); do
+  fetch client-later-revoked "${READ[@]}" -H "Authorization: Bearer $GOOD" "$url/Patient/2"
+  [ "$status" = 000 ] && break; sleep 0.2
+done
+if [ "$first" = 200 ] && [ "$status" = 000 ] && grep -qi 'certificate revoked' "$work/curl.err"; then
+  gpc_pass "after the CRL swap and reload a new handshake with client-later-revoked is refused (alert certificate revoked; before: 200)"
+else
+  gpc_fail "CRL swap and reload" "first $first, new handshake status $status $(cat "$work/curl.err")"
+fi
+printf "$request" >&7
+for _ in $(seq 100); do [ "$(statuses | wc -l)" -ge 2 ] && break; sleep 0.1; done
+exec 7>&-
+second=$(statuses | sed -n 2p)
+if [ "$second" = 495 ] && grep -q 'later revoked is revoked' "$work/ka.out"; then
+  gpc_pass "the kept-alive connection of the revoked client is answered 495"
+else
+  gpc_fail "kept-alive connection answered 495" "second response: '$second': $(tail -c 600 "$work/ka.out")"
+fi
+kill "$ka_pid" 2>/dev/null; ka_pid=
+
+echo "== logs"
+audit=$(cat "$base/gpcguard-audit.log" 2>/dev/null)
+if grep -q 'read:patient-1' <<< "$audit" && ! grep -qF "$(cut -d. -f2 <<< "$GOOD" | head -c 40)" <<< "$audit" \
+   && ! grep -qF "$(cut -d. -f2 <<< "$GOOD" | head -c 40)" "$base/stdout.log"; then
+  gpc_pass "audit lines in their own log, no token in any log"
+else
+  gpc_fail "audit lines" "$(head -c 500 <<< "$audit")"
+fi
+
+gpc_summary
