@@ -62,8 +62,6 @@ extern "C" {
     /// Returns `OSSL_HANDSHAKE_STATE`, a C enum (int-sized).
     pub(crate) fn SSL_get_state(ssl: *const SSL) -> c_int;
     pub(crate) fn SSL_set_verify_result(ssl: *mut SSL, v: libc::c_long);
-    pub(crate) fn SSL_CTX_get_ssl_method(ctx: *const SSL_CTX) -> *const openssl_sys::SSL_METHOD;
-    pub(crate) fn SSL_SESSION_dup(src: *const SSL_SESSION) -> *mut SSL_SESSION;
     pub(crate) fn SSL_SESSION_set1_master_key(sess: *mut SSL_SESSION, key: *const c_uchar, len: size_t) -> c_int;
     pub(crate) fn OPENSSL_cleanse(ptr: *mut c_void, len: size_t);
 }

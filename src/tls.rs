@@ -431,34 +431,28 @@ fn internal_refusal() -> CertRefusal {
 }
 
 /// Fails a resumed handshake that this context's guard refuses. Once the first context accepted
-/// the session OpenSSL offers no way back to a full handshake, so the connection resumes a
-/// private copy of the session with a random master secret: no peer can produce or check the
-/// Finished messages, and the handshake ends with an alert on both sides. The verify result and
-/// the handshake hook say why. (If even that is impossible, the verify result still says so, and
-/// `gpcguard_check_peer_ssl` refuses the connection.)
+/// the session OpenSSL offers no way back to a full handshake, so the session gets a random
+/// master secret: no peer can produce or check the Finished messages, and the handshake ends
+/// with an alert on both sides. The verify result and the handshake hook say why. (Should even
+/// that fail, the verify result still says so, and `gpcguard_check_peer_ssl` refuses the
+/// connection.)
 unsafe fn refuse_resumption(ssl: *mut sys::SSL, guard: &Guard, refusal: CertRefusal) {
     let _ = std::panic::catch_unwind(AssertUnwindSafe(|| guard.report_handshake_refusal(refusal.reason, &format!("resumed session: {}", refusal.message))));
-    spoil_session(ssl);
-    // After SSL_set_session, which copies the session's (successful) verify result.
     ossl::SSL_set_verify_result(ssl, refusal.x509_error as c_long);
+    spoil_master_secret(sys::SSL_get_session(ssl));
 }
 
-unsafe fn spoil_session(ssl: *mut sys::SSL) {
-    let session = sys::SSL_get_session(ssl);
-    // SSL_set_session would switch the connection's method if it differed from the context's.
-    if session.is_null() || sys::SSL_get_ssl_method(ssl) != ossl::SSL_CTX_get_ssl_method(sys::SSL_get_SSL_CTX(ssl)) {
-        return;
-    }
+/// Overwrites `session`'s master secret with random bytes, in place: `SSL_set_session` cannot
+/// swap in a copy mid-handshake (the connection's method is by now the negotiated version's, and
+/// it would reset the connection to the context's). A session found in a session cache is
+/// shared with that cache, so the secret is spoiled there too: a session this guard refuses is
+/// then useless for any later resumption as well. The secret is a fixed-size field; a connection
+/// reading it at the same moment fails its own handshake.
+unsafe fn spoil_master_secret(session: *mut sys::SSL_SESSION) {
     let mut secret = [0u8; 48]; // SSL_MAX_MASTER_KEY_LENGTH, a TLS 1.2 master secret
     // A predictable secret would let a peer complete the handshake: none without randomness.
-    if openssl::rand::rand_bytes(&mut secret).is_ok() {
-        let copy = ossl::SSL_SESSION_dup(session);
-        if !copy.is_null() {
-            if ossl::SSL_SESSION_set1_master_key(copy, secret.as_ptr(), secret.len()) == 1 {
-                sys::SSL_set_session(ssl, copy);
-            }
-            sys::SSL_SESSION_free(copy);
-        }
+    if !session.is_null() && openssl::rand::rand_bytes(&mut secret).is_ok() {
+        ossl::SSL_SESSION_set1_master_key(session, secret.as_ptr(), secret.len());
     }
     ossl::OPENSSL_cleanse(secret.as_mut_ptr().cast(), secret.len());
 }
@@ -476,6 +470,9 @@ unsafe fn give_current_ca_names(ssl: *mut sys::SSL, hold: &ContextHold) {
         std::mem::forget(names); // SSL_set_client_CA_list took ownership
     }
 }
+
+#[cfg(test)]
+mod resumption_tests;
 
 #[cfg(test)]
 mod tests {
