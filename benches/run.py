@@ -293,9 +293,11 @@ NOTES = """
   client certificate kept in it goes through the provider decoder framework
   (`d2i_SSL_SESSION` → `OSSL_DECODER_CTX_new_for_pkey`, about 1.5 M instructions). A ticket
   with a valid stamp is resumed without being renewed (a renewal encodes and decodes the session
-  once more). A session ticket is stamped with the guard, the state generation that verified the
-  peer and the chain's earliest expiry: within one generation a resumption needs no verification;
-  after a reload it is verified again in full (the revoked-since-session row).
+  once more). A session ticket is stamped with the guard, the random nonce of the loaded state
+  that verified the peer and the chain's earliest expiry: under that same state a resumption needs
+  no verification; after a reload (in this process or another) it is verified again in full (the
+  revoked-since-session row). The final context's check of a resumed session (for SNI) compares
+  the same stamp: a few comparisons more per resumption.
 """
 
 

@@ -9,12 +9,17 @@
  * 2. One child swaps the SubCA CRL for the version that revokes client-later-revoked and calls
  *    gpcguard_guard_reload on its copy: it must then refuse that certificate (verdict and
  *    handshake), while the parent, which did not reload, still accepts it.
+ * 3. Two children each reload once, so both count the same number of reloads: the first with the
+ *    old CRL, the second after the file changed to the revoking one. A session ticket the first
+ *    issues to client-later-revoked (the ticket keys are the parent's, shared by fork) must not
+ *    resume in the second: it verifies the certificate in full and refuses the handshake.
  *
  * Usage: fork_workers PKI_DIR (made by c-tests/make-pki.sh; sub-ca.crl is changed and restored).
  * Prints each failure, then "N passed, N failed"; exits 1 on any failure. */
 #include "hardening_common.h"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,7 +29,19 @@
 /* A TLS 1.2 handshake in memory between a client presenting `cert_name` and a server on
  * `server_ctx`. Returns 1 when it completed (then *reason is the gpcguard_check_peer_ssl verdict),
  * 0 when the server refused it. */
+static int handshake_resuming(const gpcguard_guard *guard, SSL_CTX *server_ctx, const char *cert_name, SSL_SESSION *offer,
+                              SSL_SESSION **session, int *resumed, int *reason);
+
 static int handshake(const gpcguard_guard *guard, SSL_CTX *server_ctx, const char *cert_name, int *reason) {
+    int resumed = 0;
+    return handshake_resuming(guard, server_ctx, cert_name, NULL, NULL, &resumed, reason);
+}
+
+/* handshake(), the client offering `offer` (may be NULL) for resumption; *session gets the
+ * client's session afterwards (when `session` is not NULL and the handshake completed), *resumed
+ * whether the server resumed it. */
+static int handshake_resuming(const gpcguard_guard *guard, SSL_CTX *server_ctx, const char *cert_name, SSL_SESSION *offer,
+                              SSL_SESSION **session, int *resumed, int *reason) {
     char cert[64], key[64];
     snprintf(cert, sizeof cert, "%s.pem", cert_name);
     snprintf(key, sizeof key, "%s.key", cert_name);
@@ -37,6 +54,8 @@ static int handshake(const gpcguard_guard *guard, SSL_CTX *server_ctx, const cha
     CHECK(client && server && BIO_new_bio_pair(&client_bio, 0, &server_bio, 0) == 1, "SSL objects");
     SSL_set_bio(client, client_bio, client_bio);
     SSL_set_bio(server, server_bio, server_bio);
+    if (offer)
+        CHECK(SSL_set_session(client, offer) == 1, "SSL_set_session");
     SSL_set_connect_state(client);
     SSL_set_accept_state(server);
     int done = 0, client_done = 0, server_done = 0;
@@ -59,6 +78,12 @@ static int handshake(const gpcguard_guard *guard, SSL_CTX *server_ctx, const cha
     }
     ERR_clear_error();
     *reason = -1;
+    *resumed = server_done && SSL_session_reused(server);
+    if (session && server_done) {
+        *session = SSL_get1_session(client);
+        /* A clean close: freed without one, the client's session would be marked unresumable. */
+        SSL_set_shutdown(client, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    }
     if (server_done) {
         gpcguard_verdict *v = NULL;
         gpcguard_result r = gpcguard_check_peer_ssl(guard, server, &v);
@@ -196,6 +221,61 @@ int main(int argc, char **argv) {
     }
     if (reloader > 0)
         CHECK(child_succeeded(reloader, "reloading child"), "the reloading child failed");
+
+    /* Two children, one reload each: the first under the old CRL issues a ticket (written to a
+     * file, as a client would keep it), the second under the revoking CRL is offered it. */
+    CHECK(hc_swap_in("subca-initial.crl", "sub-ca.crl"), "restore subca-initial.crl");
+    pid_t issuer = fork();
+    CHECK(issuer >= 0, "fork");
+    if (issuer == 0) {
+        hc_program = "fork_workers (ticket issuer)";
+        atomic_store(&hc_passed, 0);
+        atomic_store(&hc_failed, 0);
+        gpcguard_result r = gpcguard_guard_reload(guard);
+        CHECK(r == GPCGUARD_OK, "reload in the issuer: %s (%s)", gpcguard_result_name(r), hc_error());
+        SSL_SESSION *session = NULL;
+        int resumed = 0, reason = -1;
+        int done = handshake_resuming(guard, ctx, "client-later-revoked", NULL, &session, &resumed, &reason);
+        CHECK(done && reason == GPCGUARD_REASON_ALLOWED && session, "issuer: handshake with client-later-revoked: %d %s", done,
+              hc_reason_name(reason));
+        /* Control: the issuer resumes its own ticket. */
+        SSL_SESSION *again = NULL;
+        done = handshake_resuming(guard, ctx, "client-later-revoked", session, &again, &resumed, &reason);
+        CHECK(done && resumed, "issuer: its own ticket did not resume (completed %d, resumed %d)", done, resumed);
+        FILE *f = fopen(hc_path("fork-ticket.pem"), "w");
+        CHECK(f && session && PEM_write_SSL_SESSION(f, session) == 1, "writing the session");
+        if (f)
+            fclose(f);
+        SSL_SESSION_free(session);
+        SSL_SESSION_free(again);
+        exit(child_exit(guard, ctx, &p));
+    }
+    if (issuer > 0)
+        CHECK(child_succeeded(issuer, "ticket issuer"), "the ticket issuer failed");
+    CHECK(hc_swap_in("subca-revoked-later.crl", "sub-ca.crl"), "swap in subca-revoked-later.crl");
+    pid_t judge = fork();
+    CHECK(judge >= 0, "fork");
+    if (judge == 0) {
+        hc_program = "fork_workers (second reloader)";
+        atomic_store(&hc_passed, 0);
+        atomic_store(&hc_failed, 0);
+        gpcguard_result r = gpcguard_guard_reload(guard);
+        CHECK(r == GPCGUARD_OK, "reload in the second child: %s (%s)", gpcguard_result_name(r), hc_error());
+        FILE *f = fopen(hc_path("fork-ticket.pem"), "r");
+        SSL_SESSION *session = f ? PEM_read_SSL_SESSION(f, NULL, NULL, NULL) : NULL;
+        if (f)
+            fclose(f);
+        CHECK(session != NULL, "reading the issuer's session");
+        int resumed = 0, reason = -1;
+        int done = handshake_resuming(guard, ctx, "client-later-revoked", session, NULL, &resumed, &reason);
+        CHECK(!done && !resumed, "second child: the issuer's ticket for a certificate its CRL revokes was accepted "
+              "(completed %d, resumed %d, verdict %s)", done, resumed, hc_reason_name(reason));
+        SSL_SESSION_free(session);
+        exit(child_exit(guard, ctx, &p));
+    }
+    if (judge > 0)
+        CHECK(child_succeeded(judge, "second reloader"), "the second reloading child failed");
+    remove(hc_path("fork-ticket.pem"));
     /* The file on disk now revokes client-later-revoked, but the parent's guard was not reloaded:
      * it must still hold the state it was built with. */
     judge_everything("parent after the child's reload", guard, ctx, &p, 0);

@@ -385,8 +385,9 @@ enum gpcguard_result gpcguard_check_peer_der(const struct gpcguard_guard *guard,
 /**
  * Re-verifies the client certificate of a TLS connection (server side) against the guard's
  * current state at the system clock: it does not trust the handshake's earlier result, so it
- * also catches a certificate revoked by a reload since a session was resumed. No peer
- * certificate is `GPCGUARD_REASON_CERT_MISSING` (496).
+ * also catches a certificate revoked by a reload since the handshake, and a session resumed
+ * through a context of another guard or of none. No peer certificate is
+ * `GPCGUARD_REASON_CERT_MISSING` (496).
  * Errors: `GPCGUARD_NULL_PARAMETER`.
  */
 enum gpcguard_result gpcguard_check_peer_ssl(const struct gpcguard_guard *guard,
@@ -423,8 +424,14 @@ enum gpcguard_result gpcguard_ssl_ctx_new(const struct gpcguard_guard *guard,
  * library links): TLS 1.2 only, the cipher list of `gpcguard_cipher_list` in server order, no
  * renegotiation, no compression, automatic DHE parameters, a mandatory client certificate whose
  * chain, validity, revocation, client-auth usage and SSP FQDN the guard judges at each handshake
- * (following `gpcguard_guard_reload`), the trust anchors as the CA names asked for, the stateful
- * session cache off, and session tickets honoured only while their certificate still passes.
+ * (following `gpcguard_guard_reload`), the current trust anchors as the CA names asked for
+ * (following reloads too), the stateful session cache and any session callbacks of the host
+ * (`SSL_CTX_sess_set_new_cb`/`_get_cb`/`_remove_cb`) off, and a resumed session (ticket)
+ * honoured only while its certificate still passes under this guard's current state: also when
+ * a servername callback moved the connection here from another context, through an info
+ * callback that calls any the host had installed (an info callback set on the `SSL` itself
+ * hides it; `gpcguard_check_peer_ssl` still refuses). With several contexts on one listener, see
+ * docs/SECURITY.md, "Several TLS contexts".
  * Call it after the host's own TLS settings; a later host call that changes these undoes them.
  * The context keeps a reference to the guard until it is freed or applied again.
  * Errors: `GPCGUARD_NULL_PARAMETER`, `GPCGUARD_TLS_ERROR`.

@@ -22,7 +22,13 @@ pub struct State {
     /// The per-request checks, prepared from the settings.
     pub requests: RequestChecker,
     pub server: Option<ServerIdentity>,
-    /// Increases with every successful reload.
+    /// Random, made when this state was loaded: names exactly this state. A session ticket
+    /// resumes without re-verification only under the state that verified its peer, and a
+    /// counter cannot say which that is once workers forked from one guard reload separately
+    /// (each would count to the same number over different files).
+    pub nonce: [u8; 16],
+    /// Increases with every successful reload of this guard in this process: for display only,
+    /// never to compare states (see `nonce`).
     pub generation: u64,
 }
 
@@ -32,7 +38,10 @@ impl State {
         let pki = Pki::load(&settings)?;
         let requests = RequestChecker::new(&settings)?;
         let server = ServerIdentity::load(&settings)?;
-        Ok(State { settings, pki, requests, server, generation })
+        let mut nonce = [0u8; 16];
+        // OpenSSL reseeds its generator in a forked child, so two workers never draw the same.
+        openssl::rand::rand_bytes(&mut nonce).map_err(|e| crate::error::Error::tls("RAND_bytes", e))?;
+        Ok(State { settings, pki, requests, server, nonce, generation })
     }
 }
 
@@ -46,7 +55,8 @@ pub type HandshakeFn = dyn Fn(Reason, &str) + Send + Sync;
 /// A configured guard. Share it behind an `Arc`; every method takes `&self`.
 pub struct Guard {
     /// Random, per guard: a session ticket stamped by one guard means nothing to another that
-    /// happens to share the ticket keys (nginx can share them across servers).
+    /// happens to share the ticket keys (nginx can share them across servers). Workers forked
+    /// after the guard was built share it; their states differ by `State::nonce`.
     id: u64,
     config: Config,
     state: ArcSwap<State>,
@@ -81,6 +91,20 @@ impl Guard {
         self.state.store(Arc::new(state));
         self.generation.store(generation, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// A guard as a forked worker holds it: the same id, configuration and current state, but
+    /// reloading on its own.
+    #[cfg(test)]
+    pub(crate) fn as_forked(&self) -> Guard {
+        Guard {
+            id: self.id,
+            config: self.config.clone(),
+            state: ArcSwap::new(self.state.load_full()),
+            handshake_hook: ArcSwapOption::empty(),
+            generation: AtomicU64::new(self.generation.load(Ordering::Relaxed)),
+            reloading: Mutex::new(()),
+        }
     }
 
     /// The current state; hold it for the duration of one check (a cheap, lock-free borrow:

@@ -430,15 +430,20 @@ ngx_http_gpcguard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
  * client certificate judged by the guard, and the stateful session cache off.
  *
  * ssl_session_cache: nginx's shared cache works through SSL_CTX session callbacks. OpenSSL
- * still asks a get-session callback when the cache mode is off, so the callbacks are removed as
- * well: a gpcguard server never resumes a session by ID (so never without verification), whatever
- * ssl_session_cache says. Session tickets stay honoured only while their certificate still
+ * still asks a get-session callback when the cache mode is off, so gpcguard_ssl_ctx_apply removes
+ * the callbacks as well: a gpcguard server never resumes a session by ID (so never without
+ * verification), whatever ssl_session_cache says. nginx's info callback is kept: the one
+ * gpcguard installs calls it. Session tickets stay honoured only while their certificate still
  * passes verification (gpcguard's ticket callback).
  *
  * SNI: OpenSSL fixes the protocol range and cipher list from the context the connection started
  * with, i.e. the default server of the address:port; nginx's servername callback only swaps the
- * certificate, verify mode and options. Hence the check that every ssl address:port serving a
- * guarded server has a guarded default server.
+ * certificate, verify mode and options. It also decrypts a session ticket with the first
+ * context, before the switch. Hence the checks that every ssl address:port serving a guarded
+ * server has a guarded default server, and that all guarded servers there share one guard (one
+ * gpcguard_config): then every context a connection meets judges its session by the same guard
+ * and state (libgpcguard still re-judges a resumption on the final context, and the access phase
+ * re-checks the peer; docs/SECURITY.md, "Several TLS contexts").
  */
 static ngx_int_t
 ngx_http_gpcguard_apply_tls(ngx_conf_t *cf)
@@ -467,9 +472,9 @@ ngx_http_gpcguard_apply_tls(ngx_conf_t *cf)
     ngx_http_conf_port_t           *port;
     ngx_http_conf_addr_t           *addr;
     ngx_http_ssl_srv_conf_t        *sscf;
-    ngx_http_core_srv_conf_t      **cscfp, **server;
+    ngx_http_core_srv_conf_t      **cscfp, **server, *first;
     ngx_http_core_main_conf_t      *cmcf;
-    ngx_http_gpcguard_srv_conf_t   *scf;
+    ngx_http_gpcguard_srv_conf_t   *scf, *fscf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
     cscfp = cmcf->servers.elts;
@@ -500,9 +505,6 @@ ngx_http_gpcguard_apply_tls(ngx_conf_t *cf)
             return NGX_ERROR;
         }
 
-        SSL_CTX_sess_set_new_cb(ctx, NULL);
-        SSL_CTX_sess_set_get_cb(ctx, NULL);
-        SSL_CTX_sess_set_remove_cb(ctx, NULL);
     }
 
     if (cmcf->ports == NULL) {
@@ -532,6 +534,31 @@ ngx_http_gpcguard_apply_tls(ngx_conf_t *cf)
                               "gpcguard location through it is refused with 496",
                               &addr[a].opt.addr_text);
                 continue;
+            }
+
+            first = NULL;
+            for (i = 0; i < addr[a].servers.nelts; i++) {
+                scf = server[i]->ctx->srv_conf[ngx_http_gpcguard_module.ctx_index];
+                if (scf->tls_guard == NULL) {
+                    continue;
+                }
+                if (first == NULL) {
+                    first = server[i];
+                    continue;
+                }
+                fscf = first->ctx->srv_conf[ngx_http_gpcguard_module.ctx_index];
+                if (scf->tls_guard != fscf->tls_guard) {
+                    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                                  "gpcguard: the servers at %s:%ui (\"%V\") and %s:%ui (\"%V\") "
+                                  "share %V with different gpcguard_config files; a TLS "
+                                  "session is resumed by the server a connection starts on, "
+                                  "before SNI picks the other, so servers with different "
+                                  "guards need different addresses",
+                                  first->file_name, first->line, &fscf->tls_guard_path,
+                                  server[i]->file_name, server[i]->line,
+                                  &scf->tls_guard_path, &addr[a].opt.addr_text);
+                    return NGX_ERROR;
+                }
             }
 
             scf = addr[a].default_server->ctx->srv_conf[ngx_http_gpcguard_module.ctx_index];

@@ -165,6 +165,19 @@ bad_nginx_conf "gpcguard on without gpcguard_config" "/gpcguard_config /d" 'has 
 bad_nginx_conf "unguarded default server on a guarded ssl address" \
   "/# The GP Connect provider/i server { listen 127.0.0.1:$tls_port ssl default_server; server_name other; ssl_certificate $pki/server-chain.pem; ssl_certificate_key $pki/server.key; }
 s# ssl default_server;\$# ssl;#" "does not use gpcguard"
+# A session ticket is decrypted by the server a connection starts on, before SNI picks another:
+# two guards on one address:port would judge each other's sessions.
+second_server() { # second_server CONFIG: a sed script adding a guarded server "other" on the TLS port
+  echo "/# The GP Connect provider/i server { listen 127.0.0.1:$tls_port ssl; server_name other; ssl_certificate $pki/server-chain.pem; ssl_certificate_key $pki/server.key; gpcguard on; gpcguard_config $1; }"
+}
+bad_nginx_conf "two guards on one ssl address:port" "$(second_server "$pki/other-fqdn.toml")" \
+  "share 127.0.0.1:$tls_port with different gpcguard_config files"
+sed "$(second_server "$pki/provider.toml")" "$nginx_conf" > "$work/conf/same.conf"
+if "$NGINX" -t -q -p "$work/" -c "$work/conf/same.conf" > "$work/t.out" 2>&1; then
+  gpc_pass "two servers with the same guard on one ssl address:port"
+else
+  gpc_fail "two servers with the same guard on one ssl address:port" "$(cat "$work/t.out")"
+fi
 
 echo "== starting nginx (127.0.0.1:$tls_port TLS, :$plain_port plain, backend :$backend_port)"
 if ! "$NGINX" -p "$work/" -c "$nginx_conf" 2> "$work/start.out"; then

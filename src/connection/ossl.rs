@@ -49,6 +49,23 @@ extern "C" {
     pub(crate) fn SSL_SESSION_get0_ticket_appdata(ss: *mut SSL_SESSION, data: *mut *mut c_void, len: *mut size_t) -> c_int;
 }
 
+/// `SSL_CTX_set_info_callback`'s callback: (ssl, where, ret).
+pub(crate) type InfoCallback = unsafe extern "C" fn(*const SSL, c_int, c_int);
+/// `SSL_CB_ACCEPT_LOOP` (ssl.h): a server handshake moves to its next state.
+pub(crate) const SSL_CB_ACCEPT_LOOP: c_int = 0x2001;
+/// `TLS_ST_SR_CLNT_HELLO` of `OSSL_HANDSHAKE_STATE` (ssl.h): the ClientHello has been processed.
+pub(crate) const TLS_ST_SR_CLNT_HELLO: c_int = 20;
+
+extern "C" {
+    pub(crate) fn SSL_CTX_set_info_callback(ctx: *mut SSL_CTX, cb: Option<InfoCallback>);
+    pub(crate) fn SSL_CTX_get_info_callback(ctx: *mut SSL_CTX) -> Option<InfoCallback>;
+    /// Returns `OSSL_HANDSHAKE_STATE`, a C enum (int-sized).
+    pub(crate) fn SSL_get_state(ssl: *const SSL) -> c_int;
+    pub(crate) fn SSL_set_verify_result(ssl: *mut SSL, v: libc::c_long);
+    pub(crate) fn SSL_SESSION_set1_master_key(sess: *mut SSL_SESSION, key: *const c_uchar, len: size_t) -> c_int;
+    pub(crate) fn OPENSSL_cleanse(ptr: *mut c_void, len: size_t);
+}
+
 /// `NAME_CONSTRAINTS` as x509v3.h declares it (a public struct in OpenSSL 3.0): stacks of
 /// `GENERAL_SUBTREE`, either may be NULL.
 #[repr(C)]

@@ -5,9 +5,20 @@
 //! The context keeps a reference to the guard (in its ex_data), so verification follows
 //! `Guard::reload` without a new context, and freeing the host's guard handle is safe while
 //! contexts still use it. Session resumption never skips verification: the stateful server cache
-//! is off, and a ticket is honoured only if its client certificate still passes verification now.
+//! and any host session callbacks are off, and a resumed session is honoured only if its client
+//! certificate was verified under the exact current state of this context's guard (`TicketStamp`)
+//! or passes verification now.
+//!
+//! Several contexts on one listener (SNI): OpenSSL decrypts a TLS 1.2 ticket (or finds a cached
+//! session) with the context the connection *started* on, before a servername callback switches
+//! it to another; the verify callback of a full handshake is the *final* context's. So the stamp
+//! names the guard and state that verified the peer, whichever context wrote the ticket, and the
+//! final context judges every resumption again at the first step after the ClientHello (its info
+//! callback, which OpenSSL looks up on the current context at each step), failing the handshake
+//! when its guard's current state refuses the peer.
 
 use std::ffi::CStr;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 
 use foreign_types::{ForeignType, ForeignTypeRef};
@@ -20,9 +31,10 @@ use openssl_sys as sys;
 
 use crate::config::Settings;
 use crate::error::{Error, ErrorKind, Result};
-use crate::guard::{system_now, Guard};
+use crate::guard::{system_now, Guard, State};
 use crate::connection::ossl;
-use crate::connection::pki::{name_text, read_cert_file, unix_time};
+use crate::connection::pki::{name_text, read_cert_file, unix_time, CertRefusal};
+use crate::verdict::Reason;
 
 /// The Spine cipher preference (spec §1, the Tomcat APR example), applied in server order.
 pub const CIPHER_LIST: &CStr = c"AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH";
@@ -82,6 +94,7 @@ pub fn new_context(guard: &Arc<Guard>) -> Result<SslContext> {
     Ok(ctx)
 }
 
+
 /// Puts the policy on a context the host made. Calling it again (e.g. with another guard) replaces
 /// the previous guard's hold on the context.
 ///
@@ -112,28 +125,45 @@ pub unsafe fn apply(guard: &Arc<Guard>, ctx: *mut sys::SSL_CTX) -> Result<()> {
     if sys::SSL_CTX_set_dh_auto(ctx, 1) != 1 {
         return Err(fail("enabling DHE parameters"));
     }
-    set_client_ca_names(ctx, guard)?;
+    let state = guard.state();
+    let (ca_names, ca_names_der) = client_ca_names(&state)?;
+    sys::SSL_CTX_set_client_CA_list(ctx, ca_names.as_ptr());
+    std::mem::forget(ca_names); // SSL_CTX_set_client_CA_list took ownership
     sys::SSL_CTX_set_verify(ctx, sys::SSL_VERIFY_PEER | sys::SSL_VERIFY_FAIL_IF_NO_PEER_CERT | sys::SSL_VERIFY_CLIENT_ONCE, None);
     if sys::SSL_CTX_set_session_id_context(ctx, SESSION_ID_CONTEXT.as_ptr(), SESSION_ID_CONTEXT.len() as _) != 1 {
         return Err(fail("setting the session id context"));
     }
     sys::SSL_CTX_set_session_cache_mode(ctx, sys::SSL_SESS_CACHE_OFF as c_long);
+    // OpenSSL asks a host's get-session callback (an external cache, such as nginx's shared one)
+    // whatever the cache mode: without these a session ID would resume from the host's cache.
+    sys::SSL_CTX_sess_set_new_cb(ctx, None);
+    sys::SSL_CTX_sess_set_get_cb(ctx, None);
+    sys::SSL_CTX_sess_set_remove_cb(ctx, None);
 
     // The context holds its own reference to the guard; the callbacks borrow it through `arg`.
-    let index = guard_index()?;
-    let old = sys::SSL_CTX_get_ex_data(ctx, index);
-    let held = Box::into_raw(Box::new(Arc::clone(guard)));
+    let index = hold_index()?;
+    let old = sys::SSL_CTX_get_ex_data(ctx, index) as *mut ContextHold;
+    // Applied again: our callback is already installed and the host's is in the old hold.
+    let host_info_callback = match ossl::SSL_CTX_get_info_callback(ctx) {
+        Some(cb) if cb as usize == on_handshake_step as ossl::InfoCallback as usize => old.as_ref().and_then(|h| h.host_info_callback),
+        other => other,
+    };
+    let hold = ContextHold { guard: Arc::clone(guard), host_info_callback, ca_names_state: state.nonce, ca_names_der };
+    let held = Box::into_raw(Box::new(hold));
     if sys::SSL_CTX_set_ex_data(ctx, index, held.cast()) != 1 {
         drop(Box::from_raw(held));
         return Err(fail("attaching the guard to the context"));
     }
     let arg = Arc::as_ptr(guard) as *mut c_void;
     ossl::SSL_CTX_set_cert_verify_callback(ctx, Some(verify_peer), arg);
-    if ossl::SSL_CTX_set_session_ticket_cb(ctx, Some(stamp_ticket), Some(resume_if_still_valid), arg) != 1 {
+    // No ticket-writing callback: `verify_peer` stamps the session itself, so a ticket carries the
+    // stamp of the verification behind it whichever context writes it.
+    if ossl::SSL_CTX_set_session_ticket_cb(ctx, None, Some(resume_if_still_valid), arg) != 1 {
         return Err(fail("installing the session ticket check"));
     }
+    ossl::SSL_CTX_set_info_callback(ctx, Some(on_handshake_step));
     if !old.is_null() {
-        drop(Box::from_raw(old.cast::<Arc<Guard>>()));
+        drop(Box::from_raw(old));
     }
     Ok(())
 }
@@ -143,25 +173,34 @@ fn allow_client_renegotiation() -> u64 {
     1 << 8
 }
 
-/// The CertificateRequest names the configured trust anchors (issue: CA names from the anchors).
-unsafe fn set_client_ca_names(ctx: *mut sys::SSL_CTX, guard: &Guard) -> Result<()> {
-    let state = guard.state();
-    let mut names = Stack::<X509Name>::new().map_err(|e| Error::tls("building the CA name list", e))?;
+/// The CA names a CertificateRequest asks for: the trust anchors of `state` (spec §1), as a list
+/// for OpenSSL and as their DER, one after another, to compare lists cheaply.
+fn client_ca_names(state: &State) -> Result<(Stack<X509Name>, Vec<u8>)> {
+    let tls = |what: &'static str| move |e| Error::tls(what, e);
+    let mut names = Stack::<X509Name>::new().map_err(tls("building the CA name list"))?;
+    let mut der = Vec::new();
     for anchor in state.pki.anchors() {
-        let name = anchor.subject_name().to_owned().map_err(|e| Error::tls("copying a CA name", e))?;
-        names.push(name).map_err(|e| Error::tls("building the CA name list", e))?;
+        der.extend(anchor.subject_name().to_der().map_err(tls("encoding a CA name"))?);
+        names.push(anchor.subject_name().to_owned().map_err(tls("copying a CA name"))?).map_err(tls("building the CA name list"))?;
     }
-    let raw = names.as_ptr();
-    std::mem::forget(names); // SSL_CTX_set_client_CA_list takes ownership
-    sys::SSL_CTX_set_client_CA_list(ctx, raw);
-    Ok(())
+    Ok((names, der))
 }
 
-/// The ex_data slot where a context keeps its `Arc<Guard>`; freed with the context.
-fn guard_index() -> Result<c_int> {
+/// What a gpcguard context keeps in its ex_data; freed with the context or by the next `apply`.
+struct ContextHold {
+    guard: Arc<Guard>,
+    /// The info callback the host had installed; `on_handshake_step` calls it.
+    host_info_callback: Option<ossl::InfoCallback>,
+    /// The state whose trust anchors are the context's CA names, and those names' DER.
+    ca_names_state: [u8; 16],
+    ca_names_der: Vec<u8>,
+}
+
+/// The ex_data slot where a context keeps its `ContextHold`.
+fn hold_index() -> Result<c_int> {
     static INDEX: OnceLock<c_int> = OnceLock::new();
     let index = *INDEX.get_or_init(|| unsafe {
-        sys::CRYPTO_get_ex_new_index(sys::CRYPTO_EX_INDEX_SSL_CTX, 0, std::ptr::null_mut(), None, None, Some(free_guard))
+        sys::CRYPTO_get_ex_new_index(sys::CRYPTO_EX_INDEX_SSL_CTX, 0, std::ptr::null_mut(), None, None, Some(free_hold))
     });
     if index < 0 {
         return Err(Error::new(ErrorKind::Tls, "CRYPTO_get_ex_new_index failed"));
@@ -169,14 +208,21 @@ fn guard_index() -> Result<c_int> {
     Ok(index)
 }
 
-unsafe extern "C" fn free_guard(_parent: *mut c_void, ptr: *mut c_void, _ad: *mut sys::CRYPTO_EX_DATA, _idx: c_int, _argl: c_long, _argp: *mut c_void) {
+unsafe extern "C" fn free_hold(_parent: *mut c_void, ptr: *mut c_void, _ad: *mut sys::CRYPTO_EX_DATA, _idx: c_int, _argl: c_long, _argp: *mut c_void) {
     if !ptr.is_null() {
-        let _ = std::panic::catch_unwind(|| drop(Box::from_raw(ptr.cast::<Arc<Guard>>())));
+        let _ = std::panic::catch_unwind(|| drop(Box::from_raw(ptr.cast::<ContextHold>())));
     }
+}
+
+/// The hold of a context gpcguard applied its policy to; None for any other context.
+unsafe fn context_hold<'a>(ctx: *mut sys::SSL_CTX) -> Option<&'a ContextHold> {
+    let index = hold_index().ok()?;
+    (sys::SSL_CTX_get_ex_data(ctx, index) as *const ContextHold).as_ref()
 }
 
 /// Replaces OpenSSL's chain verification in the handshake: the guard's current state judges the
 /// peer's chain. The X509 error set on failure picks the TLS alert (e.g. certificate_revoked).
+/// On success the new session is stamped (see `TicketStamp`) with this guard and state.
 unsafe extern "C" fn verify_peer(x509_ctx: *mut sys::X509_STORE_CTX, arg: *mut c_void) -> c_int {
     let judged = std::panic::catch_unwind(|| {
         let guard = &*(arg as *const Guard);
@@ -184,16 +230,20 @@ unsafe extern "C" fn verify_peer(x509_ctx: *mut sys::X509_STORE_CTX, arg: *mut c
         if leaf.is_null() {
             return Err(sys::X509_V_ERR_UNSPECIFIED);
         }
+        let leaf = X509Ref::from_ptr(leaf);
         let untrusted = ossl::X509_STORE_CTX_get0_untrusted(x509_ctx);
         let presented: Vec<&X509Ref> =
             if untrusted.is_null() { Vec::new() } else { StackRef::<X509>::from_ptr(untrusted).iter().collect() };
         let state = guard.state();
-        state.pki.verify(X509Ref::from_ptr(leaf), &presented, system_now()).map_err(|r| {
+        state.pki.verify(leaf, &presented, system_now()).map_err(|r| {
             guard.report_handshake_refusal(r.reason, &r.message);
             r.x509_error
         })?;
         let ssl = sys::X509_STORE_CTX_get_ex_data(x509_ctx, sys::SSL_get_ex_data_X509_STORE_CTX_idx()) as *mut sys::SSL;
-        record_verified_generation(ssl, state.generation);
+        if !ssl.is_null() {
+            // The handshake's own session, not yet in any cache or ticket.
+            TicketStamp::of(guard, &state, leaf, &presented).put_on(sys::SSL_get_session(ssl));
+        }
         Ok(())
     });
     let (ok, err) = match judged {
@@ -205,50 +255,37 @@ unsafe extern "C" fn verify_peer(x509_ctx: *mut sys::X509_STORE_CTX, arg: *mut c
     ok
 }
 
-/// The ex_data slot of an `SSL` holding the state generation (+1, so 0 means none) whose PKI
-/// last verified the peer on this connection: a session ticket is stamped with it, never with
-/// whatever generation is current when the ticket happens to be written.
-fn verified_generation_index() -> c_int {
-    static INDEX: OnceLock<c_int> = OnceLock::new();
-    *INDEX.get_or_init(|| unsafe {
-        sys::CRYPTO_get_ex_new_index(sys::CRYPTO_EX_INDEX_SSL, 0, std::ptr::null_mut(), None, None, None)
-    })
-}
-
-unsafe fn record_verified_generation(ssl: *mut sys::SSL, generation: u64) {
-    let index = verified_generation_index();
-    if !ssl.is_null() && index >= 0 {
-        sys::SSL_set_ex_data(ssl, index, (generation as usize).wrapping_add(1) as *mut c_void);
-    }
-}
-
-unsafe fn verified_generation(ssl: *mut sys::SSL) -> Option<u64> {
-    let index = verified_generation_index();
-    if ssl.is_null() || index < 0 {
-        return None;
-    }
-    match sys::SSL_get_ex_data(ssl, index) as usize {
-        0 => None,
-        g => Some((g - 1) as u64),
-    }
-}
-
-/// What a session ticket carries (inside the ticket's encryption and MAC) about the verification
-/// behind it: which guard, which state generation, and when the peer's own chain first expires.
+/// What a session carries in its ticket appdata (inside the ticket's encryption and MAC) about
+/// the verification behind it: which guard, which loaded state of that guard (`State::nonce`),
+/// and when the peer's own chain first expires. Set on the session when its peer passes, so a
+/// ticket carries the judge of its peer whichever context writes it, never whatever is current
+/// when it is written.
 struct TicketStamp {
     guard_id: u64,
-    generation: u64,
+    state: [u8; 16],
     chain_not_after: i64,
 }
 
 impl TicketStamp {
-    const LEN: usize = 24;
+    const LEN: usize = 32;
+
+    fn of(guard: &Guard, state: &State, leaf: &X509Ref, presented: &[&X509Ref]) -> TicketStamp {
+        let chain_not_after = presented.iter().map(|c| unix_time(c.not_after())).fold(unix_time(leaf.not_after()), i64::min);
+        TicketStamp { guard_id: guard.id(), state: state.nonce, chain_not_after }
+    }
+
+    /// The peer's verification still holds without being repeated: it was made under `state`
+    /// of `guard` (no reload since, in this process: so no CRL or anchor changed), the peer's
+    /// chain has not expired, and no configured CA or CRL has aged out (`Pki::stable_until`).
+    fn holds_under(&self, guard: &Guard, state: &State, now: i64) -> bool {
+        self.guard_id == guard.id() && self.state == state.nonce && now <= self.chain_not_after && now <= state.pki.stable_until()
+    }
 
     fn to_bytes(&self) -> [u8; Self::LEN] {
         let mut b = [0u8; Self::LEN];
         b[..8].copy_from_slice(&self.guard_id.to_le_bytes());
-        b[8..16].copy_from_slice(&self.generation.to_le_bytes());
-        b[16..].copy_from_slice(&self.chain_not_after.to_le_bytes());
+        b[8..24].copy_from_slice(&self.state);
+        b[24..].copy_from_slice(&self.chain_not_after.to_le_bytes());
         b
     }
 
@@ -256,46 +293,41 @@ impl TicketStamp {
         if b.len() != Self::LEN {
             return None;
         }
-        let word = |i: usize| <[u8; 8]>::try_from(&b[i..i + 8]).ok();
         Some(TicketStamp {
-            guard_id: u64::from_le_bytes(word(0)?),
-            generation: u64::from_le_bytes(word(8)?),
-            chain_not_after: i64::from_le_bytes(word(16)?),
+            guard_id: u64::from_le_bytes(b[..8].try_into().ok()?),
+            state: b[8..24].try_into().ok()?,
+            chain_not_after: i64::from_le_bytes(b[24..].try_into().ok()?),
         })
+    }
+
+    /// The stamp of `session`, if it has one of this form.
+    unsafe fn read(session: *mut sys::SSL_SESSION) -> Option<TicketStamp> {
+        let mut data: *mut c_void = std::ptr::null_mut();
+        let mut len: size_t = 0;
+        if session.is_null() || ossl::SSL_SESSION_get0_ticket_appdata(session, &mut data, &mut len) != 1 || data.is_null() {
+            return None;
+        }
+        TicketStamp::from_bytes(std::slice::from_raw_parts(data as *const u8, len))
+    }
+
+    /// Stamps `session`: only a session no other connection can be reading (a new one, or one
+    /// just decrypted from a ticket), as this replaces its appdata.
+    unsafe fn put_on(&self, session: *mut sys::SSL_SESSION) {
+        if !session.is_null() {
+            let b = self.to_bytes();
+            ossl::SSL_SESSION_set1_ticket_appdata(session, b.as_ptr().cast(), b.len());
+        }
     }
 }
 
-/// Stamps a new session ticket with the verification behind it (see `TicketStamp`). A ticket
-/// without a stamp is still issued; its resumption then re-verifies the certificate in full.
-unsafe extern "C" fn stamp_ticket(ssl: *mut sys::SSL, arg: *mut c_void) -> c_int {
-    let _ = std::panic::catch_unwind(|| {
-        let guard = &*(arg as *const Guard);
-        let Some(generation) = verified_generation(ssl) else { return };
-        let ssl_ref = openssl::ssl::SslRef::from_ptr(ssl);
-        let Some(leaf) = ssl_ref.peer_certificate() else { return };
-        let mut chain_not_after = unix_time(leaf.not_after());
-        if let Some(chain) = ssl_ref.peer_cert_chain() {
-            for c in chain {
-                chain_not_after = chain_not_after.min(unix_time(c.not_after()));
-            }
-        }
-        let stamp = TicketStamp { guard_id: guard.id(), generation, chain_not_after }.to_bytes();
-        let session = sys::SSL_get_session(ssl);
-        if !session.is_null() {
-            ossl::SSL_SESSION_set1_ticket_appdata(session, stamp.as_ptr().cast(), stamp.len());
-        }
-    });
-    1
-}
-
-/// Resumes a TLS session only when its client certificate's verification still holds under the
-/// current state: either the ticket was stamped by this guard at the current generation (no
-/// reload since, so no CRL or anchor changed), the peer's chain has not expired, and no
-/// configured CA or CRL has aged out (`Pki::stable_until`); or the certificate passes a full
-/// re-verification now. Otherwise the client gets a full handshake, which verifies the chain it
-/// sends. A reload therefore always forces re-verification of older sessions.
+/// Resumes a TLS session (in the context the connection started on) only when its client
+/// certificate's verification still holds under this guard's current state: either its stamp
+/// `holds_under` it, or the certificate passes a full re-verification now (then the session is
+/// stamped afresh and its ticket renewed, so its next resumption is cheap). Otherwise the client
+/// gets a full handshake, which verifies the chain it sends. A reload therefore always forces
+/// re-verification of older sessions, in this process and in no other.
 unsafe extern "C" fn resume_if_still_valid(
-    ssl: *mut sys::SSL,
+    _ssl: *mut sys::SSL,
     session: *mut sys::SSL_SESSION,
     _keyname: *const c_uchar,
     _keyname_len: size_t,
@@ -316,20 +348,14 @@ unsafe extern "C" fn resume_if_still_valid(
         if peer.is_null() {
             return None;
         }
-        let mut data: *mut c_void = std::ptr::null_mut();
-        let mut len: size_t = 0;
-        let stamp = (ossl::SSL_SESSION_get0_ticket_appdata(session, &mut data, &mut len) == 1 && !data.is_null())
-            .then(|| TicketStamp::from_bytes(std::slice::from_raw_parts(data as *const u8, len)))
-            .flatten();
-        let unchanged = stamp.is_some_and(|s| {
-            s.guard_id == guard.id() && s.generation == state.generation && now <= s.chain_not_after && now <= state.pki.stable_until()
-        });
-        if unchanged || state.pki.verify(X509Ref::from_ptr(peer), &[], now).is_ok() {
-            record_verified_generation(ssl, state.generation);
-            // A ticket verified in full gets a fresh stamp, so its next resumption is cheap.
-            return Some(!unchanged);
+        if TicketStamp::read(session).is_some_and(|s| s.holds_under(guard, &state, now)) {
+            return Some(false);
         }
-        None
+        let peer = X509Ref::from_ptr(peer);
+        state.pki.verify(peer, &[], now).ok()?;
+        // Just decrypted from the ticket: this connection's own session.
+        TicketStamp::of(guard, &state, peer, &[]).put_on(session);
+        Some(true)
     });
     // A ticket is renewed only when it was verified in full (it gets a fresh stamp). OpenSSL's
     // own renew hint (status SUCCESS_RENEW, which this OpenSSL gives for every TLS 1.2 ticket)
@@ -341,6 +367,112 @@ unsafe extern "C" fn resume_if_still_valid(
         _ => ossl::SSL_TICKET_RETURN_IGNORE_RENEW,
     }
 }
+
+/// The info callback of a gpcguard context. OpenSSL looks it up on the connection's current
+/// context at every handshake step, so it runs on the context a servername callback switched to
+/// (unless the host set an info callback on the `SSL` itself, which takes precedence). At the
+/// step after the ClientHello, when the session is chosen and nothing is derived from it yet, it
+/// judges a resumed session by this context's guard (`judge_resumption`) and gives a full
+/// handshake the current CA names. The host's own info callback (nginx has one) is called after.
+unsafe extern "C" fn on_handshake_step(ssl: *const sys::SSL, where_: c_int, ret: c_int) {
+    let ctx = sys::SSL_get_SSL_CTX(ssl);
+    let Some(hold) = context_hold(ctx) else {
+        // The connection moved to a context gpcguard does not hold, yet OpenSSL calls the first
+        // context's callback at the start and end of a handshake: pass it to the current one's.
+        if let Some(cb) = ossl::SSL_CTX_get_info_callback(ctx) {
+            if cb as usize != on_handshake_step as ossl::InfoCallback as usize {
+                cb(ssl, where_, ret);
+            }
+        }
+        return;
+    };
+    if where_ == ossl::SSL_CB_ACCEPT_LOOP && ossl::SSL_get_state(ssl) == ossl::TLS_ST_SR_CLNT_HELLO {
+        let ssl = ssl as *mut sys::SSL;
+        if sys::SSL_session_reused(ssl) == 1 {
+            let judged = std::panic::catch_unwind(AssertUnwindSafe(|| judge_resumption(ssl, &hold.guard)));
+            match judged {
+                Ok(Ok(())) => {}
+                Ok(Err(refusal)) => refuse_resumption(ssl, &hold.guard, refusal),
+                Err(_) => refuse_resumption(ssl, &hold.guard, internal_refusal()),
+            }
+        } else {
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| give_current_ca_names(ssl, hold)));
+        }
+    }
+    if let Some(cb) = hold.host_info_callback {
+        cb(ssl, where_, ret);
+    }
+}
+
+/// A resumed session passes when its stamp `holds_under` this guard's current state, or its
+/// client certificate passes verification now. Whichever context decrypted the ticket (or found
+/// the session in a cache) judged it by its own guard, or not at all.
+unsafe fn judge_resumption(ssl: *mut sys::SSL, guard: &Guard) -> std::result::Result<(), CertRefusal> {
+    let state = guard.state();
+    let now = system_now();
+    let session = sys::SSL_get_session(ssl);
+    let peer = if session.is_null() { std::ptr::null_mut() } else { ossl::SSL_SESSION_get0_peer(session) };
+    if peer.is_null() {
+        return Err(CertRefusal {
+            reason: Reason::CertMissing,
+            message: "the resumed session has no client certificate".into(),
+            x509_error: sys::X509_V_ERR_UNSPECIFIED,
+        });
+    }
+    if TicketStamp::read(session).is_some_and(|s| s.holds_under(guard, &state, now)) {
+        return Ok(());
+    }
+    // Not stamped afresh: the session may sit in a cache other connections read.
+    state.pki.verify(X509Ref::from_ptr(peer), &[], now)
+}
+
+fn internal_refusal() -> CertRefusal {
+    CertRefusal { reason: Reason::Internal, message: "the resumed session could not be judged".into(), x509_error: sys::X509_V_ERR_UNSPECIFIED }
+}
+
+/// Fails a resumed handshake that this context's guard refuses. Once the first context accepted
+/// the session OpenSSL offers no way back to a full handshake, so the session gets a random
+/// master secret: no peer can produce or check the Finished messages, and the handshake ends
+/// with an alert on both sides. The verify result and the handshake hook say why. (Should even
+/// that fail, the verify result still says so, and `gpcguard_check_peer_ssl` refuses the
+/// connection.)
+unsafe fn refuse_resumption(ssl: *mut sys::SSL, guard: &Guard, refusal: CertRefusal) {
+    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| guard.report_handshake_refusal(refusal.reason, &format!("resumed session: {}", refusal.message))));
+    ossl::SSL_set_verify_result(ssl, refusal.x509_error as c_long);
+    spoil_master_secret(sys::SSL_get_session(ssl));
+}
+
+/// Overwrites `session`'s master secret with random bytes, in place: `SSL_set_session` cannot
+/// swap in a copy mid-handshake (the connection's method is by now the negotiated version's, and
+/// it would reset the connection to the context's). A session found in a session cache is
+/// shared with that cache, so the secret is spoiled there too: a session this guard refuses is
+/// then useless for any later resumption as well. The secret is a fixed-size field; a connection
+/// reading it at the same moment fails its own handshake.
+unsafe fn spoil_master_secret(session: *mut sys::SSL_SESSION) {
+    let mut secret = [0u8; 48]; // SSL_MAX_MASTER_KEY_LENGTH, a TLS 1.2 master secret
+    // A predictable secret would let a peer complete the handshake: none without randomness.
+    if !session.is_null() && openssl::rand::rand_bytes(&mut secret).is_ok() {
+        ossl::SSL_SESSION_set1_master_key(session, secret.as_ptr(), secret.len());
+    }
+    ossl::OPENSSL_cleanse(secret.as_mut_ptr().cast(), secret.len());
+}
+
+/// Asks a full handshake's client for the trust anchors of the current state, when a reload
+/// changed them since the context's list was set.
+unsafe fn give_current_ca_names(ssl: *mut sys::SSL, hold: &ContextHold) {
+    let state = hold.guard.state();
+    if state.nonce == hold.ca_names_state {
+        return;
+    }
+    let Ok((names, der)) = client_ca_names(&state) else { return };
+    if der != hold.ca_names_der {
+        sys::SSL_set_client_CA_list(ssl, names.as_ptr());
+        std::mem::forget(names); // SSL_set_client_CA_list took ownership
+    }
+}
+
+#[cfg(test)]
+mod resumption_tests;
 
 #[cfg(test)]
 mod tests {
@@ -543,12 +675,14 @@ mod tests {
 
     #[test]
     fn ticket_stamps_round_trip_and_refuse_other_lengths() {
-        let s = TicketStamp { guard_id: 7, generation: 3, chain_not_after: -5 };
+        let s = TicketStamp { guard_id: 7, state: [3; 16], chain_not_after: -5 };
         let b = s.to_bytes();
         let back = TicketStamp::from_bytes(&b).unwrap();
-        assert_eq!((back.guard_id, back.generation, back.chain_not_after), (7, 3, -5));
-        assert!(TicketStamp::from_bytes(&b[..23]).is_none());
-        assert!(TicketStamp::from_bytes(&[0u8; 25]).is_none());
+        assert_eq!((back.guard_id, back.state, back.chain_not_after), (7, [3; 16], -5));
+        assert!(TicketStamp::from_bytes(&b[..31]).is_none());
+        assert!(TicketStamp::from_bytes(&[0u8; 33]).is_none());
+        // The stamps of the earlier form (guard, generation counter, expiry) are re-verified.
+        assert!(TicketStamp::from_bytes(&[0u8; 24]).is_none());
     }
 
     #[test]

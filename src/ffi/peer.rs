@@ -97,8 +97,9 @@ pub extern "C" fn gpcguard_check_peer_der(
 
 /// Re-verifies the client certificate of a TLS connection (server side) against the guard's
 /// current state at the system clock: it does not trust the handshake's earlier result, so it
-/// also catches a certificate revoked by a reload since a session was resumed. No peer
-/// certificate is `GPCGUARD_REASON_CERT_MISSING` (496).
+/// also catches a certificate revoked by a reload since the handshake, and a session resumed
+/// through a context of another guard or of none. No peer certificate is
+/// `GPCGUARD_REASON_CERT_MISSING` (496).
 /// Errors: `GPCGUARD_NULL_PARAMETER`.
 #[no_mangle]
 pub extern "C" fn gpcguard_check_peer_ssl(guard: *const gpcguard_guard, ssl: *const SSL, out: *mut *mut gpcguard_verdict) -> gpcguard_result {

@@ -36,8 +36,14 @@ pub extern "C" fn gpcguard_ssl_ctx_new(guard: *const gpcguard_guard, out: *mut *
 /// library links): TLS 1.2 only, the cipher list of `gpcguard_cipher_list` in server order, no
 /// renegotiation, no compression, automatic DHE parameters, a mandatory client certificate whose
 /// chain, validity, revocation, client-auth usage and SSP FQDN the guard judges at each handshake
-/// (following `gpcguard_guard_reload`), the trust anchors as the CA names asked for, the stateful
-/// session cache off, and session tickets honoured only while their certificate still passes.
+/// (following `gpcguard_guard_reload`), the current trust anchors as the CA names asked for
+/// (following reloads too), the stateful session cache and any session callbacks of the host
+/// (`SSL_CTX_sess_set_new_cb`/`_get_cb`/`_remove_cb`) off, and a resumed session (ticket)
+/// honoured only while its certificate still passes under this guard's current state: also when
+/// a servername callback moved the connection here from another context, through an info
+/// callback that calls any the host had installed (an info callback set on the `SSL` itself
+/// hides it; `gpcguard_check_peer_ssl` still refuses). With several contexts on one listener, see
+/// docs/SECURITY.md, "Several TLS contexts".
 /// Call it after the host's own TLS settings; a later host call that changes these undoes them.
 /// The context keeps a reference to the guard until it is freed or applied again.
 /// Errors: `GPCGUARD_NULL_PARAMETER`, `GPCGUARD_TLS_ERROR`.
