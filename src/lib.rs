@@ -22,6 +22,7 @@ mod blocks;
 pub mod claims;
 pub mod config;
 pub mod error;
+pub mod fhir;
 pub mod interactions;
 pub mod json;
 pub mod jwt;
