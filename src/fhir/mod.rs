@@ -187,9 +187,8 @@ impl Types {
                     if choice != (tys.len() > 1) {
                         return Err(format!("line {n}: a choice is written name[x] and has several types, nothing else"));
                     }
-                    let all_primitive = tys.iter().all(|t| matches!(t, Ty::Primitive(_)));
-                    if plain && !all_primitive {
-                        return Err(format!("line {n}: only a primitive can be plain"));
+                    if plain && !tys.iter().any(|t| matches!(t, Ty::Primitive(_))) {
+                        return Err(format!("line {n}: only an element with a primitive type can be plain"));
                     }
                     // An element redefined by a type replaces its base's (DomainResource.extension).
                     elements.retain(|e| e.name != name);
@@ -292,7 +291,7 @@ mod tests {
         assert!(q.elements[q.element("code").unwrap()].required);
         assert!(q.member("modifierExtension").is_some() && q.member("_code").is_none());
         let ext = t.get(t.find("Extension").unwrap());
-        assert!(ext.member("valueString").is_some() && ext.member("_valueString").is_some());
+        assert!(ext.member("valueString").is_some() && ext.member("_valueString").is_none());
         assert!(ext.member("valueHumanName").is_some() && ext.member("_valueHumanName").is_none());
         assert!(ext.member("value").is_none() && ext.member("_url").is_none() && ext.member("url").is_some());
         let h = t.get(t.find("HumanName").unwrap());
