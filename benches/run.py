@@ -442,7 +442,8 @@ The token: the GP Connect test pack's baseline claims (JwtFactory defaults), {to
 unsigned (`alg none`); jsonwebtoken gets the same claims signed HS256 (it refuses `none`). The
 request: `GET /A1/STU3/1/gpconnect/Patient/2` with the five SSP headers and `Accept`. Every peer
 makes the same checks: exp/iat, exp − iat = 300, reason_for_request, requested_scope, the ODS code
-and SDS user id identifiers, the practitioner's name; gpcguard makes all of its checks (API.md).
+and SDS user id identifiers, the practitioner's name; gpcguard makes all of its checks (API.md),
+the three FHIR resource claims validated as STU3 at every depth (README, "The FHIR resource claims").
 Refusals: an unknown Ssp-InteractionID, and the same token after it expired.
 
 TLS: TLS 1.2, ECDHE-RSA-AES256-GCM-SHA384, RSA-2048 server certificate, EC P-256 client

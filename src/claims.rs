@@ -13,7 +13,7 @@ use crate::audit::Provenance;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fhir::{TypeId, Types};
 use crate::interactions::Interaction;
-use crate::json::Span;
+use crate::json::{self, Span};
 use crate::refusal::{Checked, Refusal};
 use crate::scope::{self, Scope};
 use crate::verdict::Reason;
@@ -294,7 +294,7 @@ struct ResourceClaim<'d> {
 
 impl<'d> ResourceClaim<'d> {
     fn element(&self, name: &str) -> Field {
-        CONTENT[self.c].iter().position(|n| *n == name).map_or(Field::Absent, |e| self.read.content[e])
+        CONTENT[self.c].iter().position(|n| json::same(n, name)).map_or(Field::Absent, |e| self.read.content[e])
     }
 
     fn text(&self, s: Span) -> &'d str {
@@ -661,6 +661,15 @@ mod tests {
         // One level deeper is malformed JSON for this configuration (400), not a FHIR verdict.
         let deeper = json!([{"url": "u", "extension": [ext]}]);
         let text = with(baseline_claims(), "requesting_practitioner.extension", Some(deeper)).to_string();
+        let e = read(text.as_bytes(), &crate::config::Limits::default(), FhirElements::standard().unwrap()).unwrap_err();
+        assert_eq!(e.reason, Reason::JwtMalformed);
+    }
+
+    #[test]
+    fn json_errors_decide_before_fhir_ones() {
+        // The rest of an invalid resource is still read as strict JSON: a duplicate after the
+        // first FHIR problem makes the payload malformed (400), not an invalid resource.
+        let text = baseline_claims().to_string().replace(r#""model":"v1""#, r#""zz":1,"model":"v1","model":"v2""#);
         let e = read(text.as_bytes(), &crate::config::Limits::default(), FhirElements::standard().unwrap()).unwrap_err();
         assert_eq!(e.reason, Reason::JwtMalformed);
     }

@@ -165,8 +165,19 @@ struct Keeper<'k> {
 }
 
 impl Keep for Keeper<'_> {
-    fn wants(&self, element: usize) -> bool {
-        element == self.rules.content[IDENTIFIER] || Some(element) == self.rules.names
+    fn strings(&self) -> u64 {
+        self.rules.content.iter().fold(0, |m, e| m | 1 << e)
+    }
+
+    fn item_strings(&self, element: usize) -> u64 {
+        let rules = self.rules;
+        if element == rules.content[IDENTIFIER] {
+            1 << rules.identifier_system | 1 << rules.identifier_value
+        } else if Some(element) == rules.names {
+            1 << rules.family
+        } else {
+            0
+        }
     }
 
     fn string(&mut self, element: usize, _at: u32, child: Option<usize>, value: Span, text: &str) {

@@ -58,6 +58,9 @@ struct Member {
     companion: bool,
     /// One of [`validate::NOT_UNDERSTOOD`], refused wherever it appears.
     not_understood: bool,
+    /// The element's: max `*`; a choice.
+    many: bool,
+    choice: bool,
 }
 
 #[derive(Debug)]
@@ -68,16 +71,70 @@ pub struct Complex {
     pub elements: Vec<Element>,
     /// Whether it is a resource (has `resourceType`).
     pub resource: bool,
+    /// Whether it has primitive arrays (whose companions must align).
+    primitive_arrays: bool,
     members: Vec<Member>,
+    /// The members by a hash of their name (see [`name_key`]): `slots[slot(key, seed)]` is a
+    /// member's index + 1, 0 for none. The seed is chosen at load so that no two members of the
+    /// type share a slot; a member is then found with one hash and one comparison.
+    seed: u64,
+    slots: Box<[u8; 256]>,
     /// The required elements, one bit each.
     required: u64,
+}
+
+/// A digest of a member name: its first and last eight bytes (overlapping when shorter) and its
+/// length, read a word at a time.
+#[inline]
+fn name_key(b: &[u8]) -> u64 {
+    let n = b.len();
+    let u32_at = |i: usize| b[i..i + 4].try_into().map_or(0, u32::from_le_bytes) as u64;
+    let u64_at = |i: usize| b[i..i + 8].try_into().map_or(0, u64::from_le_bytes);
+    let words = match n {
+        0 => 0,
+        1..=3 => b[0] as u64 | (b[n / 2] as u64) << 8 | (b[n - 1] as u64) << 16,
+        4..=7 => u32_at(0) | u32_at(n - 4) << 32,
+        _ => u64_at(0) ^ u64_at(n - 8).rotate_left(29),
+    };
+    words ^ (n as u64) << 58
+}
+
+#[inline]
+fn slot(key: u64, seed: u64) -> usize {
+    (key.wrapping_mul(seed) >> 56) as usize
 }
 
 impl Complex {
     /// The element that member `name` is (or is the companion of), by table index.
     #[inline]
     fn member(&self, name: &str) -> Option<&Member> {
-        self.members.iter().find(|m| json::same(&m.name, name))
+        let i = self.slots[slot(name_key(name.as_bytes()), self.seed)];
+        let m = self.members.get((i as usize).checked_sub(1)?)?;
+        json::same(&m.name, name).then_some(m)
+    }
+
+    /// Chooses the seed of [`Complex::slots`]: odd multipliers until the members' slots differ.
+    fn index(&mut self) -> std::result::Result<(), String> {
+        if self.members.len() >= u8::MAX as usize {
+            return Err(format!("{} has too many members", self.name));
+        }
+        let keys: Vec<u64> = self.members.iter().map(|m| name_key(m.name.as_bytes())).collect();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..100_000 {
+            let mut slots = Box::new([0u8; 256]);
+            if keys.iter().enumerate().all(|(i, k)| {
+                let s = &mut slots[slot(*k, seed)];
+                let free = *s == 0;
+                *s = i as u8 + 1;
+                free
+            }) {
+                self.seed = seed;
+                self.slots = slots;
+                return Ok(());
+            }
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+        }
+        Err(format!("{}: no seed separates its member names", self.name))
     }
 
     /// The index of element `name` (as the definition writes it).
@@ -213,7 +270,10 @@ impl Types {
                 name: raw.name.to_owned(),
                 elements,
                 resource,
+                primitive_arrays: primitive_arrays > 0,
                 members: Vec::new(),
+                seed: 0,
+                slots: Box::new([0; 256]),
                 required: 0,
             });
         }
@@ -234,9 +294,9 @@ impl Types {
                     };
                     let primitive = matches!(ty, Ty::Primitive(p) if *p != Primitive::Xhtml);
                     if el.companion && primitive {
-                        members.push(Member { name: format!("_{name}"), element: e as u8, ty: *ty, variant: v as u8, companion: true, not_understood });
+                        members.push(Member { name: format!("_{name}"), element: e as u8, ty: *ty, variant: v as u8, companion: true, not_understood, many: el.many, choice: base.is_some() });
                     }
-                    members.push(Member { name, element: e as u8, ty: *ty, variant: v as u8, companion: false, not_understood });
+                    members.push(Member { name, element: e as u8, ty: *ty, variant: v as u8, companion: false, not_understood, many: el.many, choice: base.is_some() });
                 }
                 if el.required {
                     t.required |= 1 << e;
@@ -248,6 +308,7 @@ impl Types {
                 return Err(format!("{}: resourceType is not an element", t.name));
             }
             t.members = members;
+            t.index()?;
         }
         let element = types.iter().position(|t| t.name == "Element").ok_or("no Element type")? as TypeId;
         // A choice is told apart by variant in a u8, its element by index in a u64.
@@ -298,6 +359,24 @@ mod tests {
         assert!(h.member("_family").is_some() && h.member("_given").is_some() && h.member("_id").is_none());
         assert!(!t.get(t.find("Narrative").unwrap()).elements.iter().any(|e| e.name == "div" && e.companion));
         assert!(t.get(t.find("Age").unwrap()).member("comparator").is_some());
+    }
+
+    #[test]
+    fn every_member_is_found_by_its_name_and_no_other_name_is() {
+        let t = Types::stu3().unwrap();
+        for c in t.all() {
+            for m in &c.members {
+                assert!(std::ptr::eq(c.member(&m.name).unwrap(), m), "{}.{}", c.name, m.name);
+                for other in [format!("{}x", m.name), m.name[..m.name.len() - 1].to_owned(), m.name.to_uppercase(), format!("_{}", m.name)] {
+                    if let Some(found) = c.member(&other) {
+                        assert_eq!(found.name, other, "{}: {other} found as {}", c.name, found.name);
+                    }
+                }
+            }
+            for junk in ["", "a", "pXefix", "resourceType", "valueFoo", "modifierExtensio", "\u{e9}"] {
+                assert!(c.member(junk).is_none_or(|m| m.name == junk), "{}: {junk}", c.name);
+            }
+        }
     }
 
     #[test]

@@ -35,8 +35,11 @@ pub const NOT_UNDERSTOOD: [&str; 2] = ["modifierExtension", "implicitRules"];
 /// elements and of the children of their items. Elements are indexes of the resource type's
 /// elements ([`Complex::element`]).
 pub trait Keep {
-    /// Whether the string children of the items of top-level element `element` are reported.
-    fn wants(&self, element: usize) -> bool;
+    /// The top-level elements whose string values are reported, one bit each.
+    fn strings(&self) -> u64;
+    /// The children of the items of top-level element `element` whose string values are
+    /// reported, one bit each; 0 when its items are not followed (nor their ends reported).
+    fn item_strings(&self, element: usize) -> u64;
     /// A string-carried value (`text` is its text): of top-level element `element` (`child`
     /// None; `at` its position in its array, 0 when single) or of child `child` of its item `at`.
     fn string(&mut self, element: usize, at: u32, child: Option<usize>, value: Span, text: &str);
@@ -94,10 +97,25 @@ fn shown(name: &str) -> String {
     }
 }
 
-/// Where a value is, for what [`Keep`] is told.
-enum Site<'k> {
-    Top(&'k mut dyn Keep),
-    Item(&'k mut dyn Keep, usize, u32),
+/// Keeps nothing: the site type of values inside companions.
+struct NoKeep;
+
+impl Keep for NoKeep {
+    fn strings(&self) -> u64 {
+        0
+    }
+    fn item_strings(&self, _: usize) -> u64 {
+        0
+    }
+    fn string(&mut self, _: usize, _: u32, _: Option<usize>, _: Span, _: &str) {}
+    fn item_end(&mut self, _: usize, _: u32) {}
+}
+
+/// Where a value is, for what [`Keep`] is told: at the top (with the elements whose strings are
+/// wanted), in item `at` of a followed top-level element (with the children wanted), or deeper.
+enum Site<'k, K: Keep> {
+    Top(&'k mut K, u64),
+    Item(&'k mut K, usize, u32, u64),
     Inner,
 }
 
@@ -117,19 +135,24 @@ pub(super) const MAX_PRIMITIVE_ARRAYS: usize = 4;
 /// Choice elements one type may have (Signature: who[x], onBehalfOf[x]).
 pub(super) const MAX_CHOICES: usize = 2;
 
-/// What is known of the object being read.
-#[derive(Default)]
-struct Frame {
+/// What is known of the object being read; `N` primitive arrays are tracked (0 for the types
+/// that have none, so most objects do not pay for them).
+struct Frame<const N: usize> {
     members: u32,
     values: u64,
     companions: u64,
     /// The type chosen for each choice element seen: (element, variant).
     choices: [(u8, u8); MAX_CHOICES],
     resource_type: bool,
-    runs: [(Run, Run); MAX_PRIMITIVE_ARRAYS],
+    runs: [(Run, Run); N],
 }
 
-impl Frame {
+impl<const N: usize> Frame<N> {
+    fn new() -> Self {
+        Frame { members: 0, values: 0, companions: 0, choices: [(0, 0); MAX_CHOICES], resource_type: false, runs: [(Run::default(), Run::default()); N] }
+    }
+
+    #[inline]
     fn run(&mut self, element: u8) -> Option<&mut (Run, Run)> {
         let i = self.runs.iter().position(|(v, c)| (v.seen || c.seen) && v.element == element).or_else(|| self.runs.iter().position(|(v, c)| !v.seen && !c.seen))?;
         let r = &mut self.runs[i];
@@ -142,9 +165,10 @@ impl Types {
     /// Validates the members of a resource of type `t` whose `{` the reader has just read at
     /// nesting `depth` (its members are at `depth + 1`), telling `keep` what it wants. Errors are
     /// the reader's; a resource that is strict JSON but not valid STU3 is `Ok(Some(_))`.
-    pub fn validate(&self, r: &mut Reader<'_>, t: TypeId, depth: usize, keep: &mut dyn Keep) -> Result<Option<Invalid>, JsonError> {
+    pub fn validate<K: Keep>(&self, r: &mut Reader<'_>, t: TypeId, depth: usize, keep: &mut K) -> Result<Option<Invalid>, JsonError> {
         let mut walk = Walk { types: self, invalid: None };
-        walk.object(r, t, depth + 1, &mut Site::Top(keep))?;
+        let strings = keep.strings();
+        walk.object(r, t, depth + 1, &mut Site::Top(keep, strings))?;
         Ok(walk.invalid)
     }
 }
@@ -173,10 +197,19 @@ impl<'t> Walk<'t> {
     }
 
     /// The members of an object of type `t` (its `{` read), at nesting `depth`.
-    fn object(&mut self, r: &mut Reader<'_>, t: TypeId, depth: usize, site: &mut Site<'_>) -> Result<(), JsonError> {
+    #[inline]
+    fn object<K: Keep>(&mut self, r: &mut Reader<'_>, t: TypeId, depth: usize, site: &mut Site<'_, K>) -> Result<(), JsonError> {
+        if self.types.get(t).primitive_arrays {
+            self.object_with::<MAX_PRIMITIVE_ARRAYS, K>(r, t, depth, site)
+        } else {
+            self.object_with::<0, K>(r, t, depth, site)
+        }
+    }
+
+    fn object_with<const N: usize, K: Keep>(&mut self, r: &mut Reader<'_>, t: TypeId, depth: usize, site: &mut Site<'_, K>) -> Result<(), JsonError> {
         let types = self.types;
         let ty = types.get(t);
-        let mut f = Frame::default();
+        let mut f = Frame::<N>::new();
         r.members(|r, name| {
             if self.invalid.is_some() {
                 return r.skip(depth).map(drop);
@@ -194,15 +227,14 @@ impl<'t> Walk<'t> {
                 return r.skip(depth).map(drop);
             };
             let e = m.element as usize;
-            let el = &ty.elements[e];
             let bit = 1u64 << e;
-            if el.types.len() > 1 {
+            if m.choice {
                 let seen = (f.values | f.companions) & bit != 0;
                 // A free slot has element 0, which is `id` in every type, never a choice.
                 let slot = if seen { f.choices.iter().position(|(ce, _)| *ce == m.element) } else { f.choices.iter().position(|(ce, _)| *ce == 0) };
                 match slot {
                     Some(i) if seen && f.choices[i].1 != m.variant => {
-                        self.fail(format!("is a second {} of {}", el.name, ty.name));
+                        self.fail(format!("is a second {} of {}", ty.elements[e].name, ty.name));
                         self.within(Segment::Member(m.name.clone()));
                         return r.skip(depth).map(drop);
                     }
@@ -219,7 +251,7 @@ impl<'t> Walk<'t> {
                 f.values |= bit;
             }
             match (m.companion, m.ty) {
-                (false, Ty::Primitive(p)) if el.many => {
+                (false, Ty::Primitive(p)) if m.many => {
                     let (len, nulls) = self.primitives(r, p, depth, e, site)?;
                     match f.run(m.element) {
                         Some(run) => run.0 = Run { element: m.element, seen: true, len, nulls },
@@ -227,20 +259,23 @@ impl<'t> Walk<'t> {
                     }
                 }
                 (false, Ty::Primitive(p)) => self.primitive(r, p, depth, e, site)?,
-                (true, _) if el.many => {
+                (true, _) if m.many => {
                     let (len, nulls) = self.companions(r, depth)?;
                     match f.run(m.element) {
                         Some(run) => run.1 = Run { element: m.element, seen: true, len, nulls },
                         None => self.fail(format!("has more primitive arrays than gpcguard tracks in {}", ty.name)),
                     }
                 }
-                (true, _) => self.complex(r, types.element, depth, &mut Site::Inner)?,
+                (true, _) => self.complex(r, types.element, depth, &mut Site::<K>::Inner)?,
                 (false, Ty::Complex(c)) => {
                     let mut child = match site {
-                        Site::Top(k) if k.wants(e) => Site::Item(&mut **k, e, 0),
+                        Site::Top(k, _) => match k.item_strings(e) {
+                            0 => Site::Inner,
+                            wanted => Site::Item(&mut **k, e, 0, wanted),
+                        },
                         _ => Site::Inner,
                     };
-                    if el.many {
+                    if m.many {
                         self.complexes(r, c, depth, &mut child)?;
                     } else {
                         self.complex(r, c, depth, &mut child)?;
@@ -289,16 +324,22 @@ impl<'t> Walk<'t> {
             self.fail(problem);
             return Ok(());
         }
-        if let Site::Item(k, e, at) = site {
+        if let Site::Item(k, e, at, _) = site {
             k.item_end(*e, *at);
         }
         Ok(())
     }
 
+    #[inline(always)]
     fn resource_type(&mut self, r: &mut Reader<'_>, ty: &Complex, depth: usize) -> Result<(), JsonError> {
         let item = r.item(depth)?;
-        let right = matches!(item, Item::String(s) if json::same(r.str(s), &ty.name));
-        r.skip_rest(item, depth)?;
+        let right = match item {
+            Item::String(s) => json::same(r.str(s), &ty.name),
+            _ => {
+                r.skip_rest(item, depth)?;
+                false
+            }
+        };
         if !right {
             self.fail(format!("is not {}", ty.name));
             self.within(Segment::Member("resourceType".into()));
@@ -307,7 +348,8 @@ impl<'t> Walk<'t> {
     }
 
     /// A single value of complex type `c`.
-    fn complex(&mut self, r: &mut Reader<'_>, c: TypeId, depth: usize, site: &mut Site<'_>) -> Result<(), JsonError> {
+    #[inline(always)]
+    fn complex<K: Keep>(&mut self, r: &mut Reader<'_>, c: TypeId, depth: usize, site: &mut Site<'_, K>) -> Result<(), JsonError> {
         let item = r.item(depth)?;
         if item == Item::Object {
             return self.object(r, c, depth + 1, site);
@@ -323,7 +365,7 @@ impl<'t> Walk<'t> {
     }
 
     /// An array of values of complex type `c`.
-    fn complexes(&mut self, r: &mut Reader<'_>, c: TypeId, depth: usize, site: &mut Site<'_>) -> Result<(), JsonError> {
+    fn complexes<K: Keep>(&mut self, r: &mut Reader<'_>, c: TypeId, depth: usize, site: &mut Site<'_, K>) -> Result<(), JsonError> {
         let item = r.item(depth)?;
         if item != Item::Array {
             r.skip_rest(item, depth)?;
@@ -336,7 +378,7 @@ impl<'t> Walk<'t> {
                 return r.skip(depth + 1).map(drop);
             }
             let mut child = match site {
-                Site::Item(k, e, _) => Site::Item(&mut **k, *e, at),
+                Site::Item(k, e, _, wanted) => Site::Item(&mut **k, *e, at, *wanted),
                 _ => Site::Inner,
             };
             self.complex(r, c, depth + 1, &mut child)?;
@@ -353,15 +395,15 @@ impl<'t> Walk<'t> {
     }
 
     /// A single primitive value of element `e`.
-    #[inline]
-    fn primitive(&mut self, r: &mut Reader<'_>, p: Primitive, depth: usize, e: usize, site: &mut Site<'_>) -> Result<(), JsonError> {
+    #[inline(always)]
+    fn primitive<K: Keep>(&mut self, r: &mut Reader<'_>, p: Primitive, depth: usize, e: usize, site: &mut Site<'_, K>) -> Result<(), JsonError> {
         let item = r.item(depth)?;
         self.primitive_item(r, item, p, depth, e, 0, site)
     }
 
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn primitive_item(&mut self, r: &mut Reader<'_>, item: Item, p: Primitive, depth: usize, e: usize, at: u32, site: &mut Site<'_>) -> Result<(), JsonError> {
+    fn primitive_item<K: Keep>(&mut self, r: &mut Reader<'_>, item: Item, p: Primitive, depth: usize, e: usize, at: u32, site: &mut Site<'_, K>) -> Result<(), JsonError> {
         let text = match item {
             Item::String(s) | Item::Number(s) => r.str(s),
             _ => "",
@@ -370,9 +412,9 @@ impl<'t> Walk<'t> {
             Ok(()) => {
                 if let Item::String(s) = item {
                     match site {
-                        Site::Top(k) => k.string(e, at, None, s, text),
-                        Site::Item(k, top, item_at) => k.string(*top, *item_at, Some(e), s, text),
-                        Site::Inner => {}
+                        Site::Top(k, wanted) if *wanted & 1 << e != 0 => k.string(e, at, None, s, text),
+                        Site::Item(k, top, item_at, wanted) if *wanted & 1 << e != 0 => k.string(*top, *item_at, Some(e), s, text),
+                        _ => {}
                     }
                 }
                 Ok(())
@@ -392,7 +434,7 @@ impl<'t> Walk<'t> {
     }
 
     /// An array of primitive values of element `e`: its length and where its nulls are.
-    fn primitives(&mut self, r: &mut Reader<'_>, p: Primitive, depth: usize, e: usize, site: &mut Site<'_>) -> Result<(u32, u64), JsonError> {
+    fn primitives<K: Keep>(&mut self, r: &mut Reader<'_>, p: Primitive, depth: usize, e: usize, site: &mut Site<'_, K>) -> Result<(u32, u64), JsonError> {
         let item = r.item(depth)?;
         if item != Item::Array {
             r.skip_rest(item, depth)?;
@@ -439,7 +481,7 @@ impl<'t> Walk<'t> {
             let item = r.item(depth + 1)?;
             match item {
                 Item::Null => null_at(self, &mut nulls, at),
-                Item::Object => self.object(r, element, depth + 2, &mut Site::Inner)?,
+                Item::Object => self.object(r, element, depth + 2, &mut Site::<NoKeep>::Inner)?,
                 other => {
                     r.skip_rest(other, depth + 1)?;
                     self.fail("must be a JSON object (id and extension) or null".into());
