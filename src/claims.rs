@@ -13,7 +13,7 @@ use crate::audit::Provenance;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fhir::{TypeId, Types};
 use crate::interactions::Interaction;
-use crate::json::{self, Span};
+use crate::json::Span;
 use crate::refusal::{Checked, Refusal};
 use crate::scope::{self, Scope};
 use crate::verdict::Reason;
@@ -293,8 +293,9 @@ struct ResourceClaim<'d> {
 }
 
 impl<'d> ResourceClaim<'d> {
-    fn element(&self, name: &str) -> Field {
-        CONTENT[self.c].iter().position(|n| json::same(n, name)).map_or(Field::Absent, |e| self.read.content[e])
+    /// Element `slot` of this claim's [`CONTENT`].
+    fn element(&self, slot: usize) -> Field {
+        self.read.content[slot]
     }
 
     fn text(&self, s: Span) -> &'d str {
@@ -337,10 +338,18 @@ fn one_identifier<'d>(r: &ResourceClaim<'d>, g: usize, what: &str) -> Checked<&'
     }
 }
 
-fn required_string<'d>(r: &ResourceClaim<'d>, element: &str) -> Checked<&'d str> {
-    match r.element(element) {
+/// The slots of [`CONTENT`] the content rules read (identifier is slot 0 in each).
+const DEVICE_MODEL: usize = 1;
+const DEVICE_VERSION: usize = 2;
+const ORGANIZATION_NAME: usize = 1;
+const PRACTITIONER_ID: usize = 1;
+const PRACTITIONER_NAME: usize = 2;
+
+/// Element `slot` of the claim's [`CONTENT`], a non-empty string.
+fn required_string<'d>(r: &ResourceClaim<'d>, slot: usize) -> Checked<&'d str> {
+    match r.element(slot) {
         Field::String(s) if !r.text(s).is_empty() => Ok(r.text(s)),
-        _ => Err(invalid(format!("{}.{element} is missing", r.claim))),
+        _ => Err(invalid(format!("{}.{} is missing", r.claim, CONTENT[r.c][slot]))),
     }
 }
 
@@ -354,14 +363,14 @@ fn device_content<'d>(d: &ResourceClaim<'d>) -> Checked<&'d str> {
         return Err(invalid(format!("{claim}.identifier[{at}] does not have both a system and a value")));
     }
     let value = d.read.identifiers.first_complete.ok_or_else(|| invalid(format!("{claim}.identifier is missing")))?;
-    required_string(d, "model")?;
-    required_string(d, "version")?;
+    required_string(d, DEVICE_MODEL)?;
+    required_string(d, DEVICE_VERSION)?;
     Ok(d.text(value))
 }
 
 /// Organization: `name` and one ODS code identifier. Returns the ODS code.
 fn organization_content<'d>(o: &ResourceClaim<'d>) -> Checked<&'d str> {
-    required_string(o, "name")?;
+    required_string(o, ORGANIZATION_NAME)?;
     one_identifier(o, 0, "ODS code")
 }
 
@@ -370,8 +379,8 @@ fn organization_content<'d>(o: &ResourceClaim<'d>) -> Checked<&'d str> {
 /// one SDS user id identifier (`UNK` allowed). Returns the id, the SDS user id and the first SDS
 /// role profile id if any.
 fn practitioner_content<'d>(p: &ResourceClaim<'d>) -> Checked<(&'d str, &'d str, Option<&'d str>)> {
-    let id = required_string(p, "id")?;
-    if !matches!(p.element("name"), Field::Array { len: 1.., .. }) {
+    let id = required_string(p, PRACTITIONER_ID)?;
+    if !matches!(p.element(PRACTITIONER_NAME), Field::Array { len: 1.., .. }) {
         return Err(invalid(format!("{}.name is missing", p.claim)));
     }
     if let Some(at) = p.read.first_name_without_family {
@@ -448,6 +457,8 @@ mod tests {
 
     #[test]
     fn claim_elements_resolve_in_the_stu3_table() {
+        assert_eq!((CONTENT[0][DEVICE_MODEL], CONTENT[0][DEVICE_VERSION], CONTENT[1][ORGANIZATION_NAME]), ("model", "version", "name"));
+        assert_eq!((CONTENT[2][PRACTITIONER_ID], CONTENT[2][PRACTITIONER_NAME], CONTENT[2][IDENTIFIER]), ("id", "name", "identifier"));
         let e = FhirElements::standard().unwrap();
         for (r, name) in e.resources.iter().zip(RESOURCE_TYPES) {
             let t = e.types.get(r.ty);

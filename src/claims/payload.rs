@@ -165,10 +165,12 @@ struct Keeper<'k> {
 }
 
 impl Keep for Keeper<'_> {
+    #[inline]
     fn strings(&self) -> u64 {
         self.rules.content.iter().fold(0, |m, e| m | 1 << e)
     }
 
+    #[inline]
     fn item_strings(&self, element: usize) -> u64 {
         let rules = self.rules;
         if element == rules.content[IDENTIFIER] {
@@ -180,6 +182,7 @@ impl Keep for Keeper<'_> {
         }
     }
 
+    #[inline]
     fn string(&mut self, element: usize, _at: u32, child: Option<usize>, value: Span, text: &str) {
         let rules = self.rules;
         match child {
@@ -203,6 +206,7 @@ impl Keep for Keeper<'_> {
         }
     }
 
+    #[inline]
     fn item_end(&mut self, element: usize, at: u32) {
         let rules = self.rules;
         let slot = if element == rules.content[IDENTIFIER] {

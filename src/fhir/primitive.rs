@@ -86,6 +86,10 @@ impl Primitive {
                 Err(Wrong::JsonType)
             }
             (_, Item::String(_)) if text.is_empty() => Err(Wrong::EmptyString),
+            // The common cases without a call: any non-empty text; a uri or code without a space
+            // or control character.
+            (Primitive::String | Primitive::Markdown, Item::String(_)) => Ok(()),
+            (Primitive::Uri | Primitive::Code, Item::String(_)) if above_space(text.as_bytes()) => Ok(()),
             (p, Item::String(_)) => p.string_form(text).then_some(()).ok_or(Wrong::Format),
             _ => Err(Wrong::JsonType),
         }

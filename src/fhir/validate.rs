@@ -138,7 +138,6 @@ pub(super) const MAX_CHOICES: usize = 2;
 /// What is known of the object being read; `N` primitive arrays are tracked (0 for the types
 /// that have none, so most objects do not pay for them).
 struct Frame<const N: usize> {
-    members: u32,
     values: u64,
     companions: u64,
     /// The type chosen for each choice element seen: (element, variant).
@@ -149,7 +148,7 @@ struct Frame<const N: usize> {
 
 impl<const N: usize> Frame<N> {
     fn new() -> Self {
-        Frame { members: 0, values: 0, companions: 0, choices: [(0, 0); MAX_CHOICES], resource_type: false, runs: [(Run::default(), Run::default()); N] }
+        Frame { values: 0, companions: 0, choices: [(0, 0); MAX_CHOICES], resource_type: false, runs: [(Run::default(), Run::default()); N] }
     }
 
     #[inline]
@@ -214,7 +213,6 @@ impl<'t> Walk<'t> {
             if self.invalid.is_some() {
                 return r.skip(depth).map(drop);
             }
-            f.members += 1;
             let text = r.str(name);
             let Some(m) = ty.member(text) else {
                 if ty.resource && json::same(text, "resourceType") {
@@ -297,7 +295,8 @@ impl<'t> Walk<'t> {
         if self.invalid.is_some() {
             return Ok(());
         }
-        if f.members == 0 {
+        // Every member sets one of these or is a failure: none set is an empty object.
+        if f.values | f.companions == 0 && !f.resource_type {
             self.fail("is an empty object".into());
             return Ok(());
         }
