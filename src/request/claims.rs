@@ -9,12 +9,11 @@
 
 use std::sync::OnceLock;
 
-use serde::Deserialize;
-
 use crate::request::audit::Provenance;
 use crate::error::{Error, ErrorKind, Result};
+use crate::request::fhir::{TypeId, Types};
 use crate::request::interactions::Interaction;
-use crate::request::json::{self, Span};
+use crate::request::json::Span;
 use crate::refusal::{Checked, Refusal};
 use crate::request::scope::{self, Scope};
 use crate::verdict::Reason;
@@ -55,78 +54,68 @@ const CLAIM_NAMES: [&str; 11] = [
     "requesting_organization", "requesting_practitioner", "requested_record",
 ];
 
-/// The STU3 elements of one resource claim (from `fhir_elements.toml`).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResourceElements {
-    pub claim: String,
-    pub resource_type: String,
-    pub elements: Vec<String>,
-    pub primitives: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Common {
-    elements: Vec<String>,
-    primitives: Vec<String>,
-}
-
-/// The element lists, as data.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FhirElements {
-    common: Common,
-    resource: Vec<ResourceElements>,
-}
-
 mod payload;
-use payload::{Field, Resource, CONTENT, IDENTIFIER, RESOURCE_TYPE, SYSTEMS};
+use payload::{Field, Resource, CONTENT, IDENTIFIER, MAX_CONTENT, SYSTEMS};
 pub use payload::{read, Payload};
 
-const FHIR_ELEMENTS_TOML: &str = include_str!("fhir_elements.toml");
+/// The FHIR STU3 types of the resource claims ([`crate::request::fhir`]) and the elements the claim rules
+/// read, resolved in the table once.
+#[derive(Debug)]
+pub struct FhirElements {
+    types: &'static Types,
+    /// Device, organization, practitioner.
+    resources: [ResourceRules; 3],
+}
+
+/// A resource claim's type and the element indexes its rules read.
+#[derive(Debug)]
+struct ResourceRules {
+    ty: TypeId,
+    /// The elements of [`CONTENT`] (unused slots repeat the first).
+    content: [usize; MAX_CONTENT],
+    /// The practitioner's `name` (HumanName array), whose items must each have a family.
+    names: Option<usize>,
+    identifier_system: usize,
+    identifier_value: usize,
+    family: usize,
+}
+
+/// The resource type each resource claim must be.
+const RESOURCE_TYPES: [&str; 3] = ["Device", "Organization", "Practitioner"];
 
 impl FhirElements {
-    /// The embedded lists, parsed once.
+    /// The embedded STU3 table with the claim rules' elements, resolved once.
     pub fn standard() -> Result<&'static FhirElements> {
-        static LISTS: OnceLock<std::result::Result<FhirElements, String>> = OnceLock::new();
-        LISTS
+        static RULES: OnceLock<std::result::Result<FhirElements, String>> = OnceLock::new();
+        RULES
             .get_or_init(|| {
-                let mut f: FhirElements = toml::from_str(FHIR_ELEMENTS_TOML).map_err(|e| e.message().to_owned())?;
-                // One list per resource claim, kept in claim order so a claim finds its own by index.
-                let mut ordered = Vec::new();
-                for (claim, content) in CLAIM_NAMES[DEVICE..=PRACTITIONER].iter().zip(CONTENT) {
-                    let (listed, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut f.resource).into_iter().partition(|r| r.claim == *claim);
-                    f.resource = rest;
-                    let [r] = <[ResourceElements; 1]>::try_from(listed).map_err(|_| format!("{claim} must be listed once"))?;
-                    // The payload reader takes these as defined without asking the lists.
-                    if let Some(e) = content.iter().find(|e| !f.allows(&r, e)) {
-                        return Err(format!("{claim}: {e} is checked but not listed"));
+                let types = Types::stu3().map_err(|e| e.to_string())?;
+                let find = |t: &str| types.find(t).ok_or(format!("no type {t}"));
+                let element = |t: TypeId, e: &str| types.get(t).element(e).ok_or(format!("{} has no element {e}", types.get(t).name));
+                let identifier = find("Identifier")?;
+                let human_name = find("HumanName")?;
+                let mut resources = Vec::new();
+                for (c, name) in RESOURCE_TYPES.iter().enumerate() {
+                    let ty = find(name)?;
+                    let mut content = [0; MAX_CONTENT];
+                    for (slot, e) in content.iter_mut().zip(CONTENT[c].iter().chain(std::iter::repeat(&CONTENT[c][0]))) {
+                        *slot = element(ty, e)?;
                     }
-                    ordered.push(r);
+                    let names = (c == PRACTITIONER - DEVICE).then(|| element(ty, "name")).transpose()?;
+                    resources.push(ResourceRules {
+                        ty,
+                        content,
+                        names,
+                        identifier_system: element(identifier, "system")?,
+                        identifier_value: element(identifier, "value")?,
+                        family: element(human_name, "family")?,
+                    });
                 }
-                if let Some(r) = f.resource.first() {
-                    return Err(format!("{} is not a resource claim", r.claim));
-                }
-                f.resource = ordered;
-                Ok(f)
+                let resources = <[ResourceRules; 3]>::try_from(resources).map_err(|_| "three resource claims")?;
+                Ok(FhirElements { types, resources })
             })
             .as_ref()
-            .map_err(|e| Error::new(ErrorKind::Syntax, format!("built-in FHIR element lists: {e}")))
-    }
-
-    /// The list of resource claim `c` (0 device, 1 organization, 2 practitioner).
-    pub(crate) fn resource(&self, c: usize) -> Option<&ResourceElements> {
-        self.resource.get(c)
-    }
-
-    /// Whether `name` is a top-level element of the resource (or a primitive's `_name` companion).
-    pub(crate) fn allows(&self, r: &ResourceElements, name: &str) -> bool {
-        let listed = |list: &[String], n: &str| list.iter().any(|e| e == n);
-        match name.strip_prefix('_') {
-            Some(p) => listed(&self.common.primitives, p) || listed(&r.primitives, p),
-            None => listed(&self.common.elements, name) || listed(&r.elements, name),
-        }
+            .map_err(|e| Error::new(ErrorKind::Syntax, format!("built-in FHIR STU3 table: {e}")))
     }
 }
 
@@ -208,14 +197,14 @@ pub fn check<'d>(p: &'d Payload<'_>, row: &Interaction, rules: &ClaimRules<'_>, 
     })?;
     prov.scope = Some(scope_text);
 
-    let device = resource(p, DEVICE, rules.elements)?;
+    let device = resource(p, DEVICE)?;
     prov.device = Some(device_content(&device)?);
 
-    let organization = resource(p, ORGANIZATION, rules.elements)?;
+    let organization = resource(p, ORGANIZATION)?;
     prov.ods_code = Some(organization_content(&organization)?);
 
     if found[PRACTITIONER] != Field::Absent {
-        let practitioner = resource(p, PRACTITIONER, rules.elements)?;
+        let practitioner = resource(p, PRACTITIONER)?;
         let (id, user, role) = practitioner_content(&practitioner)?;
         prov.sds_user_id = Some(user);
         prov.sds_role_id = role;
@@ -304,8 +293,9 @@ struct ResourceClaim<'d> {
 }
 
 impl<'d> ResourceClaim<'d> {
-    fn element(&self, name: &str) -> Field {
-        CONTENT[self.c].iter().position(|n| json::same(n, name)).map_or(Field::Absent, |e| self.read.content[e])
+    /// Element `slot` of this claim's [`CONTENT`].
+    fn element(&self, slot: usize) -> Field {
+        self.read.content[slot]
     }
 
     fn text(&self, s: Span) -> &'d str {
@@ -313,52 +303,28 @@ impl<'d> ResourceClaim<'d> {
     }
 }
 
-/// Resource claim `i` as a FHIR STU3 resource: an object (else 400), with the right
-/// `resourceType` and only the resource's elements (else 422).
-fn resource<'d>(p: &'d Payload<'_>, i: usize, elements: &FhirElements) -> Checked<ResourceClaim<'d>> {
+/// Resource claim `i` as a FHIR STU3 resource: an object (else 400) that a strict STU3 parser
+/// accepts as the claim's resource (else 422, the message naming the path).
+fn resource<'d>(p: &'d Payload<'_>, i: usize) -> Checked<ResourceClaim<'d>> {
     let claim = CLAIM_NAMES[i];
-    let def = elements
-        .resource(i - DEVICE)
-        .ok_or_else(|| Refusal::new(Reason::Internal, format!("no FHIR element list for {claim}")))?;
     if p.claims[i] != Field::Object {
         return Err(invalid(format!("the JWT claim {claim} is not a JSON object")));
     }
     let c = i - DEVICE;
     let r = ResourceClaim { payload: p, claim, read: &p.resources[c], c };
-    let invalid_resource = |what: &str| {
-        Refusal::new(Reason::JwtInvalidResource, format!("the JWT claim {claim} is not a valid FHIR STU3 {}: {what}", def.resource_type))
-    };
-    match r.read.content[RESOURCE_TYPE] {
-        Field::String(t) if json::same(r.text(t), &def.resource_type) => {}
-        Field::Absent => return Err(invalid_resource("it has no resourceType")),
-        _ => return Err(invalid_resource("its resourceType is wrong")),
-    }
-    if r.read.undefined_element {
-        return Err(invalid_resource("it has an element the resource does not define"));
+    if let Some(problem) = &r.read.invalid {
+        return Err(Refusal::new(Reason::JwtInvalidResource, problem.message(claim)));
     }
     Ok(r)
 }
 
 /// The first value among the identifiers of system group `g` (see `payload::SYSTEMS`), and how
-/// many there are.
+/// many there are. The resource is valid STU3: `identifier` is absent or an array of Identifiers.
 fn identifiers<'d>(r: &ResourceClaim<'d>, g: usize) -> Checked<(Option<&'d str>, u32)> {
-    let claim = r.claim;
-    match r.read.content[IDENTIFIER] {
-        Field::Absent => return Ok((None, 0)),
-        Field::Array { .. } => {}
-        _ => return Err(invalid(format!("{claim}.identifier is not an array"))),
-    }
-    let ids = &r.read.identifiers;
-    let group = ids.groups[g];
-    // The first offending element in document order decides the message.
-    match (ids.first_not_object, group.first_without_value) {
-        (Some(n), w) if w.is_none_or(|(at, _)| n < at) => {
-            Err(invalid(format!("{claim}.identifier has an element that is not an Identifier object")))
-        }
-        (_, Some((_, which))) => {
-            Err(invalid(format!("{claim}.identifier with system {} has no value", SYSTEMS[r.c][g][which])))
-        }
-        _ => Ok((group.first.map(|s| r.text(s)), group.count)),
+    let group = r.read.identifiers.groups[g];
+    match group.first_without_value {
+        Some((at, which)) => Err(invalid(format!("{}.identifier[{at}] with system {} has no value", r.claim, SYSTEMS[r.c][g][which]))),
+        None => Ok((group.first.map(|s| r.text(s)), group.count)),
     }
 }
 
@@ -372,10 +338,18 @@ fn one_identifier<'d>(r: &ResourceClaim<'d>, g: usize, what: &str) -> Checked<&'
     }
 }
 
-fn required_string<'d>(r: &ResourceClaim<'d>, element: &str) -> Checked<&'d str> {
-    match r.element(element) {
+/// The slots of [`CONTENT`] the content rules read (identifier is slot 0 in each).
+const DEVICE_MODEL: usize = 1;
+const DEVICE_VERSION: usize = 2;
+const ORGANIZATION_NAME: usize = 1;
+const PRACTITIONER_ID: usize = 1;
+const PRACTITIONER_NAME: usize = 2;
+
+/// Element `slot` of the claim's [`CONTENT`], a non-empty string.
+fn required_string<'d>(r: &ResourceClaim<'d>, slot: usize) -> Checked<&'d str> {
+    match r.element(slot) {
         Field::String(s) if !r.text(s).is_empty() => Ok(r.text(s)),
-        _ => Err(invalid(format!("{}.{element} is missing or not a non-empty string", r.claim))),
+        _ => Err(invalid(format!("{}.{} is missing", r.claim, CONTENT[r.c][slot]))),
     }
 }
 
@@ -383,29 +357,34 @@ fn required_string<'d>(r: &ResourceClaim<'d>, element: &str) -> Checked<&'d str>
 fn device_content<'d>(d: &ResourceClaim<'d>) -> Checked<&'d str> {
     let claim = d.claim;
     let Field::Array { .. } = d.read.content[IDENTIFIER] else {
-        return Err(invalid(format!("{claim}.identifier is missing or not an array")));
+        return Err(invalid(format!("{claim}.identifier is missing")));
     };
-    if d.read.identifiers.first_incomplete.is_some() {
-        return Err(invalid(format!("{claim}.identifier has an Identifier without system and value")));
+    if let Some(at) = d.read.identifiers.first_incomplete {
+        return Err(invalid(format!("{claim}.identifier[{at}] does not have both a system and a value")));
     }
-    let value = d.read.identifiers.first_complete.ok_or_else(|| invalid(format!("{claim}.identifier is empty")))?;
-    required_string(d, "model")?;
-    required_string(d, "version")?;
+    let value = d.read.identifiers.first_complete.ok_or_else(|| invalid(format!("{claim}.identifier is missing")))?;
+    required_string(d, DEVICE_MODEL)?;
+    required_string(d, DEVICE_VERSION)?;
     Ok(d.text(value))
 }
 
 /// Organization: `name` and one ODS code identifier. Returns the ODS code.
 fn organization_content<'d>(o: &ResourceClaim<'d>) -> Checked<&'d str> {
-    required_string(o, "name")?;
+    required_string(o, ORGANIZATION_NAME)?;
     one_identifier(o, 0, "ODS code")
 }
 
-/// Practitioner: `id`, a `name` (array of HumanName objects) and one SDS user id identifier
-/// (`UNK` allowed). Returns the id, the SDS user id and the first SDS role profile id if any.
+/// Practitioner: `id`, a `name` whose every HumanName has a `family` (the GP Connect profile of
+/// Practitioner makes it 1..1; the provider test pack refuses a practitioner without one) and
+/// one SDS user id identifier (`UNK` allowed). Returns the id, the SDS user id and the first SDS
+/// role profile id if any.
 fn practitioner_content<'d>(p: &ResourceClaim<'d>) -> Checked<(&'d str, &'d str, Option<&'d str>)> {
-    let id = required_string(p, "id")?;
-    if !matches!(p.element("name"), Field::Array { len: 1.., all_objects: true }) {
-        return Err(invalid(format!("{}.name is missing or not a non-empty array of HumanName objects", p.claim)));
+    let id = required_string(p, PRACTITIONER_ID)?;
+    if !matches!(p.element(PRACTITIONER_NAME), Field::Array { len: 1.., .. }) {
+        return Err(invalid(format!("{}.name is missing", p.claim)));
+    }
+    if let Some(at) = p.read.first_name_without_family {
+        return Err(invalid(format!("{}.name[{at}] has no family", p.claim)));
     }
     let user = one_identifier(p, 0, "SDS user id")?;
     let (role, _) = identifiers(p, 1)?;
@@ -477,13 +456,18 @@ mod tests {
     }
 
     #[test]
-    fn element_lists_parse() {
+    fn claim_elements_resolve_in_the_stu3_table() {
+        assert_eq!((CONTENT[0][DEVICE_MODEL], CONTENT[0][DEVICE_VERSION], CONTENT[1][ORGANIZATION_NAME]), ("model", "version", "name"));
+        assert_eq!((CONTENT[2][PRACTITIONER_ID], CONTENT[2][PRACTITIONER_NAME], CONTENT[2][IDENTIFIER]), ("id", "name", "identifier"));
         let e = FhirElements::standard().unwrap();
-        let device = e.resource(0).unwrap();
-        assert_eq!(device.claim, "requesting_device");
-        assert_eq!(e.resource(2).unwrap().claim, "requesting_practitioner");
-        assert!(e.allows(device, "model") && e.allows(device, "_model") && e.allows(device, "meta"));
-        assert!(!e.allows(device, "_identifier") && !e.allows(device, "name") && !e.allows(device, "_meta"));
+        for (r, name) in e.resources.iter().zip(RESOURCE_TYPES) {
+            let t = e.types.get(r.ty);
+            assert_eq!(t.name, name);
+            assert_eq!(t.elements[r.content[IDENTIFIER]].name, "identifier");
+        }
+        let p = &e.resources[2];
+        assert_eq!(e.types.get(p.ty).elements[p.names.unwrap()].name, "name");
+        assert_eq!(e.resources[0].names, None);
     }
 
     #[test]
@@ -572,50 +556,221 @@ mod tests {
         assert_eq!(change("requesting_practitioner.id", json!("2")), Err(Reason::JwtClaimInvalid));
     }
 
+    /// The refusal of the baseline with `path` set to `value` (`None`: removed).
+    fn refusal(path: &str, value: Option<serde_json::Value>) -> (Reason, String) {
+        let text = with(baseline_claims(), path, value).to_string();
+        let r = run_raw(&text, READ_PATIENT, None).expect_err(path);
+        (r.reason, r.message)
+    }
+
+    fn invalid_resource(path: &str, value: serde_json::Value, message: &str) {
+        assert_eq!(refusal(path, Some(value.clone())), (Reason::JwtInvalidResource, message.to_owned()), "{path} = {value}");
+    }
+
     #[test]
-    fn invalid_fhir_resources_are_422() {
-        for (path, v) in [
-            ("requesting_device.resourceType", json!("Organization")),
-            ("requesting_device.resourceType", json!("device")),
-            ("requesting_device.resourceType", json!(null)),
-            ("requesting_device.notAnElement", json!("x")),
-            ("requesting_device.name", json!("x")),
-            ("requesting_device._identifier", json!({})),
-            ("requesting_organization.resourceType", json!("Practitioner")),
-            ("requesting_organization.model", json!("x")),
-            ("requesting_practitioner.resourceType", json!("Patient")),
-            ("requesting_practitioner.requested_scope", json!("x")),
+    fn invalid_fhir_resources_are_422_naming_the_path() {
+        for (path, v, message) in [
+            // Unknown elements, at every depth.
+            ("requesting_device.notAnElement", json!("x"), "requesting_device.notAnElement is not an element of Device"),
+            ("requesting_device.name", json!("x"), "requesting_device.name is not an element of Device"),
+            ("requesting_device._identifier", json!({"id": "i"}), "requesting_device._identifier is not an element of Device"),
+            ("requesting_organization.model", json!("x"), "requesting_organization.model is not an element of Organization"),
+            ("requesting_practitioner.requested_scope", json!("x"), "requesting_practitioner.requested_scope is not an element of Practitioner"),
+            ("requesting_practitioner.name.0.pXefix", json!(["Dr"]), "requesting_practitioner.name[0].pXefix is not an element of HumanName"),
+            ("requesting_practitioner.identifier.1.sytem", json!("x"), "requesting_practitioner.identifier[1].sytem is not an element of Identifier"),
+            ("requesting_device.meta", json!({"lastUpdated": "2017-01-01T00:00:00Z", "source": "x"}), "requesting_device.meta.source is not an element of Meta"),
+            ("requesting_organization.extension", json!([{"url": "u", "valueString": "x", "note": "x"}]), "requesting_organization.extension[0].note is not an element of Extension"),
+            ("requesting_organization.contact", json!([{"name": {"family": "F"}, "email": "x"}]), "requesting_organization.contact[0].email is not an element of Organization.contact"),
+            ("requesting_practitioner.name.0.family\u{1}", json!("x"), "requesting_practitioner.name[0].(a member whose name is not a FHIR name) is not an element of HumanName"),
+            ("requesting_practitioner.name.0._family", json!({"extension": [{"url": "u", "valueCode": "x"}], "value": "x"}), "requesting_practitioner.name[0]._family.value is not an element of Element"),
+            ("requesting_practitioner.name.0._period", json!({"id": "x"}), "requesting_practitioner.name[0]._period is not an element of HumanName"),
+            // Wrong JSON shapes.
+            ("requesting_practitioner.name.0.family", json!(["A"]), "requesting_practitioner.name[0].family is an array, but takes one string"),
+            ("requesting_practitioner.name.0.given", json!("A"), "requesting_practitioner.name[0].given must be an array (of string)"),
+            ("requesting_practitioner.name", json!({"family": "A"}), "requesting_practitioner.name must be an array (of HumanName)"),
+            ("requesting_practitioner.name", json!("Dr Who"), "requesting_practitioner.name must be an array (of HumanName)"),
+            ("requesting_organization.identifier", json!({"system": ODS_SYSTEMS[0], "value": "A"}), "requesting_organization.identifier must be an array (of Identifier)"),
+            ("requesting_practitioner.identifier.0", json!("x"), "requesting_practitioner.identifier[0] must be a JSON object (Identifier)"),
+            ("requesting_device.type", json!([{"text": "x"}]), "requesting_device.type is an array, but takes one CodeableConcept"),
+            // Malformed primitives.
+            ("requesting_practitioner.birthDate", json!("1970-13-01"), "requesting_practitioner.birthDate is not a valid FHIR date"),
+            ("requesting_practitioner.birthDate", json!("1970-02-30"), "requesting_practitioner.birthDate is not a valid FHIR date"),
+            ("requesting_practitioner.id", json!("1 2"), "requesting_practitioner.id is not a valid FHIR id"),
+            ("requesting_practitioner.id", json!("a_b"), "requesting_practitioner.id is not a valid FHIR id"),
+            ("requesting_device.meta", json!({"lastUpdated": "2017-01-01"}), "requesting_device.meta.lastUpdated is not a valid FHIR instant"),
+            ("requesting_practitioner.gender", json!("fe  male"), "requesting_practitioner.gender is not a valid FHIR code"),
+            ("requesting_practitioner.identifier.0.system", json!("https://fhir.nhs.uk/Id/sds user id"), "requesting_practitioner.identifier[0].system is not a valid FHIR uri"),
+            ("requesting_practitioner.telecom", json!([{"system": "phone", "value": "1", "rank": 0}]), "requesting_practitioner.telecom[0].rank is not a valid FHIR positiveInt"),
+            ("requesting_practitioner.photo", json!([{"data": "abc"}]), "requesting_practitioner.photo[0].data is not a valid FHIR base64Binary"),
+            ("requesting_device.text", json!({"status": "generated", "div": "no markup"}), "requesting_device.text.div is not a valid FHIR xhtml"),
+            // Missing required children.
+            ("requesting_device.extension", json!([{"valueString": "x"}]), "requesting_device.extension[0] has no url, which Extension requires"),
+            ("requesting_practitioner.qualification", json!([{"period": {"start": "2017"}}]), "requesting_practitioner.qualification[0] has no code, which Practitioner.qualification requires"),
+            ("requesting_device.text", json!({"status": "generated"}), "requesting_device.text has no div, which Narrative requires"),
+            ("requesting_device.note", json!([{"time": "2017"}]), "requesting_device.note[0] has no text, which Annotation requires"),
+            // One value[x] per extension, at any depth (serde_json writes members in name order).
+            ("requesting_device.extension", json!([{"url": "u", "valueString": "x", "valueBoolean": true}]), "requesting_device.extension[0].valueString is a second value[x] of Extension"),
+            ("requesting_practitioner.name.0.extension", json!([{"url": "u", "extension": [{"url": "v", "valueCode": "a", "valueUri": "b"}]}]), "requesting_practitioner.name[0].extension[0].extension[0].valueUri is a second value[x] of Extension"),
+            ("requesting_device.extension", json!([{"url": "u", "valueString": "x", "_valueString": {"id": "c"}}]), "requesting_device.extension[0]._valueString is not an element of Extension"),
+            ("requesting_device.extension", json!([{"url": "u", "value": "x"}]), "requesting_device.extension[0].value is not an element of Extension"),
+            ("requesting_device.extension", json!([{"url": "u", "valueFoo": "x"}]), "requesting_device.extension[0].valueFoo is not an element of Extension"),
+            // The JSON rules: no null, no empty string, array or object; no conversions.
+            ("requesting_practitioner.active", json!(null), "requesting_practitioner.active is null"),
+            ("requesting_practitioner.meta", json!(null), "requesting_practitioner.meta is null"),
+            ("requesting_practitioner.name.0.family", json!(""), "requesting_practitioner.name[0].family is an empty string"),
+            ("requesting_practitioner.name.0.given", json!([]), "requesting_practitioner.name[0].given is an empty array"),
+            ("requesting_practitioner.name", json!([]), "requesting_practitioner.name is an empty array"),
+            ("requesting_device.identifier", json!([]), "requesting_device.identifier is an empty array"),
+            ("requesting_practitioner.meta", json!({}), "requesting_practitioner.meta is an empty object"),
+            ("requesting_practitioner.identifier.1", json!({}), "requesting_practitioner.identifier[1] is an empty object"),
+            ("requesting_practitioner.active", json!("true"), "requesting_practitioner.active must be true or false (a FHIR boolean)"),
+            ("requesting_device.model", json!(1), "requesting_device.model must be a JSON string (a FHIR string)"),
+            ("requesting_practitioner.name.0.given", json!(["A", 2]), "requesting_practitioner.name[0].given[1] must be a JSON string (a FHIR string)"),
+            ("requesting_practitioner.telecom", json!([{"rank": "1"}]), "requesting_practitioner.telecom[0].rank must be a JSON number (a FHIR positiveInt)"),
+            ("requesting_practitioner.identifier.1", json!(null), "requesting_practitioner.identifier[1] is null"),
+            // Null only as a placeholder aligned with a companion.
+            ("requesting_practitioner.name.0.given", json!(["A", null]), "requesting_practitioner.name[0] has a null in given with no _given"),
+            ("requesting_practitioner.name.0._given", json!([{"id": "g"}, null]), "requesting_practitioner.name[0] has _given with not one item for each item of given"),
+            ("requesting_practitioner.name.0", json!({"family": "A", "given": ["B", null], "_given": [null, null]}), "requesting_practitioner.name[0] has given and _given both null at one position"),
+            ("requesting_practitioner.name.0", json!({"family": "A", "_given": [{"id": "g"}, null]}), "requesting_practitioner.name[0] has a null in _given with no given"),
+            ("requesting_practitioner.name.0._given", json!({"id": "g"}), "requesting_practitioner.name[0]._given must be an array, as its values are"),
+            ("requesting_practitioner.name.0._family", json!({}), "requesting_practitioner.name[0]._family is an empty object"),
+            ("requesting_practitioner.name.0._family", json!("x"), "requesting_practitioner.name[0]._family must be a JSON object (Element)"),
+            // The resource type.
+            ("requesting_device.resourceType", json!("Organization"), "requesting_device.resourceType is not Device"),
+            ("requesting_device.resourceType", json!("device"), "requesting_device.resourceType is not Device"),
+            ("requesting_device.resourceType", json!(null), "requesting_device.resourceType is not Device"),
+            ("requesting_organization.resourceType", json!("Practitioner"), "requesting_organization.resourceType is not Organization"),
+            ("requesting_practitioner.resourceType", json!("Patient"), "requesting_practitioner.resourceType is not Practitioner"),
+            // What gpcguard refuses although a parser would read it.
+            ("requesting_device.contained", json!([{"resourceType": "Device", "model": "x"}]), "requesting_device.contained is not accepted: gpcguard does not validate contained resources, and no claim needs one"),
+            ("requesting_device.modifierExtension", json!([{"url": "u", "valueBoolean": true}]), "requesting_device.modifierExtension is a modifier gpcguard does not understand, and FHIR forbids ignoring one"),
+            ("requesting_practitioner.qualification", json!([{"code": {"text": "x"}, "modifierExtension": [{"url": "u", "valueBoolean": true}]}]), "requesting_practitioner.qualification[0].modifierExtension is a modifier gpcguard does not understand, and FHIR forbids ignoring one"),
+            ("requesting_device.implicitRules", json!("http://example.org/rules"), "requesting_device.implicitRules is a modifier gpcguard does not understand, and FHIR forbids ignoring one"),
         ] {
-            assert_eq!(change(path, v.clone()), Err(Reason::JwtInvalidResource), "{path} = {v}");
+            invalid_resource(path, v, message);
         }
-        assert_eq!(remove("requesting_device.resourceType"), Err(Reason::JwtInvalidResource));
-        // Common elements and primitive companions are STU3.
-        assert!(change("requesting_device.meta", json!({"profile": ["x"]})).is_ok());
-        assert!(change("requesting_device._model", json!({"id": "m"})).is_ok());
-        assert!(change("requesting_organization.telecom", json!([])).is_ok());
+        assert_eq!(refusal("requesting_device.resourceType", None), (Reason::JwtInvalidResource, "requesting_device has no resourceType".into()));
+        assert_eq!(refusal("requesting_device", Some(json!({}))), (Reason::JwtInvalidResource, "requesting_device is an empty object".into()));
+        // The first problem in document order is reported; later content is still read as JSON.
+        let two = with(with(baseline_claims(), "requesting_device.zz", Some(json!(1))), "requesting_device.aa", Some(json!(2)));
+        assert_eq!(run(&two), Err(Reason::JwtInvalidResource));
+    }
+
+    #[test]
+    fn deep_invalid_content_is_found_at_the_depth_limit() {
+        // An extension nested as deep as max_json_depth (16) allows: the innermost one is judged.
+        let mut ext = json!({"url": "u", "valueString": ""});
+        let mut depth = 4; // claims object, practitioner, extension array, extension object
+        while depth + 2 <= 16 {
+            ext = json!({"url": "u", "extension": [ext]});
+            depth += 2;
+        }
+        let (reason, message) = refusal("requesting_practitioner.extension", Some(json!([ext])));
+        assert_eq!(reason, Reason::JwtInvalidResource);
+        assert!(message.starts_with("requesting_practitioner.extension[0].extension[0]") && message.ends_with(".valueString is an empty string"), "{message}");
+        // One level deeper is malformed JSON for this configuration (400), not a FHIR verdict.
+        let deeper = json!([{"url": "u", "extension": [ext]}]);
+        let text = with(baseline_claims(), "requesting_practitioner.extension", Some(deeper)).to_string();
+        let e = read(text.as_bytes(), &crate::config::Limits::default(), FhirElements::standard().unwrap()).unwrap_err();
+        assert_eq!(e.reason, Reason::JwtMalformed);
+    }
+
+    #[test]
+    fn json_errors_decide_before_fhir_ones() {
+        // The rest of an invalid resource is still read as strict JSON: a duplicate after the
+        // first FHIR problem makes the payload malformed (400), not an invalid resource.
+        let text = baseline_claims().to_string().replace(r#""model":"v1""#, r#""zz":1,"model":"v1","model":"v2""#);
+        let e = read(text.as_bytes(), &crate::config::Limits::default(), FhirElements::standard().unwrap()).unwrap_err();
+        assert_eq!(e.reason, Reason::JwtMalformed);
+    }
+
+    #[test]
+    fn valid_fhir_content_is_allowed() {
+        for (path, v) in [
+            ("requesting_device.meta", json!({"versionId": "1", "lastUpdated": "2017-08-29T08:38:02.123+01:00", "profile": ["https://fhir.nhs.uk/STU3/StructureDefinition/CareConnect-GPC-Device-1"], "security": [{"system": "s", "code": "c"}], "tag": [{"display": "d"}]})),
+            ("requesting_device.text", json!({"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">Device</div>"})),
+            ("requesting_device.extension", json!([{"url": "https://example.org/ext", "valueString": "x"}, {"url": "u", "extension": [{"url": "a", "valueCodeableConcept": {"coding": [{"system": "s", "code": "c", "userSelected": true}]}}]}])),
+            ("requesting_device.extension", json!([{"url": "u", "valueQuantity": {"value": 1.5, "comparator": "<", "unit": "mg"}}, {"url": "v", "valueInteger": -3}, {"url": "w", "valueDecimal": 0.25}, {"url": "x", "valueRange": {"low": {"value": 1}}}])),
+            ("requesting_device.extension", json!([{"url": "u", "valueTiming": {"event": ["2017-01-01"], "repeat": {"boundsPeriod": {"start": "2017"}, "dayOfWeek": ["mon", "tue"], "timeOfDay": ["08:00:00"]}}}])),
+            ("requesting_device.extension", json!([{"url": "u", "valueSignature": {"type": [{"code": "1.2"}], "when": "2017-01-01T00:00:00Z", "whoUri": "urn:x"}}])),
+            ("requesting_device._model", json!({"id": "m", "extension": [{"url": "u", "valueBoolean": false}]})),
+            ("requesting_device.udi", json!({"deviceIdentifier": "d", "carrierAIDC": "ab/+ AB==", "jurisdiction": "http://hl7.org/fhir/NamingSystem/fda-udi", "entryType": "barcode"})),
+            ("requesting_device.status", json!("active")),
+            ("requesting_device.manufactureDate", json!("2017-08")),
+            ("requesting_device.note", json!([{"authorString": "me", "time": "2017-08-29T08:38:02Z", "text": "a note"}])),
+            ("requesting_device.contact", json!([{"system": "email", "value": "a@example.org", "use": "work", "rank": 1, "period": {"start": "2017-01-01", "end": "2018"}}])),
+            ("requesting_device.safety", json!([{"text": "MR safe"}])),
+            ("requesting_device.owner", json!({"reference": "Organization/1", "identifier": {"system": ODS_SYSTEMS[0], "value": "A"}, "display": "x"})),
+            ("requesting_organization.telecom", json!([{"system": "phone", "value": "01234 567890"}])),
+            ("requesting_organization.address", json!([{"use": "work", "line": ["1 Road", "Town"], "postalCode": "LS1 1AA", "country": "GBR", "period": {"start": "2017-01-01T00:00:00Z"}}])),
+            ("requesting_organization.alias", json!(["GPC"])),
+            ("requesting_organization.active", json!(true)),
+            ("requesting_organization.type", json!([{"coding": [{"system": "s", "code": "prov"}]}])),
+            ("requesting_organization.contact", json!([{"purpose": {"text": "admin"}, "name": {"family": "F", "given": ["G"]}, "telecom": [{"value": "1"}], "address": {"city": "Leeds"}}])),
+            ("requesting_organization.partOf", json!({"reference": "Organization/2"})),
+            ("requesting_organization.endpoint", json!([{"reference": "Endpoint/1"}])),
+            ("requesting_organization.identifier.0.use", json!("official")),
+            ("requesting_organization.identifier.0.period", json!({"start": "2017"})),
+            ("requesting_organization.identifier.0.type", json!({"text": "ODS"})),
+            ("requesting_organization.identifier.0.assigner", json!({"display": "NHS Digital"})),
+            ("requesting_practitioner.name.0._family", json!({"extension": [{"url": "u", "valueString": "x"}]})),
+            ("requesting_practitioner.name.0._given", json!([{"id": "g"}])),
+            ("requesting_practitioner.name.0._use", json!({"id": "u"})),
+            ("requesting_practitioner.qualification", json!([{"identifier": [{"value": "1"}], "code": {"coding": [{"code": "x"}]}, "period": {"end": "2030"}, "issuer": {"display": "GMC"}}])),
+            ("requesting_practitioner.communication", json!([{"text": "English"}])),
+            ("requesting_practitioner.photo", json!([{"contentType": "image/png", "data": "iVBORw0K", "size": 0, "creation": "2017"}])),
+            ("requesting_practitioner.telecom", json!([{"system": "phone", "value": "1", "rank": 2147483647}])),
+            ("requesting_practitioner.birthDate", json!("2000-02-29")),
+            ("requesting_practitioner.gender", json!("female")),
+            ("requesting_practitioner.active", json!(false)),
+            ("requesting_practitioner.language", json!("en-GB")),
+            ("requesting_practitioner.meta", json!({"lastUpdated": "2017-01-01T00:00:00Z"})),
+        ] {
+            let text = with(baseline_claims(), path, Some(v.clone())).to_string();
+            if let Err(r) = run_raw(&text, READ_PATIENT, None) {
+                panic!("{path} = {v}: {:?} {}", r.reason, r.message);
+            }
+        }
+        // The companion of a value array with a null in both places but never the same one.
+        let names = json!([{"family": "A", "given": [null, "B"], "_given": [{"id": "g"}, null]}]);
+        assert!(change("requesting_practitioner.name", names).is_ok());
     }
 
     #[test]
     fn missing_mandatory_content_is_400() {
-        for path in [
-            "requesting_device.identifier", "requesting_device.model", "requesting_device.version",
-            "requesting_device.identifier.0.value", "requesting_device.identifier.0.system",
-            "requesting_organization.name", "requesting_organization.identifier",
-            "requesting_organization.identifier.0.value", "requesting_organization.identifier.0.system",
-            "requesting_practitioner.id", "requesting_practitioner.name", "requesting_practitioner.identifier",
-            "requesting_practitioner.identifier.0", "requesting_practitioner.identifier.0.value",
+        for (path, message) in [
+            ("requesting_device.identifier", "requesting_device.identifier is missing"),
+            ("requesting_device.model", "requesting_device.model is missing"),
+            ("requesting_device.version", "requesting_device.version is missing"),
+            ("requesting_device.identifier.0.value", "requesting_device.identifier[0] does not have both a system and a value"),
+            ("requesting_device.identifier.0.system", "requesting_device.identifier[0] does not have both a system and a value"),
+            ("requesting_organization.name", "requesting_organization.name is missing"),
+            ("requesting_organization.identifier", "requesting_organization has no ODS code identifier (https://fhir.nhs.uk/Id/ods-organization-code)"),
+            ("requesting_organization.identifier.0.value", "requesting_organization.identifier[0] with system https://fhir.nhs.uk/Id/ods-organization-code has no value"),
+            ("requesting_organization.identifier.0.system", "requesting_organization has no ODS code identifier (https://fhir.nhs.uk/Id/ods-organization-code)"),
+            ("requesting_practitioner.id", "requesting_practitioner.id is missing"),
+            ("requesting_practitioner.name", "requesting_practitioner.name is missing"),
+            ("requesting_practitioner.name.0.family", "requesting_practitioner.name[0] has no family"),
+            ("requesting_practitioner.identifier", "requesting_practitioner has no SDS user id identifier (https://fhir.nhs.uk/Id/sds-user-id)"),
+            ("requesting_practitioner.identifier.0", "requesting_practitioner has no SDS user id identifier (https://fhir.nhs.uk/Id/sds-user-id)"),
+            ("requesting_practitioner.identifier.0.value", "requesting_practitioner.identifier[0] with system https://fhir.nhs.uk/Id/sds-user-id has no value"),
         ] {
-            assert_eq!(remove(path), Err(Reason::JwtClaimInvalid), "{path}");
+            assert_eq!(refusal(path, None), (Reason::JwtClaimInvalid, message.to_owned()), "{path}");
         }
         assert_eq!(change("requesting_organization.identifier.0.system", json!("https://example.org/ods")), Err(Reason::JwtClaimInvalid));
-        assert_eq!(change("requesting_practitioner.name", json!([])), Err(Reason::JwtClaimInvalid));
-        assert_eq!(change("requesting_practitioner.name", json!("Dr Who")), Err(Reason::JwtClaimInvalid));
-        assert_eq!(change("requesting_device.identifier", json!([])), Err(Reason::JwtClaimInvalid));
-        assert_eq!(change("requesting_device.model", json!(1)), Err(Reason::JwtClaimInvalid));
-        assert_eq!(change("requesting_organization.identifier", json!({"system": ODS_SYSTEMS[0], "value": "A"})), Err(Reason::JwtClaimInvalid));
+        // A family given only as an extension is no family; every name needs one.
+        let family_by_extension = json!({"extension": [{"url": "u", "valueString": "x"}]});
+        let c = with(with(baseline_claims(), "requesting_practitioner.name.0.family", None), "requesting_practitioner.name.0._family", Some(family_by_extension));
+        assert_eq!(run(&c), Err(Reason::JwtClaimInvalid));
+        let second = json!([{"family": "A"}, {"given": ["B"]}]);
+        assert_eq!(refusal("requesting_practitioner.name", Some(second)), (Reason::JwtClaimInvalid, "requesting_practitioner.name[1] has no family".into()));
         // Two ODS codes: ambiguous provenance.
         let two = json!([{"system": ODS_SYSTEMS[0], "value": "A"}, {"system": ODS_SYSTEMS[1], "value": "B"}]);
         assert_eq!(change("requesting_organization.identifier", two), Err(Reason::JwtClaimInvalid));
+        // An invalid resource is 422 even when content is missing too: the parser refuses first.
+        let c = with(with(baseline_claims(), "requesting_device.model", None), "requesting_device.zz", Some(json!(1)));
+        assert_eq!(run(&c), Err(Reason::JwtInvalidResource));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod base64url;
 pub mod claims;
+pub mod fhir;
 pub mod interactions;
 pub mod json;
 pub mod jwt;

@@ -578,8 +578,11 @@ fn refusal_messages_do_not_quote_claims_or_query() {
     let v = Req::of("fhir:rest:search:patient-1")
         .claim("requesting_organization.name", Some(json!(123)))
         .run();
-    assert_eq!(v.reason, Reason::JwtClaimInvalid);
+    assert_eq!(v.reason, Reason::JwtInvalidResource);
     assert!(!v.message.contains("GP Connect Assurance"));
+    // A malformed value is named by its path, never quoted.
+    let bad = Req::read_patient().claim("requesting_practitioner.birthDate", Some(json!("1970-13-01"))).run();
+    assert_eq!((bad.reason, bad.message.as_str()), (Reason::JwtInvalidResource, "requesting_practitioner.birthDate is not a valid FHIR date"));
     let r: Value = serde_json::from_str(&v.audit_record).unwrap();
     assert_eq!(r["device"], "Client");
     assert!(r.get("ods_code").is_none());

@@ -1,15 +1,17 @@
 //! Reading the JWT payload in one pass: the strict JSON reader walks the whole payload (every
-//! value is checked, read or skipped) and keeps, for each claim and resource element the rules of
-//! [`super`] look at, only what they need. No document is built; the rules then run in their
-//! settled order on what was kept, so the first failure reported does not depend on the order of
-//! the members in the token.
+//! value is checked, read or skipped), the three resource claims are validated as FHIR STU3 as
+//! they are read ([`crate::request::fhir`]), and for each claim and resource element the rules of
+//! [`super`] look at, only what they need is kept. No document is built; the rules then run in
+//! their settled order on what was kept, so the reason of the first failure reported does not
+//! depend on the order of the members in the token.
 
 use crate::config::Limits;
-use crate::request::json::{self, Item, JsonError, Kind, Reader, Span, Strings};
+use crate::request::fhir::{Invalid, Keep};
+use crate::request::json::{self, Item, JsonError, Reader, Span, Strings};
 use crate::refusal::{Checked, Refusal};
 use crate::verdict::Reason;
 
-use super::{FhirElements, CLAIM_NAMES, DEVICE, ODS_SYSTEMS, PRACTITIONER, SDS_ROLE_PROFILE_SYSTEM, SDS_USER_ID_SYSTEM};
+use super::{FhirElements, ResourceRules, CLAIM_NAMES, DEVICE, ODS_SYSTEMS, PRACTITIONER, SDS_ROLE_PROFILE_SYSTEM, SDS_USER_ID_SYSTEM};
 
 /// A claim or element as read: what the rules ask of it, nothing more.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,16 +29,11 @@ pub(super) enum Field {
 }
 
 /// The elements whose content the rules check, per resource claim (device, organization,
-/// practitioner), `resourceType` and `identifier` first. Each is an STU3 element of its resource
-/// ([`FhirElements::standard`] checks).
-pub(super) const CONTENT: [&[&str]; 3] = [
-    &["resourceType", "identifier", "model", "version"],
-    &["resourceType", "identifier", "name"],
-    &["resourceType", "identifier", "id", "name"],
-];
-pub(super) const RESOURCE_TYPE: usize = 0;
-pub(super) const IDENTIFIER: usize = 1;
-const MAX_CONTENT: usize = 4;
+/// practitioner), `identifier` first. Each is an STU3 element of its resource
+/// ([`FhirElements::standard`] resolves them in the table).
+pub(super) const CONTENT: [&[&str]; 3] = [&["identifier", "model", "version"], &["identifier", "name"], &["identifier", "id", "name"]];
+pub(super) const IDENTIFIER: usize = 0;
+pub(super) const MAX_CONTENT: usize = 3;
 
 /// The identifier systems whose values the rules look for, per resource claim, in groups: the
 /// organization's ODS code (either system), the practitioner's SDS user id, then role profile.
@@ -46,7 +43,7 @@ const MAX_GROUPS: usize = 2;
 /// The identifiers with a system of one group.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Group {
-    /// The first one's value (non-empty string).
+    /// The first one's value.
     pub first: Option<Span>,
     pub count: u32,
     /// The position of the first one without a value, and which of the group's systems it has.
@@ -56,9 +53,7 @@ pub(super) struct Group {
 /// What the rules need of a resource's `identifier` array.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Identifiers {
-    /// Position of the first element that is not an object.
-    pub first_not_object: Option<u32>,
-    /// Position of the first element without a non-empty string `system` and `value`.
+    /// Position of the first element without both `system` and `value`.
     pub first_incomplete: Option<u32>,
     /// The value of the first element that has both.
     pub first_complete: Option<Span>,
@@ -66,13 +61,16 @@ pub(super) struct Identifiers {
 }
 
 /// What was read of one resource claim (when it is an object).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Debug, Default)]
 pub(super) struct Resource {
-    /// The elements of [`CONTENT`] for this claim, in that order.
+    /// The elements of [`CONTENT`] for this claim, in that order: strings, or the identifier and
+    /// practitioner name arrays.
     pub content: [Field; MAX_CONTENT],
-    /// A member that is not an element of the STU3 resource.
-    pub undefined_element: bool,
+    /// Why it is not a valid STU3 resource.
+    pub invalid: Option<Invalid>,
     pub identifiers: Identifiers,
+    /// The position of the first practitioner name without a family (GP Connect profile).
+    pub first_name_without_family: Option<u32>,
 }
 
 /// The payload as read.
@@ -98,7 +96,7 @@ fn malformed(e: JsonError) -> Refusal {
 /// nested no deeper than `max_json_depth`.
 pub fn read<'a>(payload: &'a [u8], limits: &Limits, elements: &FhirElements) -> Checked<Payload<'a>> {
     let mut claims = [Field::Absent; CLAIM_NAMES.len()];
-    let mut resources = [Resource::default(); 3];
+    let mut resources: [Resource; 3] = Default::default();
     let (is_object, strings) = json::read(payload, limits.max_json_depth, |r| {
         let item = r.item(1)?;
         if item != Item::Object {
@@ -111,7 +109,7 @@ pub fn read<'a>(payload: &'a [u8], limits: &Limits, elements: &FhirElements) -> 
                 return r.skip(2).map(drop);
             };
             claims[i] = match i.checked_sub(DEVICE) {
-                Some(c) if c <= PRACTITIONER - DEVICE => resource(r, c, elements, &mut resources[c])?,
+                Some(c) if c <= PRACTITIONER - DEVICE => resource(r, elements, c, &mut resources[c])?,
                 _ => field(r, 2)?,
             };
             Ok(())
@@ -131,103 +129,123 @@ fn field(r: &mut Reader<'_>, depth: usize) -> Result<Field, JsonError> {
     Ok(match item {
         Item::String(s) => Field::String(s),
         Item::Number(n) => json::integer(r.str(n)).map_or(Field::Other, Field::Integer),
-        Item::Array => {
-            let (mut len, mut all_objects) = (0u32, true);
-            r.elements(|r| {
-                len = len.saturating_add(1);
-                all_objects &= r.skip(depth + 1)? == Kind::Object;
-                Ok(())
-            })?;
-            Field::Array { len, all_objects }
-        }
-        Item::Object => {
+        Item::Array | Item::Object => {
             r.skip_rest(item, depth)?;
-            Field::Object
+            if item == Item::Array { Field::Other } else { Field::Object }
         }
         Item::Null | Item::Bool(_) => Field::Other,
     })
 }
 
-/// Resource claim `c` (an index into [`CONTENT`]) at depth 2: its content elements as fields,
-/// its identifiers, and whether any member is not an element of the resource.
-fn resource(r: &mut Reader<'_>, c: usize, elements: &FhirElements, out: &mut Resource) -> Result<Field, JsonError> {
+/// Resource claim `c` at depth 2: validated as its STU3 resource, its content kept.
+fn resource(r: &mut Reader<'_>, elements: &FhirElements, c: usize, out: &mut Resource) -> Result<Field, JsonError> {
     let item = r.item(2)?;
     if item != Item::Object {
         r.skip_rest(item, 2)?;
         return Ok(Field::Other);
     }
-    let def = elements.resource(c);
-    r.members(|r, name| {
-        let name_text = r.str(name);
-        match CONTENT[c].iter().position(|n| json::same(n, name_text)) {
-            Some(IDENTIFIER) => out.content[IDENTIFIER] = identifiers(r, c, &mut out.identifiers)?,
-            Some(e) => out.content[e] = field(r, 3)?,
-            None => {
-                // No list (impossible: the lists are checked at load) means nothing is defined.
-                out.undefined_element |= !def.is_some_and(|d| elements.allows(d, name_text));
-                r.skip(3)?;
-            }
-        }
-        Ok(())
-    })?;
+    let rules = &elements.resources[c];
+    let mut keeper = Keeper { rules, c, out, system: None, value: None, family: false };
+    let invalid = elements.types.validate(r, rules.ty, 2, &mut keeper)?;
+    out.invalid = invalid;
     Ok(Field::Object)
 }
 
-/// A resource's `identifier` member at depth 3: the facts of [`Identifiers`] when it is an array.
-fn identifiers(r: &mut Reader<'_>, c: usize, out: &mut Identifiers) -> Result<Field, JsonError> {
-    let item = r.item(3)?;
-    if item != Item::Array {
-        r.skip_rest(item, 3)?;
-        return Ok(Field::Other);
+/// Keeps what the claim rules need while the validator reads a resource claim.
+struct Keeper<'k> {
+    rules: &'k ResourceRules,
+    c: usize,
+    out: &'k mut Resource,
+    /// Of the identifier being read: whether it has a system, and the group and system index of
+    /// [`SYSTEMS`] it names; its value.
+    system: Option<Option<(usize, usize)>>,
+    value: Option<Span>,
+    /// Whether the name being read has a family.
+    family: bool,
+}
+
+impl Keep for Keeper<'_> {
+    #[inline]
+    fn strings(&self) -> u64 {
+        self.rules.content.iter().fold(0, |m, e| m | 1 << e)
     }
-    let mut at = 0u32;
-    r.elements(|r| {
-        let item = r.item(4)?;
-        let (mut system, mut value) = (None, None);
-        if item == Item::Object {
-            r.members(|r, name| {
-                let name = r.str(name);
-                let slot = if json::same(name, "system") {
-                    &mut system
-                } else if json::same(name, "value") {
-                    &mut value
-                } else {
-                    return r.skip(5).map(drop);
-                };
-                match r.item(5)? {
-                    Item::String(s) => *slot = Some(s),
-                    other => r.skip_rest(other, 5)?,
-                }
-                Ok(())
-            })?;
+
+    #[inline]
+    fn item_strings(&self, element: usize) -> u64 {
+        let rules = self.rules;
+        if element == rules.content[IDENTIFIER] {
+            1 << rules.identifier_system | 1 << rules.identifier_value
+        } else if Some(element) == rules.names {
+            1 << rules.family
         } else {
-            r.skip_rest(item, 4)?;
-            out.first_not_object.get_or_insert(at);
+            0
         }
-        let non_empty = |s: Option<Span>| s.filter(|s| !r.str(*s).is_empty());
-        let (system_text, value) = (system.map(|s| r.str(s)), non_empty(value));
-        match (non_empty(system), value) {
-            (Some(_), Some(v)) => {
-                out.first_complete.get_or_insert(v);
-            }
-            _ => {
-                out.first_incomplete.get_or_insert(at);
-            }
-        }
-        for (group, systems) in out.groups.iter_mut().zip(SYSTEMS[c]) {
-            let Some(which) = systems.iter().position(|s| Some(*s) == system_text) else { continue };
-            match value {
-                Some(v) => {
-                    group.first.get_or_insert(v);
-                    group.count = group.count.saturating_add(1);
-                }
-                None => {
-                    group.first_without_value.get_or_insert((at, which));
+    }
+
+    #[inline]
+    fn string(&mut self, element: usize, _at: u32, child: Option<usize>, value: Span, text: &str) {
+        let rules = self.rules;
+        match child {
+            None => {
+                if let Some(i) = rules.content.iter().position(|e| *e == element) {
+                    self.out.content[i] = Field::String(value);
                 }
             }
+            Some(c) if element == rules.content[IDENTIFIER] => {
+                if c == rules.identifier_system {
+                    let group = SYSTEMS[self.c]
+                        .iter()
+                        .enumerate()
+                        .find_map(|(g, systems)| systems.iter().position(|s| json::same(s, text)).map(|which| (g, which)));
+                    self.system = Some(group);
+                } else if c == rules.identifier_value {
+                    self.value = Some(value);
+                }
+            }
+            Some(c) => self.family |= c == rules.family,
         }
-        at = at.saturating_add(1);
-        Ok(())
-    })?;
-    Ok(Field::Array { len: at, all_objects: out.first_not_object.is_none() })
+    }
+
+    #[inline]
+    fn item_end(&mut self, element: usize, at: u32) {
+        let rules = self.rules;
+        let slot = if element == rules.content[IDENTIFIER] {
+            identifier(&mut self.out.identifiers, at, self.system.take(), self.value.take());
+            IDENTIFIER
+        } else {
+            if !std::mem::take(&mut self.family) {
+                self.out.first_name_without_family.get_or_insert(at);
+            }
+            match rules.content.iter().position(|e| Some(*e) == rules.names) {
+                Some(i) => i,
+                None => return,
+            }
+        };
+        self.out.content[slot] = Field::Array { len: at.saturating_add(1), all_objects: true };
+    }
+}
+
+/// Identifier `at` of a resource claim: whether it has a system (and which group of [`SYSTEMS`]
+/// it names) and its value; the facts of [`Identifiers`].
+fn identifier(out: &mut Identifiers, at: u32, system: Option<Option<(usize, usize)>>, value: Option<Span>) {
+    match (system, value) {
+        (Some(_), Some(v)) => {
+            out.first_complete.get_or_insert(v);
+        }
+        _ => {
+            out.first_incomplete.get_or_insert(at);
+        }
+    }
+    if let Some(Some((g, which))) = system {
+        let group = &mut out.groups[g];
+        match value {
+            Some(v) => {
+                group.first.get_or_insert(v);
+                group.count = group.count.saturating_add(1);
+            }
+            None => {
+                group.first_without_value.get_or_insert((at, which));
+            }
+        }
+    }
 }
