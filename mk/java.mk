@@ -18,6 +18,9 @@ JAVA_BUILD  := $(abspath build/java)
 JAVA_PREFIX := $(JAVA_BUILD)/gpcguard
 JAVA_JAR    := $(JAVA_BUILD)/gpcguard.jar
 JNI_LIB     := $(JAVA_BUILD)/libgpcguard_jni.so
+# The test build finds libgpcguard in its prefix under build/; the Debian package (debian/rules)
+# empties this, so the packaged shim finds the packaged libgpcguard.so.0 on the system path.
+JAVA_GPCGUARD_RPATH ?= -Wl,-rpath,$(JAVA_PREFIX)/lib
 JUNIT_JAR   := /usr/share/java/junit-platform-console-standalone.jar
 TOMCAT10_LIB := /usr/share/tomcat10/lib
 TOMCAT10_CP := $(TOMCAT10_LIB)/catalina.jar:$(TOMCAT10_LIB)/servlet-api.jar:$(TOMCAT10_LIB)/tomcat-coyote.jar:$(TOMCAT10_LIB)/tomcat-util.jar:$(TOMCAT10_LIB)/tomcat-api.jar:/usr/share/tomcat10/bin/tomcat-juli.jar
@@ -46,7 +49,7 @@ $(JNI_LIB): hosts/java/jni/gpcguard_jni.c hosts/java/jni/exports.map include/gpc
 	  -I$(JAVA_PREFIX)/include -I$(JAVA_HOME)/include -I$(JAVA_HOME)/include/linux $(OPENSSL_CFLAGS) \
 	  -Wl,--version-script=hosts/java/jni/exports.map -Wl,-z,now -Wl,-z,relro \
 	  -o $@ hosts/java/jni/gpcguard_jni.c \
-	  -L$(JAVA_PREFIX)/lib -Wl,-rpath,$(JAVA_PREFIX)/lib -lgpcguard $(OPENSSL_LIBS)
+	  -L$(JAVA_PREFIX)/lib $(JAVA_GPCGUARD_RPATH) -lgpcguard $(OPENSSL_LIBS)
 	@exported=$$(nm -D --defined-only $@ | awk '{print $$3}' | sort | tr '\n' ' '); \
 	test "$$exported" = "JNI_OnLoad JNI_OnUnload " || { echo "$@ exports more than JNI_OnLoad/JNI_OnUnload: $$exported" >&2; exit 1; }
 
