@@ -4,7 +4,7 @@
 #   make header          regenerate include/gpcguard.h from the release build (then commit it)
 #   make demo            the demo provider driven through a dozen requests (also part of make test)
 #   make test            what CI runs (.ci/run): deps, header check, cargo tests, C tests, install test, demo
-#   make install PREFIX=/usr/local [DESTDIR=...]
+#   make install PREFIX=/usr/local [DESTDIR=...]   library, header, pkg-config file, bin/gpcguard
 #
 # Cargo's target folder is asked from cargo itself, so CARGO_TARGET_DIR and .cargo/config work.
 
@@ -117,7 +117,8 @@ endef
 export PC_FILE
 
 install: release
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(LIBDIR)/gpcguard $(DESTDIR)$(PREFIX)/bin/gpcguard
 	install -m 0755 $(LIBDIR)/libgpcguard.so $(DESTDIR)$(PREFIX)/lib/libgpcguard.so.$(VERSION)
 	ln -sfn libgpcguard.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libgpcguard.so.$(SOVERSION)
 	ln -sfn libgpcguard.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libgpcguard.so
@@ -145,6 +146,7 @@ install-test: release
 	  "$$prefix/lib/libgpcguard.a" $$static_libs; \
 	! readelf -d "$$prefix/static-host" | grep -q 'NEEDED.*libgpcguard'; \
 	"$$prefix/static-host" "$(VERSION)"; \
+	test "$$("$$prefix/bin/gpcguard" --version)" = "gpcguard $(VERSION)"; \
 	echo "install-test: pkg-config build against $$prefix passed"
 
 # Installs the Debian packages that are missing (as root), or says which to install.

@@ -27,6 +27,27 @@ use crate::pki::{name_text, read_cert_file, unix_time};
 /// The Spine cipher preference (spec §1, the Tomcat APR example), applied in server order.
 pub const CIPHER_LIST: &CStr = c"AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH";
 
+/// The TLS 1.2 suites the policy's cipher string gives with this OpenSSL, in server order, by
+/// their OpenSSL names. Which of them a server can use depends on its key: an RSA server key
+/// leaves out the ECDSA suites.
+pub fn policy_suites() -> Result<Vec<String>> {
+    let tls = |what: &'static str| move |e| Error::tls(what, e);
+    let mut b = SslContextBuilder::new(SslMethod::tls_server()).map_err(tls("SSL_CTX_new"))?;
+    b.set_min_proto_version(Some(openssl::ssl::SslVersion::TLS1_2)).map_err(tls("setting TLS 1.2"))?;
+    b.set_max_proto_version(Some(openssl::ssl::SslVersion::TLS1_2)).map_err(tls("setting TLS 1.2"))?;
+    b.set_cipher_list(CIPHER_LIST.to_str().unwrap_or_default()).map_err(tls("setting the cipher list"))?;
+    let ssl = openssl::ssl::Ssl::new(&b.build()).map_err(tls("SSL_new"))?;
+    // SAFETY: the stack is ours (get1) and freed below; the ciphers in it are static.
+    unsafe {
+        let list = ossl::SSL_get1_supported_ciphers(ssl.as_ptr());
+        if list.is_null() {
+            return Err(Error::tls("SSL_get1_supported_ciphers", openssl::error::ErrorStack::get()));
+        }
+        let stack = openssl::stack::Stack::<openssl::ssl::SslCipher>::from_ptr(list);
+        Ok(stack.iter().map(|c| c.name().to_owned()).collect())
+    }
+}
+
 /// Distinguishes gpcguard's sessions from any other application's sharing a cache.
 const SESSION_ID_CONTEXT: &[u8] = b"gpcguard";
 
