@@ -10,7 +10,7 @@
 //! [`tls`] the `SSL_CTX` policy; [`pki`] certificate verification, with [`profile`] the
 //! certificate and CRL profile rules OpenSSL does not make; [`request`] and the modules it calls
 //! ([`ssp`], [`interactions`], [`jwt`], [`claims`], [`scope`]) the per-request checks;
-//! [`verdict`] reasons, statuses and bodies; `ffi` the C ABI only. Helpers of the request
+//! [`verdict`] reasons, statuses and bodies; [`status`] verdict counters and the Prometheus text; `ffi` the C ABI only. Helpers of the request
 //! checks: [`base64url`] the strict decoder of the JWT's parts, [`json`] the strict JWT JSON reader, `blocks`
 //! the 16-byte SSE2 scan they share, [`audit`] the audit record, [`refusal`] the
 //! internal failure value.
@@ -29,6 +29,7 @@ pub mod refusal;
 pub mod request;
 pub mod scope;
 pub mod ssp;
+pub mod status;
 #[cfg(test)]
 mod testkit;
 pub mod verdict;

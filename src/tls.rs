@@ -23,6 +23,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::guard::{system_now, Guard};
 use crate::ossl;
 use crate::pki::{name_text, read_cert_file, unix_time};
+use crate::status::Check;
 
 /// The Spine cipher preference (spec §1, the Tomcat APR example), applied in server order.
 pub const CIPHER_LIST: &CStr = c"AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH";
@@ -210,9 +211,11 @@ unsafe extern "C" fn verify_peer(x509_ctx: *mut sys::X509_STORE_CTX, arg: *mut c
             if untrusted.is_null() { Vec::new() } else { StackRef::<X509>::from_ptr(untrusted).iter().collect() };
         let state = guard.state();
         state.pki.verify(X509Ref::from_ptr(leaf), &presented, system_now()).map_err(|r| {
+            guard.count(Check::Certificate, r.reason);
             guard.report_handshake_refusal(r.reason, &r.message);
             r.x509_error
         })?;
+        guard.count(Check::Certificate, crate::verdict::Reason::Allowed);
         let ssl = sys::X509_STORE_CTX_get_ex_data(x509_ctx, sys::SSL_get_ex_data_X509_STORE_CTX_idx()) as *mut sys::SSL;
         record_verified_generation(ssl, state.generation);
         Ok(())
