@@ -18,7 +18,7 @@ fn counters_move_with_verdicts_and_survive_a_reload() {
     let guard = Guard::new(&Config::from_file(&pki.join("provider.toml")).unwrap()).unwrap();
     let headers: [(&[u8], &[u8]); 1] = [(b"Ssp-TraceID", b"09a01679-2564-0fb4-5129-aecc81ea2706")];
     let req = Request { method: b"GET", target: b"/metadata", headers: &headers, now: 1_800_000_000 };
-    let before = Snapshot::of(&guard, 0);
+    let before = Snapshot::of(&guard, gpcguard::guard::system_now());
     assert_eq!(before.verdicts(Check::Request, Reason::HeaderMissing), 0);
     assert_eq!(guard.check_request(&req).reason, Reason::HeaderMissing);
     let revoked = parse_pem_chain(&std::fs::read(pki.join("client-revoked.pem")).unwrap(), 8, 65536).unwrap();
@@ -26,7 +26,7 @@ fn counters_move_with_verdicts_and_survive_a_reload() {
     guard.reload().unwrap();
     assert_eq!(guard.check_request(&req).reason, Reason::HeaderMissing);
 
-    let s = Snapshot::of(&guard, 0);
+    let s = Snapshot::of(&guard, gpcguard::guard::system_now());
     assert_eq!(s.verdicts(Check::Request, Reason::HeaderMissing), 2, "counted before and after the reload");
     assert_eq!(s.verdicts(Check::Certificate, Reason::CertRevoked), 1);
     assert_eq!(s.verdicts(Check::Request, Reason::CertRevoked), 0);
