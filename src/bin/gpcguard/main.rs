@@ -1,11 +1,12 @@
 //! `gpcguard`: the operators' command, on the library's Rust API. One module per command:
-//! `check-config`, `check-cert`, `check-request` (more in later modules). `gpcguard help` lists
+//! `check-config`, `check-cert`, `check-request`, `crl-fetch`. `gpcguard help` lists
 //! them; `gpcguard COMMAND --help` lists a command's options.
 
 mod args;
 mod check_cert;
 mod check_config;
 mod check_request;
+mod crl_fetch;
 mod describe;
 mod time;
 
@@ -18,6 +19,7 @@ const COMMANDS: &[(&Command, Run)] = &[
     (&check_config::COMMAND, check_config::run),
     (&check_cert::COMMAND, check_cert::run),
     (&check_request::COMMAND, check_request::run),
+    (&crl_fetch::COMMAND, crl_fetch::run),
 ];
 
 fn main() {
