@@ -4,18 +4,23 @@
 #   make test-tools        everything below (part of `make test`)
 #   make test-crl-refresh  crl-fetch from a python3 http.server, then nginx -s reload (tests/tools/crl-refresh-nginx.sh)
 #   make test-systemd      hosts/systemd units checked with systemd-analyze verify
+#   make test-probe        gpcguard probe against nginx and Apache with gpcguard (every row passes) and
+#                          nginx with plain ssl_* mutual TLS (the rows gpcguard adds fail) (tests/tools/probe.sh)
 
-DEB_PACKAGES += python3 curl nginx systemd
+DEB_PACKAGES += python3 curl nginx apache2 systemd
 
 GPCGUARD_BIN := $(LIBDIR)/gpcguard
 
-.PHONY: test-tools test-crl-refresh test-systemd
+.PHONY: test-tools test-crl-refresh test-systemd test-probe
 EXTRA_TESTS += test-tools
 
-test-tools: test-crl-refresh test-systemd
+test-tools: test-crl-refresh test-systemd test-probe
 
 test-crl-refresh: deps nginx-module
 	tests/tools/crl-refresh-nginx.sh $(GPCGUARD_BIN) $(NGINX_MODULE)
+
+test-probe: deps nginx-module apache-module
+	tests/tools/probe.sh $(GPCGUARD_BIN) $(NGINX_MODULE) $(APACHE_MODULE)
 
 # systemd-analyze checks the binary the unit runs exists: the unit under test points at this build.
 test-systemd: release

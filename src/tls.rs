@@ -32,11 +32,16 @@ pub const CIPHER_LIST: &CStr = c"AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH
 /// their OpenSSL names. Which of them a server can use depends on its key: an RSA server key
 /// leaves out the ECDSA suites.
 pub fn policy_suites() -> Result<Vec<String>> {
+    tls12_suites(CIPHER_LIST.to_str().unwrap_or_default())
+}
+
+/// The TLS 1.2 suites an OpenSSL cipher string gives with this OpenSSL, in its order.
+pub fn tls12_suites(cipher_string: &str) -> Result<Vec<String>> {
     let tls = |what: &'static str| move |e| Error::tls(what, e);
     let mut b = SslContextBuilder::new(SslMethod::tls_server()).map_err(tls("SSL_CTX_new"))?;
     b.set_min_proto_version(Some(openssl::ssl::SslVersion::TLS1_2)).map_err(tls("setting TLS 1.2"))?;
     b.set_max_proto_version(Some(openssl::ssl::SslVersion::TLS1_2)).map_err(tls("setting TLS 1.2"))?;
-    b.set_cipher_list(CIPHER_LIST.to_str().unwrap_or_default()).map_err(tls("setting the cipher list"))?;
+    b.set_cipher_list(cipher_string).map_err(tls("setting the cipher list"))?;
     let ssl = openssl::ssl::Ssl::new(&b.build()).map_err(tls("SSL_new"))?;
     // SAFETY: the stack is ours (get1) and freed below; the ciphers in it are static.
     unsafe {

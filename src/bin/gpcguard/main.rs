@@ -1,5 +1,5 @@
 //! `gpcguard`: the operators' command, on the library's Rust API. One module per command:
-//! `check-config`, `check-cert`, `check-request`, `crl-fetch`. `gpcguard help` lists
+//! `check-config`, `check-cert`, `check-request`, `crl-fetch`, `probe`. `gpcguard help` lists
 //! them; `gpcguard COMMAND --help` lists a command's options.
 
 mod args;
@@ -8,6 +8,7 @@ mod check_config;
 mod check_request;
 mod crl_fetch;
 mod describe;
+mod probe;
 mod time;
 
 use args::{Command, Given, Stop};
@@ -20,6 +21,7 @@ const COMMANDS: &[(&Command, Run)] = &[
     (&check_cert::COMMAND, check_cert::run),
     (&check_request::COMMAND, check_request::run),
     (&crl_fetch::COMMAND, crl_fetch::run),
+    (&probe::COMMAND, probe::run),
 ];
 
 fn main() {
