@@ -67,3 +67,54 @@ fn shared_counters_gather_several_guards() {
     c.check_request(&req);
     assert_eq!(Snapshot::of(&c, 0).verdicts(Check::Request, Reason::HeaderMissing), 3);
 }
+
+#[test]
+fn status_abi_checks_its_arguments() {
+    use gpcguard::ffi::config::gpcguard_config_from_file;
+    use gpcguard::ffi::guard::{gpcguard_guard_free, gpcguard_guard_new};
+    use gpcguard::ffi::status::*;
+    use gpcguard::ffi::gpcguard_result;
+    use std::ffi::{CStr, CString};
+
+    let pki = work_dir("status_abi");
+    make_pki(&pki);
+    let path = CString::new(pki.join("provider.toml").to_str().unwrap()).unwrap();
+    let mut cfg = std::ptr::null_mut();
+    assert_eq!(gpcguard_config_from_file(path.as_ptr(), &mut cfg), gpcguard_result::GPCGUARD_OK);
+    let mut guard = std::ptr::null_mut();
+    assert_eq!(gpcguard_guard_new(cfg, &mut guard), gpcguard_result::GPCGUARD_OK);
+    gpcguard::ffi::config::gpcguard_config_free(cfg);
+
+    let mut st = std::ptr::null_mut();
+    assert_eq!(gpcguard_guard_status(std::ptr::null(), 0, &mut st), gpcguard_result::GPCGUARD_NULL_PARAMETER);
+    assert!(st.is_null());
+    assert_eq!(gpcguard_guard_status(guard, 0, &mut st), gpcguard_result::GPCGUARD_OK);
+    assert_eq!(gpcguard_status_generation(st), 1);
+    assert_eq!(gpcguard_status_ca_count(st), 2);
+    assert_eq!(gpcguard_status_crl_count(st), 2);
+    assert!(gpcguard_status_ca_subject(st, 2).is_null(), "out of range is NULL");
+    assert_eq!(gpcguard_status_crl_seconds_to_next_update(st, 9), i64::MIN);
+    let issuer = unsafe { CStr::from_ptr(gpcguard_status_crl_issuer(st, 1)) }.to_str().unwrap();
+    assert_eq!(issuer, "CN=Test Spine SubCA,O=gpcguard test");
+    let left = gpcguard_status_crl_seconds_to_next_update(st, 1);
+    assert!(left > 29 * 86_400 && left <= 30 * 86_400, "{left}");
+    // Numbers that are no check or reason (read as integers, never as the enums).
+    let bad_check: Check = unsafe { std::mem::transmute(7i32) };
+    assert_eq!(gpcguard_status_verdicts(st, bad_check, Reason::Allowed), 0);
+    let bad_reason: Reason = unsafe { std::mem::transmute(999i32) };
+    assert_eq!(gpcguard_status_verdicts(st, Check::Request, bad_reason), 0);
+    let text = unsafe { CStr::from_ptr(gpcguard_status_prometheus(st)) }.to_str().unwrap();
+    assert!(text.contains("# TYPE gpcguard_verdicts_total counter"));
+    assert_eq!(unsafe { CStr::from_ptr(gpcguard_status_prometheus(std::ptr::null())) }.to_bytes(), b"");
+    gpcguard_status_free(st);
+    gpcguard_status_free(std::ptr::null_mut());
+
+    // Shared memory: too small, misaligned, foreign bytes refused; zeroed memory accepted.
+    let mut mem = vec![0u64; gpcguard_status_counters_size() / 8 + 1];
+    let p = mem.as_mut_ptr().cast::<std::ffi::c_void>();
+    assert_eq!(gpcguard_guard_share_counters(guard, p, gpcguard_status_counters_size() - 1), gpcguard_result::GPCGUARD_INVALID_ARGUMENT);
+    assert_eq!(gpcguard_guard_share_counters(guard, unsafe { p.cast::<u8>().add(4) }.cast(), gpcguard_status_counters_size()), gpcguard_result::GPCGUARD_INVALID_ARGUMENT);
+    assert_eq!(gpcguard_guard_share_counters(guard, std::ptr::null_mut(), 4096), gpcguard_result::GPCGUARD_NULL_PARAMETER);
+    assert_eq!(gpcguard_guard_share_counters(guard, p, gpcguard_status_counters_size()), gpcguard_result::GPCGUARD_OK);
+    gpcguard_guard_free(guard);
+}
