@@ -51,6 +51,8 @@ pub const STEPS: [&str; 7] = ["size limits", "SSP headers", "interaction", "Auth
 /// Told of each step of a check as it ends: passed (with a detail made only when asked) or the
 /// refusal that decides the verdict. Steps after a refusal are not run, hence not told.
 pub trait Trace {
+    /// False for [`NoTrace`]: the steps' details are then never built, not even as closures.
+    const ENABLED: bool = true;
     fn passed(&mut self, step: &'static str, detail: &dyn Fn() -> String);
     fn refused(&mut self, step: &'static str, refusal: &Refusal);
 }
@@ -59,6 +61,7 @@ pub trait Trace {
 pub struct NoTrace;
 
 impl Trace for NoTrace {
+    const ENABLED: bool = false;
     #[inline(always)]
     fn passed(&mut self, _: &'static str, _: &dyn Fn() -> String) {}
     #[inline(always)]
@@ -167,7 +170,9 @@ impl RequestChecker {
                 match $e {
                     Ok(v) => v,
                     Err(refusal) => {
-                        trace.refused(STEPS[$step], &refusal);
+                        if T::ENABLED {
+                            trace.refused(STEPS[$step], &refusal);
+                        }
                         return self.refuse(refusal, matched, &prov);
                     }
                 }
@@ -194,11 +199,15 @@ impl RequestChecker {
         if scan.longest_authorization > l.max_authorization_bytes {
             attempt!(0, Err(too_large(format!("the Authorization header is {} bytes, more than max_authorization_bytes ({})", scan.longest_authorization, l.max_authorization_bytes))));
         }
-        trace.passed(STEPS[0], &|| format!("{} headers ({} bytes), target {} bytes, Authorization {} bytes", req.headers.len(), scan.total_bytes, req.target.len(), scan.longest_authorization));
+        if T::ENABLED {
+            trace.passed(STEPS[0], &|| format!("{} headers ({} bytes), target {} bytes, Authorization {} bytes", req.headers.len(), scan.total_bytes, req.target.len(), scan.longest_authorization));
+        }
 
         // 2. SSP headers.
         let ssp = attempt!(1, scan.check_ssp(&self.provider_asid, &mut prov));
-        trace.passed(STEPS[1], &|| format!("Ssp-TraceID {}, Ssp-From {}, Ssp-To {} (this provider), Ssp-InteractionID {}", ssp.trace_id, ssp.from, ssp.to, ssp.interaction_id));
+        if T::ENABLED {
+            trace.passed(STEPS[1], &|| format!("Ssp-TraceID {}, Ssp-From {}, Ssp-To {} (this provider), Ssp-InteractionID {}", ssp.trace_id, ssp.from, ssp.to, ssp.interaction_id));
+        }
 
         // 3. The interaction named, against method, service root and path.
         let Some(row) = self.table.find(ssp.interaction_id.as_bytes()) else {
@@ -208,23 +217,33 @@ impl RequestChecker {
         let path = attempt!(2, interactions::target_path(req.target));
         attempt!(2, interactions::check_fits(row, req.method, path, &self.service_roots));
         matched = Some(row);
-        trace.passed(STEPS[2], &|| format!("{} {} fits {} ({} {})", plain_str(req.method).unwrap_or("?"), crate::refusal::printable(path, 200), row.id, row.method, row.pattern));
+        if T::ENABLED {
+            trace.passed(STEPS[2], &|| format!("{} {} fits {} ({} {})", plain_str(req.method).unwrap_or("?"), crate::refusal::printable(path, 200), row.id, row.method, row.pattern));
+        }
 
         // 4. Authorization and the JWT envelope.
         let authorization = attempt!(3, scan.authorization());
         let token = attempt!(3, jwt::bearer_token(authorization));
         let payload = attempt!(3, jwt::decode_unsigned(token, &self.limits));
         let payload = attempt!(3, claims::read(&payload, &self.limits, self.elements));
-        trace.passed(STEPS[3], &|| "Bearer token of an unsigned JWT, header {\"alg\":\"none\",\"typ\":\"JWT\"}, payload strict JSON".to_owned());
+        if T::ENABLED {
+            trace.passed(STEPS[3], &|| "Bearer token of an unsigned JWT, header {\"alg\":\"none\",\"typ\":\"JWT\"}, payload strict JSON".to_owned());
+        }
 
         // 5. Claims, 6. times, 7. scope.
         let rules = ClaimRules { elements: self.elements, audience: self.jwt_audience.as_deref() };
         let claims = attempt!(4, claims::check(&payload, row, &rules, &mut prov));
-        trace.passed(STEPS[4], &|| format!("every claim present and right for {}", row.id));
+        if T::ENABLED {
+            trace.passed(STEPS[4], &|| format!("every claim present and right for {}", row.id));
+        }
         attempt!(5, claims::check_times(&claims, req.now, &self.times));
-        trace.passed(STEPS[5], &|| format!("exp {} is {} s from now ({}), iat {}", claims.exp, claims.exp.saturating_sub(req.now), req.now, claims.iat));
+        if T::ENABLED {
+            trace.passed(STEPS[5], &|| format!("exp {} is {} s from now ({}), iat {}", claims.exp, claims.exp.saturating_sub(req.now), req.now, claims.iat));
+        }
         attempt!(6, scope::check(&claims.scope, row, self.enforce_scope));
-        trace.passed(STEPS[6], &|| if self.enforce_scope { format!("requested_scope permits {}", row.id) } else { "not enforced (enforce_scope = false)".to_owned() });
+        if T::ENABLED {
+            trace.passed(STEPS[6], &|| if self.enforce_scope { format!("requested_scope permits {}", row.id) } else { "not enforced (enforce_scope = false)".to_owned() });
+        }
 
         let record = prov.record(Reason::Allowed);
         let mut message = String::with_capacity("allowed: ".len() + row.id.len() + 1);

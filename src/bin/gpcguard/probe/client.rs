@@ -82,8 +82,20 @@ pub struct Session {
 /// Connects and handshakes; the error is what went wrong, as OpenSSL says it (the alert).
 pub fn connect(t: &Target, offer: &Offer<'_>) -> Result<Session, String> {
     let ctx = context(offer)?;
-    let addr = (t.host.as_str(), t.port).to_socket_addrs().map_err(|e| format!("{}:{}: {e}", t.host, t.port))?.next().ok_or("no address")?;
-    let tcp = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| format!("connect {addr}: {e}"))?;
+    // Every address the name has, in order (localhost may be ::1 first and the server on 127.0.0.1 only).
+    let addrs: Vec<_> = (t.host.as_str(), t.port).to_socket_addrs().map_err(|e| format!("connect {}:{}: {e}", t.host, t.port))?.collect();
+    let mut last = format!("connect {}:{}: no address", t.host, t.port);
+    let mut tcp = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, TIMEOUT) {
+            Ok(s) => {
+                tcp = Some(s);
+                break;
+            }
+            Err(e) => last = format!("connect {addr}: {e}"),
+        }
+    }
+    let tcp = tcp.ok_or(last)?;
     tcp.set_read_timeout(Some(TIMEOUT)).ok();
     tcp.set_write_timeout(Some(TIMEOUT)).ok();
     let mut ssl = Ssl::new(&ctx).map_err(|e| e.to_string())?;
