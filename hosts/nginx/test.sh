@@ -407,9 +407,16 @@ server {
     }
 }
 CONF
+old_workers=$(pgrep -P "$(cat "$work/nginx.pid")" || true)
 "$NGINX" -p "$work/" -c "$nginx_conf" -s reload 2> "$work/reload.out"
 status_url=http://127.0.0.1:$status_port/gpcguard-status
 for _ in $(seq 100); do curl -sf -o /dev/null --max-time 2 "$status_url" && break; sleep 0.1; done
+# The previous generation's workers, until they exit, still accept connections and count into
+# their own guards (that configuration had no status zone): wait for them (bounded).
+for _ in $(seq 100); do
+  alive=; for w in $old_workers; do kill -0 "$w" 2>/dev/null && alive=1; done
+  [ -z "$alive" ] && break; sleep 0.1
+done
 # scrape FILE: the status page into FILE, its Content-Type into $work/status.ct
 scrape() { curl -sS --max-time 5 -D "$work/status.h" -o "$1" "$status_url"; }
 # verdicts FILE CHECK REASON: the counter's value in a scrape
