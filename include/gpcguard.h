@@ -459,12 +459,13 @@ void gpcguard_status_free(struct gpcguard_status *status);
 const char *gpcguard_status_prometheus(const struct gpcguard_status *status);
 
 /**
- * Verdicts counted for `check` with `reason` until the snapshot; 0 for NULL or numbers that
- * are no check or reason.
+ * Verdicts counted for `check` (a `gpcguard_check` value) with `reason` (a `gpcguard_reason`
+ * value) until the snapshot; 0 for NULL or numbers that are no check or reason. Both are taken
+ * as integers so that any number a C caller passes is defined behaviour.
  */
 uint64_t gpcguard_status_verdicts(const struct gpcguard_status *status,
-                                  enum gpcguard_check check,
-                                  enum gpcguard_reason reason);
+                                  int32_t check,
+                                  int32_t reason);
 
 /**
  * The generation of the guard's state at the snapshot (1 at start, +1 per successful

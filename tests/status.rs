@@ -98,11 +98,10 @@ fn status_abi_checks_its_arguments() {
     assert_eq!(issuer, "CN=Test Spine SubCA,O=gpcguard test");
     let left = gpcguard_status_crl_seconds_to_next_update(st, 1);
     assert!(left > 29 * 86_400 && left <= 30 * 86_400, "{left}");
-    // Numbers that are no check or reason (read as integers, never as the enums).
-    let bad_check: Check = unsafe { std::mem::transmute(7i32) };
-    assert_eq!(gpcguard_status_verdicts(st, bad_check, Reason::Allowed), 0);
-    let bad_reason: Reason = unsafe { std::mem::transmute(999i32) };
-    assert_eq!(gpcguard_status_verdicts(st, Check::Request, bad_reason), 0);
+    // Numbers that are no check or reason.
+    assert_eq!(gpcguard_status_verdicts(st, 7, Reason::Allowed as i32), 0);
+    assert_eq!(gpcguard_status_verdicts(st, Check::Request as i32, 999), 0);
+    assert_eq!(gpcguard_status_verdicts(st, Check::Request as i32, Reason::Allowed as i32), 0);
     let text = unsafe { CStr::from_ptr(gpcguard_status_prometheus(st)) }.to_str().unwrap();
     assert!(text.contains("# TYPE gpcguard_verdicts_total counter"));
     assert_eq!(unsafe { CStr::from_ptr(gpcguard_status_prometheus(std::ptr::null())) }.to_bytes(), b"");

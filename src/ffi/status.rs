@@ -9,7 +9,7 @@ use super::guard::gpcguard_guard;
 use super::{clear_out, ffi_boundary, gpcguard_result, require_non_null, write_out};
 use crate::guard::system_now;
 use crate::status::{Check, Counters, Snapshot};
-use crate::verdict::{Reason, REASONS};
+use crate::verdict::REASONS;
 
 /// A status snapshot (opaque).
 pub struct gpcguard_status {
@@ -102,23 +102,21 @@ pub extern "C" fn gpcguard_status_prometheus(status: *const gpcguard_status) -> 
     })
 }
 
-/// Verdicts counted for `check` with `reason` until the snapshot; 0 for NULL or numbers that
-/// are no check or reason.
+/// Verdicts counted for `check` (a `gpcguard_check` value) with `reason` (a `gpcguard_reason`
+/// value) until the snapshot; 0 for NULL or numbers that are no check or reason. Both are taken
+/// as integers so that any number a C caller passes is defined behaviour.
 #[no_mangle]
-pub extern "C" fn gpcguard_status_verdicts(status: *const gpcguard_status, check: Check, reason: Reason) -> u64 {
+pub extern "C" fn gpcguard_status_verdicts(status: *const gpcguard_status, check: i32, reason: i32) -> u64 {
     ffi_boundary!(0, {
         if status.is_null() {
             return 0;
         }
-        // Read as integers: a C caller may pass any number in these enums' places.
-        let check_n: i32 = unsafe { std::mem::transmute_copy(&check) };
-        let reason_n: i32 = unsafe { std::mem::transmute_copy(&reason) };
-        let check = match check_n {
-            0 => Check::Request,
-            1 => Check::Certificate,
+        let check = match check {
+            x if x == Check::Request as i32 => Check::Request,
+            x if x == Check::Certificate as i32 => Check::Certificate,
             _ => return 0,
         };
-        match REASONS.iter().find(|a| a.reason as i32 == reason_n) {
+        match REASONS.iter().find(|a| a.reason as i32 == reason) {
             Some(a) => unsafe { (&*status).snapshot.verdicts(check, a.reason) },
             None => 0,
         }
