@@ -5,6 +5,7 @@
 #   make demo            the demo provider driven through a dozen requests (also part of make test)
 #   make test            what CI runs (.ci/run): deps, header check, cargo tests, C tests, install test, demo
 #   make install PREFIX=/usr/local [DESTDIR=...] [INSTALL_LIBDIR=$PREFIX/lib/<multiarch>]
+#                        library, header, pkg-config file, bin/gpcguard
 #
 # Cargo's target folder is asked from cargo itself, so CARGO_TARGET_DIR and .cargo/config work.
 
@@ -129,7 +130,8 @@ endef
 export PC_FILE
 
 install: release
-	install -d $(DESTDIR)$(INSTALL_LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -d $(DESTDIR)$(INSTALL_LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(LIBDIR)/gpcguard $(DESTDIR)$(PREFIX)/bin/gpcguard
 	install -m 0755 $(LIBDIR)/libgpcguard.so $(DESTDIR)$(INSTALL_LIBDIR)/libgpcguard.so.$(VERSION)
 	ln -sfn libgpcguard.so.$(VERSION) $(DESTDIR)$(INSTALL_LIBDIR)/libgpcguard.so.$(SOVERSION)
 	ln -sfn libgpcguard.so.$(SOVERSION) $(DESTDIR)$(INSTALL_LIBDIR)/libgpcguard.so
@@ -169,6 +171,7 @@ install-test: release
 	dynamic=$$(readelf -d "$$prefix/static-host"); \
 	! grep -q 'NEEDED.*libgpcguard' <<<"$$dynamic" || fail "the static host still needs libgpcguard.so"; \
 	"$$prefix/static-host" "$(VERSION)" || fail "the static host program failed (output above)"; \
+	test "$$("$$prefix/bin/gpcguard" --version)" = "gpcguard $(VERSION)" || fail "the installed bin/gpcguard does not run or reports another version"; \
 	echo "install-test: pkg-config build against $$prefix passed"
 
 # Installs the Debian packages that are missing (as root), or says which to install.

@@ -2,7 +2,7 @@
 //! and by workers forked after it was built. `reload` re-reads every file and swaps the whole
 //! state at once; a request or handshake in flight keeps the state it started with.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -12,6 +12,7 @@ use crate::config::{Config, Settings};
 use crate::error::Result;
 use crate::connection::pki::{name_text, Pki};
 use crate::request::{Request, RequestChecker};
+use crate::status::{Check, Counters};
 use crate::connection::tls::ServerIdentity;
 use crate::verdict::{Reason, Verdict};
 
@@ -30,6 +31,8 @@ pub struct State {
     /// Increases with every successful reload of this guard in this process: for display only,
     /// never to compare states (see `nonce`).
     pub generation: u64,
+    /// When this state was loaded (Unix seconds).
+    pub loaded_at: i64,
 }
 
 impl State {
@@ -41,7 +44,7 @@ impl State {
         let mut nonce = [0u8; 16];
         // OpenSSL reseeds its generator in a forked child, so two workers never draw the same.
         openssl::rand::rand_bytes(&mut nonce).map_err(|e| crate::error::Error::tls("RAND_bytes", e))?;
-        Ok(State { settings, pki, requests, server, nonce, generation })
+        Ok(State { settings, pki, requests, server, nonce, generation, loaded_at: system_now() })
     }
 }
 
@@ -64,6 +67,9 @@ pub struct Guard {
     generation: AtomicU64,
     /// Serialises reloads, so two reloads cannot interleave their file reads.
     reloading: Mutex<()>,
+    /// Verdict counters: `own_counters`, or memory the host shares between its processes.
+    counters: AtomicPtr<Counters>,
+    own_counters: Box<Counters>,
 }
 
 impl Guard {
@@ -79,6 +85,8 @@ impl Guard {
             handshake_hook: ArcSwapOption::empty(),
             generation: AtomicU64::new(1),
             reloading: Mutex::new(()),
+            counters: AtomicPtr::new(std::ptr::null_mut()),
+            own_counters: Box::new(Counters::new()),
         })
     }
 
@@ -113,6 +121,33 @@ impl Guard {
         self.state.load()
     }
 
+    /// The verdict counters in use.
+    #[inline(always)]
+    pub fn counters(&self) -> &Counters {
+        let shared = self.counters.load(Ordering::Acquire);
+        // SAFETY: set only by `share_counters`, whose caller keeps the memory alive for the guard.
+        if shared.is_null() { &self.own_counters } else { unsafe { &*shared } }
+    }
+
+    /// Counts one verdict (one relaxed atomic add).
+    #[inline(always)]
+    pub fn count(&self, check: Check, reason: Reason) {
+        self.counters().count(check, reason);
+    }
+
+    /// Counts from now on into `len` bytes at `mem` (zeroed, or counters an earlier guard of
+    /// this version used: their counts continue), e.g. memory shared by a host's worker
+    /// processes so one status page sees them all.
+    ///
+    /// # Safety
+    /// `mem` is writable, aligned to 8 and stays alive as long as this guard (and every TLS
+    /// context using it) lives.
+    pub unsafe fn share_counters(&self, mem: *mut u8, len: usize) -> std::result::Result<(), String> {
+        let c = Counters::claim(mem, len)?;
+        self.counters.store(c as *const Counters as *mut Counters, Ordering::Release);
+        Ok(())
+    }
+
     /// This guard's random identity.
     pub fn id(&self) -> u64 {
         self.id
@@ -132,17 +167,21 @@ impl Guard {
 
     /// Judges one request (its `now` already resolved) against the current state.
     pub fn check_request(&self, req: &Request<'_>) -> Verdict {
-        self.state.load().requests.check(req)
+        let v = self.state.load().requests.check(req);
+        self.count(Check::Request, v.reason);
+        v
     }
 
     /// Judges a client certificate chain (leaf, then whatever the peer sent) at `now`.
     pub fn check_peer(&self, leaf: &X509Ref, presented: &[X509], now: i64) -> Verdict {
         let state = self.state.load();
         let chain: Vec<&X509Ref> = presented.iter().map(|c| &**c).collect();
-        match state.pki.verify(leaf, &chain, now) {
+        let v = match state.pki.verify(leaf, &chain, now) {
             Ok(()) => Verdict::allow(format!("client certificate {} accepted", name_text(leaf.subject_name())), "", String::new()),
             Err(r) => Verdict::refuse(r.reason, r.message, &state.settings.error_code_system),
-        }
+        };
+        self.count(Check::Certificate, v.reason);
+        v
     }
 }
 

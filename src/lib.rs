@@ -8,7 +8,8 @@
 //! OperationOutcome to answer.
 //!
 //! Module map: [`config`] settings; [`guard`] the loaded, shareable state and its atomic reload,
-//! composing [`connection`] and [`request`]; [`verdict`] reasons, statuses and bodies, with
+//! composing [`connection`] and [`request`]; [`verdict`] reasons, statuses and bodies, with [`status`] the verdict counters and the
+//! Prometheus text,
 //! [`refusal`] the internal failure value and [`error`] the errors of calls that fail; `blocks` the 16-byte SSE2 scan the JSON reader and
 //! the verdict's text checks share; `ffi` the
 //! C ABI only, on top of everything else.
@@ -22,6 +23,7 @@ pub mod ffi;
 pub mod guard;
 pub mod refusal;
 pub mod request;
+pub mod status;
 #[cfg(test)]
 mod testkit;
 pub mod verdict;

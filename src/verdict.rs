@@ -100,25 +100,38 @@ macro_rules! answers {
             refused_audit_head: concat!(r#"{"verdict":"refused","reason":""#, $name, r#"","status":"#, $status),
         }, )* ];
 
+        /// The index of reason `r`'s row in [`REASONS`], found when compiling.
+        const fn row_of(r: Reason) -> usize {
+            let names = [$( Reason::$reason as i32, )*];
+            let mut i = 0;
+            while i < names.len() {
+                if names[i] == r as i32 {
+                    return i;
+                }
+                i += 1;
+            }
+            panic!("a reason without a row")
+        }
+
         impl Reason {
             /// The row of [`REASONS`] for this reason: a jump, not a search (the index of each
             /// row is found when compiling).
             pub fn answer(self) -> &'static Answer {
-                const fn row_of(r: Reason) -> usize {
-                    let names = [$( Reason::$reason as i32, )*];
-                    let mut i = 0;
-                    while i < names.len() {
-                        if names[i] == r as i32 {
-                            return i;
-                        }
-                        i += 1;
-                    }
-                    panic!("a reason without a row")
-                }
                 match self {
                     $( Reason::$reason => {
                         const ROW: usize = row_of(Reason::$reason);
                         &REASONS[ROW]
+                    } )*
+                }
+            }
+
+            /// This reason's index in [`REASONS`] (0..REASONS.len()), e.g. to index counters.
+            #[inline(always)]
+            pub fn row(self) -> usize {
+                match self {
+                    $( Reason::$reason => {
+                        const ROW: usize = row_of(Reason::$reason);
+                        ROW
                     } )*
                 }
             }

@@ -15,6 +15,9 @@
  *            included, set last before the HTTP header filter so no other module can undo them.
  *   Audit    one JSON line per checked request in the GpcGuardAuditLog file; the verdict's
  *            message in the error log. Neither ever holds the token or a query-string value.
+ *   Status   `SetHandler gpcguard-status` answers the context's guard status in the Prometheus
+ *            text format (libgpcguard renders it); the verdict counters of every child process
+ *            live in one shared mapping made before the children fork.
  *
  * Checks run in post_read_request when the virtual host itself has `GpcGuard On` (before
  * URI translation, so no rewrite, redirect or Satisfy setting can come first), and in
@@ -31,6 +34,7 @@
  */
 
 #include <dlfcn.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #include <openssl/ssl.h>
@@ -587,6 +591,94 @@ static int header_parser(request_rec *r)
     return check(r, c);
 }
 
+/* ---------------------------------------------------------------- status */
+
+#define STATUS_HANDLER "gpcguard-status"
+#define COUNTERS_KEY "gpcguard-shared-counters"
+
+/* One anonymous shared mapping for the verdict counters of every guard in every child, made
+ * once per parent process and kept in the process pool, which outlives restarts (this module is
+ * unloaded and loaded again on each, its statics with it): counts continue across
+ * `apachectl graceful`. */
+static void *shared_counters(server_rec *s)
+{
+    void *mem = NULL;
+    apr_pool_t *keep = s->process->pool;
+
+    apr_pool_userdata_get(&mem, COUNTERS_KEY, keep);
+    if (mem == NULL) {
+        mem = mmap(NULL, gpcguard_status_counters_size(), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED) {
+            return NULL;
+        }
+        apr_pool_userdata_set(mem, COUNTERS_KEY, apr_pool_cleanup_null, keep);
+    }
+    return mem;
+}
+
+static int share_counters(server_rec *s)
+{
+    apr_hash_index_t *hi;
+    void *mem;
+
+    if (guards_by_path == NULL || apr_hash_count(guards_by_path) == 0) {
+        return OK;
+    }
+    mem = shared_counters(s);
+    if (mem == NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "gpcguard: cannot map the shared verdict counters");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    for (hi = apr_hash_first(NULL, guards_by_path); hi; hi = apr_hash_next(hi)) {
+        guard_entry *entry = apr_hash_this_val(hi);
+        gpcguard_result rc = gpcguard_guard_share_counters(entry->guard, mem, gpcguard_status_counters_size());
+        if (rc != GPCGUARD_OK) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "gpcguard: sharing the verdict counters: %s (%s)",
+                         last_error(s->process->pconf), gpcguard_result_name(rc));
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    return OK;
+}
+
+static int status_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *base)
+{
+    return share_counters(base);
+}
+
+static int status_handler(request_rec *r)
+{
+    dir_config *c;
+    gpcguard_status *st;
+    gpcguard_result rc;
+
+    if (r->handler == NULL || strcmp(r->handler, STATUS_HANDLER) != 0) {
+        return DECLINED;
+    }
+    if (r->method_number != M_GET) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    c = ap_get_module_config(r->per_dir_config, &gpcguard_module);
+    if (c->guard == NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "gpcguard: SetHandler " STATUS_HANDLER
+                      " without GpcGuardConfig in this context or above");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    rc = gpcguard_guard_status(c->guard->guard, 0, &st);
+    if (rc != GPCGUARD_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "gpcguard_guard_status: %s (%s)",
+                      last_error(r->pool), gpcguard_result_name(rc));
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ap_set_content_type(r, "text/plain; version=0.0.4");
+    if (!r->header_only) {
+        ap_rputs(gpcguard_status_prometheus(st), r);
+    }
+    gpcguard_status_free(st);
+    return OK;
+}
+
 static void register_hooks(apr_pool_t *p)
 {
     Dl_info info;
@@ -613,6 +705,8 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_insert_filter(insert_headers_filter, NULL, NULL, APR_HOOK_LAST);
     ap_hook_insert_error_filter(insert_headers_filter, NULL, NULL, APR_HOOK_LAST);
     ap_register_output_filter(FILTER_NAME, headers_filter, NULL, AP_FTYPE_PROTOCOL - 1);
+    ap_hook_post_config(status_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(status_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(gpcguard) = {

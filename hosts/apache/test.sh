@@ -97,6 +97,8 @@ MaxRequestWorkers 32
 KeepAliveTimeout 2
 CustomLog "$work/access.log" "%h %>s %r"
 SSLSessionCache "shmcb:$work/run/ssl_scache(512000)"
+# Later sections add files here (none at first).
+IncludeOptional "$work/extra-*.conf"
 
 # The backend: a static FHIR resource for any path, with a cache header the guard must replace.
 <VirtualHost 127.0.0.1:$backend_port>
@@ -333,6 +335,61 @@ fetch client-valid "${SSP[@]}" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
 expect "after the new CRL: client-valid still allowed (200)" test "$status" = 200
 fetch client-valid "${SSP[@]}" -H "Ssp-To: 123456789123" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
 expect "after the reload: the request checks still run (400)" test "$status" = 400
+
+echo "== SetHandler gpcguard-status: verdict counters of every child, CRL ages"
+status_port=$(free_port)
+while [ "$status_port" = "$tls_port" ] || [ "$status_port" = "$backend_port" ]; do status_port=$(free_port); done
+cat > "$work/extra-status.conf" <<CONF
+Listen 127.0.0.1:$status_port
+<VirtualHost 127.0.0.1:$status_port>
+  ServerName status
+  <Location "/gpcguard-status">
+    GpcGuardConfig "$pki/provider.toml"
+    SetHandler gpcguard-status
+  </Location>
+</VirtualHost>
+CONF
+gens=$(generations)
+"$APACHE" -f "$conf" -k graceful
+if wait_ready $((gens + 1)); then pass "graceful reload with the status host"; else fail "graceful reload with the status host" "$(tail -5 "$work/error.log")"; fi
+status_url=http://127.0.0.1:$status_port/gpcguard-status
+for _ in $(seq 100); do curl -sf -o /dev/null --max-time 2 "$status_url" && break; sleep 0.1; done
+scrape() { curl -sS --max-time 5 -D "$work/status.h" -o "$1" "$status_url"; }
+verdicts() { grep -F "gpcguard_verdicts_total{check=\"$2\",reason=\"$3\"} " "$1" | awk '{print $2}'; }
+scrape "$work/status.0"
+expect "gpcguard-status answers text/plain; version=0.0.4" grep -qi '^Content-Type: text/plain; version=0.0.4' "$work/status.h"
+for _ in 1 2 3 4; do
+  fetch client-valid -H "Ssp-TraceID: $TRACE" -H "Ssp-From: $ASID_FROM" -H "Ssp-To: 123456789123" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
+done
+for _ in 1 2 3; do fetch client-valid "${SSP[@]}" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"; done
+scrape "$work/status.1"
+for row in "request WRONG_RECIPIENT 4" "request ALLOWED 3"; do
+  set -- $row
+  was=$(verdicts "$work/status.0" "$1" "$2"); now=$(verdicts "$work/status.1" "$1" "$2")
+  if [ -n "$was" ] && [ -n "$now" ] && [ $((now - was)) = "$3" ]; then
+    pass "gpcguard_verdicts_total{check=\"$1\",reason=\"$2\"} moved by $3 ($was -> $now)"
+  else
+    fail "gpcguard_verdicts_total{check=\"$1\",reason=\"$2\"} moved by $3" "$was -> $now"
+  fi
+done
+crl_line=$(grep -F 'gpcguard_crl_next_update_seconds{issuer="CN=Test Spine SubCA,O=gpcguard test"' "$work/status.1" || true)
+if [ -n "$crl_line" ] && [ "${crl_line##* }" -gt 0 ]; then
+  pass "gpcguard_crl_next_update_seconds of the SubCA CRL present ($crl_line)"
+else
+  fail "gpcguard_crl_next_update_seconds of the SubCA CRL present" "$(grep crl_next "$work/status.1")"
+fi
+gens=$(generations)
+"$APACHE" -f "$conf" -k graceful
+wait_ready $((gens + 1)) || true
+for _ in $(seq 100); do curl -sf -o /dev/null --max-time 2 "$status_url" && break; sleep 0.1; done
+fetch client-valid "${SSP[@]}" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
+scrape "$work/status.2"
+was=$(verdicts "$work/status.1" request ALLOWED); now=$(verdicts "$work/status.2" request ALLOWED)
+if [ -n "$now" ] && [ $((now - was)) = 1 ]; then
+  pass "counters kept across apachectl graceful ($was -> $now after one more allowed request)"
+else
+  fail "counters kept across apachectl graceful" "$was -> $now"
+fi
 
 stop_server
 echo

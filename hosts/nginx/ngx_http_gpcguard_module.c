@@ -5,6 +5,7 @@
  *   gpcguard on|off;                      http, server, location (default off)
  *   gpcguard_config /path/provider.toml;  http, server, location
  *   gpcguard_audit_log /path/audit.log|off;  http, server, location (default off)
+ *   gpcguard_status;                      location: answers the guard's status (Prometheus text)
  *
  * What it does, and where:
  *  - configuration load (master, and `nginx -t`): one guard per distinct gpcguard_config file,
@@ -71,6 +72,7 @@ static void *ngx_http_gpcguard_create_srv_conf(ngx_conf_t *cf);
 static void *ngx_http_gpcguard_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_gpcguard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child);
 static ngx_int_t ngx_http_gpcguard_init(ngx_conf_t *cf);
+static char *ngx_http_gpcguard_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 
 static ngx_command_t  ngx_http_gpcguard_commands[] = {
@@ -92,6 +94,13 @@ static ngx_command_t  ngx_http_gpcguard_commands[] = {
     { ngx_string("gpcguard_audit_log"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_gpcguard_audit_log,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("gpcguard_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_gpcguard_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -1029,4 +1038,148 @@ ngx_http_gpcguard_header_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/* ---- status ------------------------------------------------------------------------------- */
+
+/*
+ * gpcguard_status: the location answers GET with the status of its guard (the one its
+ * gpcguard_config names, at its level or above) in the Prometheus text format, rendered by
+ * libgpcguard. Put it on a server only monitoring can reach, without `gpcguard on`.
+ *
+ * The verdict counters live in a shared zone ("gpcguard_status"), so every worker counts into
+ * one block and the page shows them all; nginx keeps a zone of the same name and size across
+ * `nginx -s reload`, and the new cycle's guards continue its counts.
+ */
+static ngx_int_t
+ngx_http_gpcguard_status_zone_init(ngx_shm_zone_t *zone, void *data)
+{
+    char                            why[256];
+    size_t                          size;
+    void                           *counters;
+    ngx_uint_t                      i;
+    ngx_slab_pool_t                *sp;
+    gpcguard_result                 rc;
+    ngx_http_gpcguard_entry_t      *entry;
+    ngx_http_gpcguard_main_conf_t  *mcf = zone->data;
+
+    size = gpcguard_status_counters_size();
+    sp = (ngx_slab_pool_t *) zone->shm.addr;
+
+    if (data) {
+        counters = data;                     /* the previous cycle's: counts continue */
+    } else if (zone->shm.exists) {
+        counters = sp->data;
+    } else {
+        counters = ngx_slab_calloc(sp, size);
+        if (counters == NULL) {
+            return NGX_ERROR;
+        }
+        sp->data = counters;
+    }
+    zone->data = counters;
+
+    entry = mcf->guards.elts;
+    for (i = 0; i < mcf->guards.nelts; i++) {
+        rc = gpcguard_guard_share_counters(entry[i].guard, counters, size);
+        if (rc != GPCGUARD_OK) {
+            gpcguard_last_error(why, sizeof why);
+            ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0, "gpcguard_status: %s (%s)", why,
+                          gpcguard_result_name(rc));
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_gpcguard_status_handler(ngx_http_request_t *r)
+{
+    size_t                         len;
+    ngx_int_t                      rc;
+    ngx_buf_t                     *b;
+    ngx_chain_t                    out;
+    const char                    *text;
+    gpcguard_status               *st;
+    gpcguard_result                grc;
+    ngx_http_gpcguard_loc_conf_t  *lcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_gpcguard_module);
+    if (lcf->guard == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "gpcguard_status: no gpcguard_config at this location or above");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    grc = gpcguard_guard_status(lcf->guard, 0, &st);
+    if (grc != GPCGUARD_OK) {
+        return ngx_http_gpcguard_fail(r, "gpcguard_guard_status", grc);
+    }
+
+    text = gpcguard_status_prometheus(st);
+    len = ngx_strlen(text);
+    b = ngx_create_temp_buf(r->pool, len ? len : 1);
+    if (b == NULL) {
+        gpcguard_status_free(st);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    b->last = ngx_cpymem(b->last, text, len);
+    gpcguard_status_free(st);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type, "text/plain; version=0.0.4");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static char *
+ngx_http_gpcguard_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t                       name = ngx_string("gpcguard_status");
+    ngx_shm_zone_t                 *zone;
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_gpcguard_main_conf_t  *mcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    if (clcf->handler == ngx_http_gpcguard_status_handler) {
+        return "is duplicate";
+    }
+    clcf->handler = ngx_http_gpcguard_status_handler;
+
+    /* One zone for the http block, whichever status location asks first: a slab pool (8 pages,
+     * nginx's minimum) holding one counter block. */
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gpcguard_module);
+    zone = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize + gpcguard_status_counters_size(),
+                                 &ngx_http_gpcguard_module);
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    zone->init = ngx_http_gpcguard_status_zone_init;
+    zone->data = mcf;
+
+    return NGX_CONF_OK;
 }

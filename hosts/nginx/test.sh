@@ -75,6 +75,7 @@ http {
     fastcgi_temp_path $work/tmp/fastcgi;
     uwsgi_temp_path $work/tmp/uwsgi;
     scgi_temp_path $work/tmp/scgi;
+    include $work/conf/extra-*.conf;    # added by later sections (none at first)
 
     # The backend: a FHIR server stand-in with one static Patient, and a Cache-Control the
     # module must replace.
@@ -414,6 +415,90 @@ if [ "$big_rc" = 0 ] && [ "$(cat "$work/big.status")" = 200 ] && [ "$(stat -c %s
   gpc_pass "a download in flight during the reload completed (old workers: $old_workers; now: $new_workers)"
 else
   gpc_fail "a download in flight during the reload completed" "rc $big_rc, $(cat "$work/big.status"), $(stat -c %s "$work/big") bytes"
+fi
+
+echo "== gpcguard_status: verdict counters (shared by the workers, kept across reloads) and CRL ages"
+status_port=$(gpc_free_port)
+cat > "$work/conf/extra-status.conf" <<CONF
+server {
+    listen 127.0.0.1:$status_port;
+    location = /gpcguard-status {
+        gpcguard_config $pki/provider.toml;
+        gpcguard_status;
+    }
+}
+CONF
+old_workers=$(pgrep -P "$(cat "$work/nginx.pid")" || true)
+"$NGINX" -p "$work/" -c "$nginx_conf" -s reload 2> "$work/reload.out"
+status_url=http://127.0.0.1:$status_port/gpcguard-status
+for _ in $(seq 100); do curl -sf -o /dev/null --max-time 2 "$status_url" && break; sleep 0.1; done
+# The previous generation's workers, until they exit, still accept connections and count into
+# their own guards (that configuration had no status zone): wait for them (bounded).
+for _ in $(seq 100); do
+  alive=; for w in $old_workers; do kill -0 "$w" 2>/dev/null && alive=1; done
+  [ -z "$alive" ] && break; sleep 0.1
+done
+# scrape FILE: the status page into FILE, its Content-Type into $work/status.ct
+scrape() { curl -sS --max-time 5 -D "$work/status.h" -o "$1" "$status_url"; }
+# verdicts FILE CHECK REASON: the counter's value in a scrape
+verdicts() { grep -F "gpcguard_verdicts_total{check=\"$2\",reason=\"$3\"} " "$1" | awk '{print $2}'; }
+scrape "$work/status.0"
+if grep -qi '^Content-Type: text/plain; version=0.0.4' "$work/status.h" && [ -n "$(verdicts "$work/status.0" request ALLOWED)" ]; then
+  gpc_pass "gpcguard_status answers the Prometheus text format"
+else
+  gpc_fail "gpcguard_status answers the Prometheus text format" "$(head -c 400 "$work/status.h" "$work/status.0")"
+fi
+# Four requests refused for Ssp-To, three allowed, on new connections (any worker may take them).
+for _ in 1 2 3 4; do
+  fetch client-valid -H "Ssp-TraceID: $GPC_TRACE" -H "Ssp-From: $GPC_ASID_FROM" -H "Ssp-To: 123456789123" \
+    -H "Ssp-InteractionID: $GPC_IID:fhir:rest:read:patient-1" -H "Authorization: Bearer $GOOD" "$url/Patient/2"
+done
+for _ in 1 2 3; do fetch client-valid "${READ[@]}" -H "Authorization: Bearer $GOOD" "$url/Patient/2"; done
+scrape "$work/status.1"
+for row in "request WRONG_RECIPIENT 4" "request ALLOWED 3"; do
+  set -- $row
+  was=$(verdicts "$work/status.0" "$1" "$2"); now=$(verdicts "$work/status.1" "$1" "$2")
+  if [ -n "$was" ] && [ -n "$now" ] && [ $((now - was)) = "$3" ]; then
+    gpc_pass "gpcguard_verdicts_total{check=\"$1\",reason=\"$2\"} moved by $3 ($was -> $now)"
+  else
+    gpc_fail "gpcguard_verdicts_total{check=\"$1\",reason=\"$2\"} moved by $3" "$was -> $now"
+  fi
+done
+was=$(verdicts "$work/status.0" certificate CERT_REVOKED)
+fetch client-revoked "${READ[@]}" -H "Authorization: Bearer $GOOD" "$url/Patient/2"
+scrape "$work/status.2"
+now=$(verdicts "$work/status.2" certificate CERT_REVOKED)
+if [ "$status" = 000 ] && [ $((now - was)) = 1 ]; then
+  gpc_pass "a handshake refusal counts as certificate CERT_REVOKED ($was -> $now)"
+else
+  gpc_fail "a handshake refusal counts as certificate CERT_REVOKED" "status $status, $was -> $now"
+fi
+crl_line=$(grep -F 'gpcguard_crl_next_update_seconds{issuer="CN=Test Spine SubCA,O=gpcguard test"' "$work/status.2" || true)
+if [ -n "$crl_line" ] && [ "${crl_line##* }" -gt 0 ] && [ "${crl_line##* }" -le 2592000 ]; then
+  gpc_pass "gpcguard_crl_next_update_seconds of the SubCA CRL present ($crl_line)"
+else
+  gpc_fail "gpcguard_crl_next_update_seconds of the SubCA CRL present" "$(grep crl_next "$work/status.2")"
+fi
+if grep -q '^gpcguard_ca_not_after_seconds{subject="CN=Test Spine RootCA,O=gpcguard test",role="trust_anchor"} [0-9]' "$work/status.2"; then
+  gpc_pass "gpcguard_ca_not_after_seconds of the RootCA present"
+else
+  gpc_fail "gpcguard_ca_not_after_seconds of the RootCA present" "$(grep ca_not_after "$work/status.2")"
+fi
+# nginx -s reload builds new guards; the shared zone keeps the counts.
+"$NGINX" -p "$work/" -c "$nginx_conf" -s reload 2> "$work/reload.out"
+for _ in $(seq 100); do
+  scrape "$work/status.3"
+  # The new cycle's guards have loaded after the reload signal: a later load time.
+  [ "$(grep '^gpcguard_state_loaded_timestamp_seconds' "$work/status.3")" != "$(grep '^gpcguard_state_loaded_timestamp_seconds' "$work/status.2")" ] && break
+  sleep 0.1
+done
+fetch client-valid "${READ[@]}" -H "Authorization: Bearer $GOOD" "$url/Patient/2"
+scrape "$work/status.4"
+was=$(verdicts "$work/status.1" request ALLOWED); now=$(verdicts "$work/status.4" request ALLOWED)
+if [ $((now - was)) = 1 ]; then
+  gpc_pass "counters kept across nginx -s reload ($was -> $now after one more allowed request)"
+else
+  gpc_fail "counters kept across nginx -s reload" "$was -> $now"
 fi
 
 echo

@@ -31,6 +31,7 @@ pub(crate) type DecryptTicketCallback = unsafe extern "C" fn(
 pub(crate) type VerifyCallback = unsafe extern "C" fn(c_int, *mut X509_STORE_CTX) -> c_int;
 
 extern "C" {
+    pub(crate) fn SSL_get1_supported_ciphers(ssl: *mut SSL) -> *mut openssl_sys::stack_st_SSL_CIPHER;
     pub(crate) fn SSL_CTX_set_cert_verify_callback(ctx: *mut SSL_CTX, cb: Option<CertVerifyCallback>, arg: *mut c_void);
     pub(crate) fn SSL_CTX_set_session_ticket_cb(
         ctx: *mut SSL_CTX,

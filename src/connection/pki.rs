@@ -40,7 +40,7 @@ use openssl::pkey::{PKey, Public};
 use openssl::stack::Stack;
 use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::x509::store::{X509Store, X509StoreBuilder};
-use openssl::x509::{CrlStatus, X509Crl, X509NameRef, X509Ref, X509VerifyResult, X509};
+use openssl::x509::{CrlStatus, X509Crl, X509CrlRef, X509NameRef, X509Ref, X509VerifyResult, X509};
 use openssl_sys as sys;
 
 use crate::config::{Revocation, Settings};
@@ -87,10 +87,22 @@ pub struct NamedCrl {
     pub crl: X509Crl,
 }
 
-struct CrlInfo {
-    source: String,
-    issuer: String,
-    next_update: String,
+/// What a configured CRL is, for messages and for operators (`gpcguard check-config`, status).
+#[derive(Clone, Debug)]
+pub struct CrlInfo {
+    /// The file it was read from.
+    pub source: String,
+    /// The subject of the configured CA that signed it.
+    pub issuer: String,
+    /// nextUpdate as text, "never" when absent.
+    pub next_update: String,
+    /// thisUpdate and nextUpdate as Unix seconds (None: no nextUpdate).
+    pub this_update_unix: i64,
+    pub next_update_unix: Option<i64>,
+    /// How many certificates it revokes.
+    pub entries: usize,
+    /// Its crlNumber in hexadecimal, when it has one.
+    pub crl_number: Option<String>,
 }
 
 /// The store and CRLs of our own revocation check.
@@ -226,6 +238,10 @@ impl Pki {
                 source: named.source.clone(),
                 issuer: name_text(issuer.subject_name()),
                 next_update: named.crl.next_update().map(|t| t.to_string()).unwrap_or_else(|| "never".into()),
+                this_update_unix: unix_time(named.crl.last_update()),
+                next_update_unix: named.crl.next_update().map(unix_time),
+                entries: named.crl.get_revoked().map_or(0, |r| r.len()),
+                crl_number: crl_number(&named.crl),
             });
             // SAFETY: the store takes its own reference to the CRL.
             if unsafe { ossl::X509_STORE_add_crl(builder.as_ptr(), named.crl.as_ptr()) } != 1 {
@@ -272,6 +288,16 @@ impl Pki {
     /// The configured trust anchors (their subjects are the CA names a server asks clients for).
     pub fn anchors(&self) -> &[X509] {
         &self.anchors
+    }
+
+    /// The configured intermediates.
+    pub fn intermediates(&self) -> &[X509] {
+        &self.intermediates
+    }
+
+    /// The configured CRLs, in configuration order.
+    pub fn crls(&self) -> &[CrlInfo] {
+        &self.crls
     }
 
     /// Verifies a client certificate at Unix time `now`. `presented` is the peer's chain as sent
@@ -736,6 +762,24 @@ pub fn reason_of(err: c_int) -> Reason {
         sys::X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD | sys::X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD => Reason::CertMalformed,
         sys::X509_V_ERR_HOSTNAME_MISMATCH => Reason::CertWrongHost,
         _ => Reason::CertUntrusted,
+    }
+}
+
+/// A CRL's crlNumber extension in hexadecimal (upper case, no leading zeros), None when absent.
+pub fn crl_number(crl: &X509CrlRef) -> Option<String> {
+    // SAFETY: read-only decoding of an extension of a valid CRL; the result is ours to free.
+    unsafe {
+        let n = sys::X509_CRL_get_ext_d2i(crl.as_ptr(), sys::NID_crl_number, std::ptr::null_mut(), std::ptr::null_mut()) as *mut sys::ASN1_INTEGER;
+        if n.is_null() {
+            return None;
+        }
+        let bn = sys::ASN1_INTEGER_to_BN(n, std::ptr::null_mut());
+        sys::ASN1_INTEGER_free(n);
+        if bn.is_null() {
+            return None;
+        }
+        let bn = openssl::bn::BigNum::from_ptr(bn);
+        bn.to_hex_str().ok().map(|h| h.to_string())
     }
 }
 

@@ -35,9 +35,36 @@ use crate::guard::{system_now, Guard, State};
 use crate::connection::ossl;
 use crate::connection::pki::{name_text, read_cert_file, unix_time, CertRefusal};
 use crate::verdict::Reason;
+use crate::status::Check;
 
 /// The Spine cipher preference (spec §1, the Tomcat APR example), applied in server order.
 pub const CIPHER_LIST: &CStr = c"AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH";
+
+/// The TLS 1.2 suites the policy's cipher string gives with this OpenSSL, in server order, by
+/// their OpenSSL names. Which of them a server can use depends on its key: an RSA server key
+/// leaves out the ECDSA suites.
+pub fn policy_suites() -> Result<Vec<String>> {
+    tls12_suites(CIPHER_LIST.to_str().unwrap_or_default())
+}
+
+/// The TLS 1.2 suites an OpenSSL cipher string gives with this OpenSSL, in its order.
+pub fn tls12_suites(cipher_string: &str) -> Result<Vec<String>> {
+    let tls = |what: &'static str| move |e| Error::tls(what, e);
+    let mut b = SslContextBuilder::new(SslMethod::tls_server()).map_err(tls("SSL_CTX_new"))?;
+    b.set_min_proto_version(Some(openssl::ssl::SslVersion::TLS1_2)).map_err(tls("setting TLS 1.2"))?;
+    b.set_max_proto_version(Some(openssl::ssl::SslVersion::TLS1_2)).map_err(tls("setting TLS 1.2"))?;
+    b.set_cipher_list(cipher_string).map_err(tls("setting the cipher list"))?;
+    let ssl = openssl::ssl::Ssl::new(&b.build()).map_err(tls("SSL_new"))?;
+    // SAFETY: the stack is ours (get1) and freed below; the ciphers in it are static.
+    unsafe {
+        let list = ossl::SSL_get1_supported_ciphers(ssl.as_ptr());
+        if list.is_null() {
+            return Err(Error::tls("SSL_get1_supported_ciphers", openssl::error::ErrorStack::get()));
+        }
+        let stack = openssl::stack::Stack::<openssl::ssl::SslCipher>::from_ptr(list);
+        Ok(stack.iter().map(|c| c.name().to_owned()).collect())
+    }
+}
 
 /// Distinguishes gpcguard's sessions from any other application's sharing a cache.
 const SESSION_ID_CONTEXT: &[u8] = b"gpcguard";
@@ -236,9 +263,11 @@ unsafe extern "C" fn verify_peer(x509_ctx: *mut sys::X509_STORE_CTX, arg: *mut c
             if untrusted.is_null() { Vec::new() } else { StackRef::<X509>::from_ptr(untrusted).iter().collect() };
         let state = guard.state();
         state.pki.verify(leaf, &presented, system_now()).map_err(|r| {
+            guard.count(Check::Certificate, r.reason);
             guard.report_handshake_refusal(r.reason, &r.message);
             r.x509_error
         })?;
+        guard.count(Check::Certificate, crate::verdict::Reason::Allowed);
         let ssl = sys::X509_STORE_CTX_get_ex_data(x509_ctx, sys::SSL_get_ex_data_X509_STORE_CTX_idx()) as *mut sys::SSL;
         if !ssl.is_null() {
             // The handshake's own session, not yet in any cache or ticket.

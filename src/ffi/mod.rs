@@ -18,6 +18,7 @@ pub mod config;
 pub mod guard;
 pub mod peer;
 pub mod request;
+pub mod status;
 pub mod tls;
 pub mod verdict;
 

@@ -64,7 +64,8 @@ pub extern "C" fn gpcguard_check_request(
         clear_out!(out);
         require_non_null!(guard, req);
         let req = unsafe { &*req };
-        let state = unsafe { &(*guard).inner }.state();
+        let guard = unsafe { &(*guard).inner };
+        let state = guard.state();
         let (method, target) = match unsafe {
             (bytes_arg(req.method.cast(), req.method_len, "method"), bytes_arg(req.target.cast(), req.target_len, "target"))
         } {
@@ -106,6 +107,7 @@ pub extern "C" fn gpcguard_check_request(
         let now = if req.now == 0 { system_now() } else { req.now };
         let request = Request { method, target, headers, now };
         let verdict = state.requests.check(&request);
+        guard.count(crate::status::Check::Request, verdict.reason);
         unsafe { write_out(out, gpcguard_verdict::new(verdict)) }
     })
 }

@@ -10,6 +10,8 @@
 //! token's envelope with [`base64url`] and the strict JSON reader [`json`], [`claims`] the audit
 //! claims and their FHIR resources, [`scope`] `requested_scope` against the interaction, and
 //! [`audit`] the audit record.
+//! [`RequestChecker::explain`] runs the same check with a [`Trace`] told of each step's outcome
+//! (the operators' `gpcguard check-request`); the host path uses [`NoTrace`], which compiles away.
 
 pub mod audit;
 pub mod base64url;
@@ -55,6 +57,49 @@ pub struct RequestChecker {
     elements: &'static FhirElements,
 }
 
+/// The steps of a request check, in the settled order (API.md "Order of checks").
+pub const STEPS: [&str; 7] = ["size limits", "SSP headers", "interaction", "Authorization/JWT envelope", "claims", "times", "scope"];
+
+/// Told of each step of a check as it ends: passed (with a detail made only when asked) or the
+/// refusal that decides the verdict. Steps after a refusal are not run, hence not told.
+pub trait Trace {
+    /// False for [`NoTrace`]: the steps' details are then never built, not even as closures.
+    const ENABLED: bool = true;
+    fn passed(&mut self, step: &'static str, detail: &dyn Fn() -> String);
+    fn refused(&mut self, step: &'static str, refusal: &Refusal);
+}
+
+/// The trace of the hosts' path: nothing recorded, nothing computed.
+pub struct NoTrace;
+
+impl Trace for NoTrace {
+    const ENABLED: bool = false;
+    #[inline(always)]
+    fn passed(&mut self, _: &'static str, _: &dyn Fn() -> String) {}
+    #[inline(always)]
+    fn refused(&mut self, _: &'static str, _: &Refusal) {}
+}
+
+/// One step of an explained check: its name and `Ok(detail)` or the refusal.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub step: &'static str,
+    pub outcome: std::result::Result<String, Refusal>,
+}
+
+/// A trace that keeps every step, for [`RequestChecker::explain`].
+#[derive(Default, Debug)]
+pub struct Steps(pub Vec<Step>);
+
+impl Trace for Steps {
+    fn passed(&mut self, step: &'static str, detail: &dyn Fn() -> String) {
+        self.0.push(Step { step, outcome: Ok(detail()) });
+    }
+    fn refused(&mut self, step: &'static str, refusal: &Refusal) {
+        self.0.push(Step { step, outcome: Err(refusal.clone()) });
+    }
+}
+
 fn too_large(message: String) -> Refusal {
     Refusal::new(Reason::RequestTooLarge, message)
 }
@@ -79,13 +124,69 @@ impl RequestChecker {
 
     /// Judges one request.
     pub fn check(&self, req: &Request<'_>) -> Verdict {
+        self.check_traced(req, &mut NoTrace)
+    }
+
+    /// Judges one request as [`check`](Self::check) does and lists each step's outcome, up to
+    /// the one that decided.
+    pub fn explain(&self, req: &Request<'_>) -> (Verdict, Vec<Step>) {
+        let mut steps = Steps::default();
+        let verdict = self.check_traced(req, &mut steps);
+        (verdict, steps.0)
+    }
+
+    /// Explains a bearer token alone, as the check of a request for `interaction_id` would
+    /// judge it at `now`: the envelope, the claims, the times and the scope steps, through the
+    /// same functions as [`check`](Self::check), up to the first refusal.
+    pub fn explain_token(&self, token: &[u8], interaction_id: &str, now: i64) -> Vec<Step> {
+        let mut steps = Steps::default();
+        let Some(row) = self.table.find(interaction_id.as_bytes()) else {
+            let r = Refusal::new(Reason::InteractionUnknown, format!("{interaction_id} is not a GP Connect STU3 1.x interaction this library knows"));
+            steps.refused(STEPS[2], &r);
+            return steps.0;
+        };
+        let mut prov = Provenance::default();
+        macro_rules! attempt {
+            ($step:expr, $e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(refusal) => {
+                        steps.refused(STEPS[$step], &refusal);
+                        return steps.0;
+                    }
+                }
+            };
+        }
+        if token.len() > self.limits.max_authorization_bytes {
+            attempt!(0, Err(too_large(format!("the token is {} bytes, more than max_authorization_bytes ({})", token.len(), self.limits.max_authorization_bytes))));
+        }
+        let payload = attempt!(3, jwt::decode_unsigned(token, &self.limits));
+        let payload = attempt!(3, claims::read(&payload, &self.limits, self.elements));
+        steps.passed(STEPS[3], &|| "unsigned JWT, header {\"alg\":\"none\",\"typ\":\"JWT\"}, payload strict JSON".to_owned());
+        let rules = ClaimRules { elements: self.elements, audience: self.jwt_audience.as_deref() };
+        let claims = attempt!(4, claims::check(&payload, row, &rules, &mut prov));
+        steps.passed(STEPS[4], &|| format!("every claim present and right for {}", row.id));
+        attempt!(5, claims::check_times(&claims, now, &self.times));
+        steps.passed(STEPS[5], &|| format!("exp {} is {} s from now ({now}), iat {}", claims.exp, claims.exp.saturating_sub(now), claims.iat));
+        attempt!(6, scope::check(&claims.scope, row, self.enforce_scope));
+        steps.passed(STEPS[6], &|| if self.enforce_scope { format!("requested_scope permits {}", row.id) } else { "not enforced (enforce_scope = false)".to_owned() });
+        steps.0
+    }
+
+    #[inline(always)]
+    fn check_traced<T: Trace>(&self, req: &Request<'_>, trace: &mut T) -> Verdict {
         let mut prov = Provenance::default();
         let mut matched: Option<&'static Interaction> = None;
         macro_rules! attempt {
-            ($e:expr) => {
+            ($step:expr, $e:expr) => {
                 match $e {
                     Ok(v) => v,
-                    Err(refusal) => return self.refuse(refusal, matched, &prov),
+                    Err(refusal) => {
+                        if T::ENABLED {
+                            trace.refused(STEPS[$step], &refusal);
+                        }
+                        return self.refuse(refusal, matched, &prov);
+                    }
                 }
             };
         }
@@ -98,42 +199,63 @@ impl RequestChecker {
         // 1. Size limits, before anything is examined in detail.
         let l = &self.limits;
         if req.headers.len() > l.max_header_count {
-            return self.refuse(too_large(format!("{} headers, more than max_header_count ({})", req.headers.len(), l.max_header_count)), None, &prov);
+            attempt!(0, Err(too_large(format!("{} headers, more than max_header_count ({})", req.headers.len(), l.max_header_count))));
         }
         if req.target.len() > l.max_target_bytes {
-            return self.refuse(too_large(format!("the request target is {} bytes, more than max_target_bytes ({})", req.target.len(), l.max_target_bytes)), None, &prov);
+            attempt!(0, Err(too_large(format!("the request target is {} bytes, more than max_target_bytes ({})", req.target.len(), l.max_target_bytes))));
         }
         let scan = ssp::scan(req.headers);
         if scan.total_bytes > l.max_header_bytes {
-            return self.refuse(too_large(format!("the headers are {} bytes, more than max_header_bytes ({})", scan.total_bytes, l.max_header_bytes)), None, &prov);
+            attempt!(0, Err(too_large(format!("the headers are {} bytes, more than max_header_bytes ({})", scan.total_bytes, l.max_header_bytes))));
         }
         if scan.longest_authorization > l.max_authorization_bytes {
-            return self.refuse(too_large(format!("the Authorization header is {} bytes, more than max_authorization_bytes ({})", scan.longest_authorization, l.max_authorization_bytes)), None, &prov);
+            attempt!(0, Err(too_large(format!("the Authorization header is {} bytes, more than max_authorization_bytes ({})", scan.longest_authorization, l.max_authorization_bytes))));
+        }
+        if T::ENABLED {
+            trace.passed(STEPS[0], &|| format!("{} headers ({} bytes), target {} bytes, Authorization {} bytes", req.headers.len(), scan.total_bytes, req.target.len(), scan.longest_authorization));
         }
 
         // 2. SSP headers.
-        let ssp = attempt!(scan.check_ssp(&self.provider_asid, &mut prov));
+        let ssp = attempt!(1, scan.check_ssp(&self.provider_asid, &mut prov));
+        if T::ENABLED {
+            trace.passed(STEPS[1], &|| format!("Ssp-TraceID {}, Ssp-From {}, Ssp-To {} (this provider), Ssp-InteractionID {}", ssp.trace_id, ssp.from, ssp.to, ssp.interaction_id));
+        }
 
         // 3. The interaction named, against method, service root and path.
         let Some(row) = self.table.find(ssp.interaction_id.as_bytes()) else {
             let r = Refusal::new(Reason::InteractionUnknown, format!("Ssp-InteractionID {} is not a GP Connect STU3 1.x interaction this library knows", ssp.interaction_id));
-            return self.refuse(r, None, &prov);
+            attempt!(2, Err(r))
         };
-        let path = attempt!(interactions::target_path(req.target));
-        attempt!(interactions::check_fits(row, req.method, path, &self.service_roots));
+        let path = attempt!(2, interactions::target_path(req.target));
+        attempt!(2, interactions::check_fits(row, req.method, path, &self.service_roots));
         matched = Some(row);
+        if T::ENABLED {
+            trace.passed(STEPS[2], &|| format!("{} {} fits {} ({} {})", plain_str(req.method).unwrap_or("?"), crate::refusal::printable(path, 200), row.id, row.method, row.pattern));
+        }
 
         // 4. Authorization and the JWT envelope.
-        let authorization = attempt!(scan.authorization());
-        let token = attempt!(jwt::bearer_token(authorization));
-        let payload = attempt!(jwt::decode_unsigned(token, &self.limits));
-        let payload = attempt!(claims::read(&payload, &self.limits, self.elements));
+        let authorization = attempt!(3, scan.authorization());
+        let token = attempt!(3, jwt::bearer_token(authorization));
+        let payload = attempt!(3, jwt::decode_unsigned(token, &self.limits));
+        let payload = attempt!(3, claims::read(&payload, &self.limits, self.elements));
+        if T::ENABLED {
+            trace.passed(STEPS[3], &|| "Bearer token of an unsigned JWT, header {\"alg\":\"none\",\"typ\":\"JWT\"}, payload strict JSON".to_owned());
+        }
 
         // 5. Claims, 6. times, 7. scope.
         let rules = ClaimRules { elements: self.elements, audience: self.jwt_audience.as_deref() };
-        let claims = attempt!(claims::check(&payload, row, &rules, &mut prov));
-        attempt!(claims::check_times(&claims, req.now, &self.times));
-        attempt!(scope::check(&claims.scope, row, self.enforce_scope));
+        let claims = attempt!(4, claims::check(&payload, row, &rules, &mut prov));
+        if T::ENABLED {
+            trace.passed(STEPS[4], &|| format!("every claim present and right for {}", row.id));
+        }
+        attempt!(5, claims::check_times(&claims, req.now, &self.times));
+        if T::ENABLED {
+            trace.passed(STEPS[5], &|| format!("exp {} is {} s from now ({}), iat {}", claims.exp, claims.exp.saturating_sub(req.now), req.now, claims.iat));
+        }
+        attempt!(6, scope::check(&claims.scope, row, self.enforce_scope));
+        if T::ENABLED {
+            trace.passed(STEPS[6], &|| if self.enforce_scope { format!("requested_scope permits {}", row.id) } else { "not enforced (enforce_scope = false)".to_owned() });
+        }
 
         let record = prov.record(Reason::Allowed);
         let mut message = String::with_capacity("allowed: ".len() + row.id.len() + 1);
