@@ -112,6 +112,8 @@ impl Guard {
             handshake_hook: ArcSwapOption::empty(),
             generation: AtomicU64::new(self.generation.load(Ordering::Relaxed)),
             reloading: Mutex::new(()),
+            counters: AtomicPtr::new(std::ptr::null_mut()),
+            own_counters: Box::new(Counters::new()),
         }
     }
 
