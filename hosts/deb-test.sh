@@ -4,7 +4,8 @@
 # the modules enabled the Debian way (modules-enabled snippet, a2enmod) and loaded by the system
 # configurations; the nginx and Apache host tests run by the system servers with the module the
 # enabled snippet loads; a C program built with `pkg-config gpcguard` against the installed -dev;
-# then `apt-get purge`, after which nothing of gpcguard is left and both system configurations
+# the gpcguard command (gpcguard-tools) and its systemd examples; a Java program that loads the
+# packaged JNI library through java.library.path (libgpcguard-java); then `apt-get purge`, after which nothing of gpcguard is left and both system configurations
 # still load. The packages are purged when the test ends, whatever happens, and first if a
 # previous run left them installed.
 #
@@ -24,8 +25,12 @@ nginx_snippet=/etc/nginx/modules-enabled/50-mod-http-gpcguard.conf
 apache_load=/etc/apache2/mods-enabled/gpcguard.load
 nginx_module=/usr/lib/nginx/modules/ngx_http_gpcguard_module.so
 apache_module=/usr/lib/apache2/modules/mod_gpcguard.so
+jni_lib=/usr/lib/$multiarch/jni/libgpcguard_jni.so
+jar=/usr/share/java/gpcguard.jar
+systemd_examples=/usr/share/doc/gpcguard-tools/examples/systemd
+java_home=/usr/lib/jvm/java-17-openjdk-$(dpkg --print-architecture)
 mapfile -t packages < <(for d in "$debs"/*.deb; do dpkg-deb -f "$d" Package; done)
-[ "${#packages[@]}" -ge 4 ] || { echo "deb-test: no packages in $debs (make deb)" >&2; exit 1; }
+[ "${#packages[@]}" -ge 6 ] || { echo "deb-test: no packages in $debs (make deb)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/gpcguard-deb.XXXXXX)
 # present: the packages dpkg knows in any state but "not installed" (config-files included).
@@ -126,6 +131,74 @@ check "static: the stripped libgpcguard.a links (pkg-config --static)" bash -c \
      /usr/lib/$multiarch/libgpcguard.a \$(pkg-config --static --libs gpcguard | sed 's/-lgpcguard//') && ./static-host '$version'"
 cd - > /dev/null
 
+echo "== gpcguard-tools: the gpcguard command"
+check "gpcguard on PATH is /usr/bin/gpcguard" test "$(command -v gpcguard)" = /usr/bin/gpcguard
+check "gpcguard --version prints the Cargo.toml version" test "$(/usr/bin/gpcguard --version 2>&1)" = "gpcguard $version"
+check "gpcguard-tools depends on curl (crl-fetch downloads with it)" \
+  bash -c "dpkg-query -W -f='\${Depends}' gpcguard-tools | tr ',' '\n' | grep -qxE ' ?curl( \(.*\))?'"
+check "man gpcguard: /usr/share/man/man1/gpcguard.1.gz" test -s /usr/share/man/man1/gpcguard.1.gz
+gpc_make_pki "$work/pki" /A20047/STU3/1/gpconnect
+config=$work/pki/provider.toml
+check "gpcguard check-config on the test configuration: clean (exit 0), its provider_asid" bash -c \
+  "gpcguard check-config '$config' > '$work/check-config.out' && grep -qE '^provider_asid +$GPC_ASID_TO\$' '$work/check-config.out'"
+check "gpcguard check-config on a configuration naming a missing trust anchor: exit 2, names the file" bash -c \
+  "sed 's#^trust_anchor = .*#trust_anchor = [\"no-such-ca.pem\"]#' '$config' > '$work/pki/broken.toml' \
+   && grep -q no-such-ca '$work/pki/broken.toml' || exit 1; gpcguard check-config '$work/pki/broken.toml' > '$work/broken.out' 2>&1; \
+   rc=\$?; cat '$work/broken.out'; [ \$rc = 2 ] && grep -q 'no-such-ca.pem' '$work/broken.out'"
+# systemd-analyze verify also checks that the binary ExecStart names exists.
+check "the systemd examples run /usr/bin/gpcguard and pass systemd-analyze verify" bash -c \
+  "grep -q '^ExecStart=/usr/bin/gpcguard crl-fetch ' '$systemd_examples/gpcguard-crl-fetch@.service' \
+   && for u in service timer; do cp '$systemd_examples/gpcguard-crl-fetch@.'\$u '$work/gpcguard-crl-fetch@nginx.'\$u; done \
+   && out=\$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no '$work/gpcguard-crl-fetch@nginx.service' '$work/gpcguard-crl-fetch@nginx.timer' 2>&1) \
+   && { [ -z \"\$out\" ] || { echo \"\$out\"; false; }; }"
+
+echo "== libgpcguard-java: the jar and the JNI library"
+check "$jar is a link to gpcguard-$version.jar (Java policy)" test "$(readlink "$jar")" = "gpcguard-$version.jar"
+check "$jar lists org/gpcguard/Guard.class" bash -c "'$java_home/bin/jar' tf '$jar' | grep -qx org/gpcguard/Guard.class"
+check "$jni_lib has no RPATH/RUNPATH" bash -c "! readelf -d '$jni_lib' | grep -E 'RPATH|RUNPATH'"
+check "$jni_lib loads $lib" bash -c \
+  "ldd '$jni_lib' | awk '\$1 == \"libgpcguard.so.0\" { print \$3 }' | xargs -r readlink -f | grep -qxF '$(readlink -f "$lib")'"
+check "libgpcguard-java depends on libgpcguard0 (>= $version)" \
+  bash -c "dpkg-query -W -f='\${Depends}' libgpcguard-java | grep -qF 'libgpcguard0 (>= $version)'"
+# A one-file program (java's source launcher) with only the packaged jar on the class path and no
+# gpcguard.jni.library: the JVM's default java.library.path (Debian's includes
+# /usr/lib/<multiarch>/jni) finds the shim, and the dynamic loader the packaged libgpcguard.so.0.
+cat > "$work/PackagedGuard.java" <<'JAVA'
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.gpcguard.Guard;
+
+public class PackagedGuard {
+    public static void main(String[] args) throws Exception {
+        System.out.println("java.library.path " + System.getProperty("java.library.path"));
+        try (Guard guard = Guard.fromFile(Path.of(args[0]))) {
+            System.out.println("guard from " + args[0] + ", library " + Guard.version());
+        }
+        // The files the JVM mapped: which gpcguard libraries were really loaded.
+        Files.readAllLines(Path.of("/proc/self/maps")).stream()
+            .map(l -> l.replaceFirst("^(\\S+\\s+){5}", "").trim())
+            .filter(f -> f.contains("libgpcguard"))
+            .distinct()
+            .forEach(f -> {
+                try {
+                    System.out.println("mapped " + Path.of(f).toRealPath());
+                } catch (java.io.IOException e) {
+                    System.out.println("mapped " + f + " (" + e + ")");
+                }
+            });
+    }
+}
+JAVA
+check "java -cp $jar PackagedGuard.java: builds a Guard from the test configuration" bash -c \
+  "cd '$work' && '$java_home/bin/java' -Xshare:auto -cp '$jar' PackagedGuard.java '$config' > java.out 2>&1 \
+   || { cat java.out; false; }"
+check "the JVM's java.library.path has /usr/lib/$multiarch/jni" \
+  grep -qE "^java.library.path (.*:)?/usr/lib/$multiarch/jni(:|\$)" "$work/java.out"
+check "the Guard ran on the packaged library, version $version" grep -qxF "guard from $config, library $version" "$work/java.out"
+check "the JVM loaded the packaged $jni_lib and $lib, nothing else of gpcguard" bash -c \
+  "grep '^mapped ' '$work/java.out' | sort > '$work/mapped' \
+   && printf 'mapped %s\n' '$(readlink -f "$jni_lib")' '$(readlink -f "$lib")' | sort | diff - '$work/mapped'"
+
 echo "== apt-get purge"
 check "apt-get purge ${packages[*]}" purge
 check "dpkg knows none of the packages any more" test -z "$(present)"
@@ -146,6 +219,9 @@ check "no file of the packages is left ($(grep -c . "$work/files") paths)" nothi
 check "no gpcguard snippet or link in /etc/nginx, /etc/apache2, modules-available" bash -c \
   "! find /etc/nginx /etc/apache2 /usr/share/nginx -name '*gpcguard*' | grep ."
 check "the linker cache has no libgpcguard" bash -c "! ldconfig -p | grep libgpcguard"
+check "no gpcguard command, man page, systemd examples, jar or JNI library" bash -c \
+  "! command -v gpcguard && ! ls -d /usr/bin/gpcguard /usr/share/man/man1/gpcguard.1.gz /usr/share/doc/gpcguard-tools \
+     '$jar' '$jni_lib' 2>/dev/null | grep ."
 check "nginx -t: the system nginx configuration still loads" nginx -t
 check "apache2ctl configtest: the system Apache configuration still loads" apache2ctl configtest
 

@@ -1,16 +1,17 @@
 # Debian packages (debian/), built with Debian's own tools: dpkg-buildpackage and debhelper.
 #
-#   make deb        build/deb/*.deb: libgpcguard0, libgpcguard-dev, libnginx-mod-http-gpcguard,
-#                   libapache2-mod-gpcguard and their -dbgsym packages (debian/README.source)
+#   make deb        build/deb/*.deb: libgpcguard0, libgpcguard-dev, gpcguard-tools,
+#                   libnginx-mod-http-gpcguard, libapache2-mod-gpcguard, libgpcguard-java and
+#                   their -dbgsym packages (debian/README.source)
 #   make test-deb   lintian, then install them on this machine, run the nginx and Apache host
 #                   tests against the system servers with the modules the packages enabled,
-#                   build a program with pkg-config against the installed -dev, purge, and
-#                   check that nothing is left (as root; part of `make test`)
+#                   build a program with pkg-config against the installed -dev, run the
+#                   packaged gpcguard command and a Java program on the packaged JNI library,
+#                   purge, and check that nothing is left (as root; part of `make test`)
 #
 # debian/changelog is written here from Cargo.toml's version (and not committed). The build
 # runs in this tree and shares target/ with `make`: after `make test` the crate is not compiled
-# again (debian/README.source). DEB_BUILD_PROFILES="pkg.gpcguard.tools pkg.gpcguard.java" adds
-# the packages not switched on yet (debian/control).
+# again (debian/README.source).
 
 DEB_PACKAGES += debhelper dpkg-dev fakeroot lintian
 DEB_OUT := $(abspath build/deb)

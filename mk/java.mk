@@ -21,6 +21,9 @@ JNI_LIB     := $(JAVA_BUILD)/libgpcguard_jni.so
 # The test build finds libgpcguard in its prefix under build/; the Debian package (debian/rules)
 # empties this, so the packaged shim finds the packaged libgpcguard.so.0 on the system path.
 JAVA_GPCGUARD_RPATH ?= -Wl,-rpath,$(JAVA_PREFIX)/lib
+# Extra compiler and linker flags for the shim: the Debian package passes dpkg-buildflags'
+# (_FORTIFY_SOURCE, stack protector, bindnow), as Debian builds C it ships.
+JNI_BUILDFLAGS ?=
 JUNIT_JAR   := /usr/share/java/junit-platform-console-standalone.jar
 TOMCAT10_LIB := /usr/share/tomcat10/lib
 TOMCAT10_CP := $(TOMCAT10_LIB)/catalina.jar:$(TOMCAT10_LIB)/servlet-api.jar:$(TOMCAT10_LIB)/tomcat-coyote.jar:$(TOMCAT10_LIB)/tomcat-util.jar:$(TOMCAT10_LIB)/tomcat-api.jar:/usr/share/tomcat10/bin/tomcat-juli.jar
@@ -44,7 +47,7 @@ $(JAVA_PREFIX)/lib/libgpcguard.so: release
 
 $(JNI_LIB): hosts/java/jni/gpcguard_jni.c hosts/java/jni/exports.map include/gpcguard.h $(JAVA_PREFIX)/lib/libgpcguard.so
 	@mkdir -p $(JAVA_BUILD)
-	$(CC) $(C_WARNINGS) -O2 -g -fPIC -shared -fvisibility=hidden \
+	$(CC) $(C_WARNINGS) -O2 -g -fPIC -shared -fvisibility=hidden $(JNI_BUILDFLAGS) \
 	  -DGPCGUARD_JNI_BUILT_VERSION='"$(VERSION)"' \
 	  -I$(JAVA_PREFIX)/include -I$(JAVA_HOME)/include -I$(JAVA_HOME)/include/linux $(OPENSSL_CFLAGS) \
 	  -Wl,--version-script=hosts/java/jni/exports.map -Wl,-z,now -Wl,-z,relro \
