@@ -111,12 +111,18 @@ fn check_config_prints_the_suites_openssl_expands_in_order() {
 
 #[test]
 fn check_config_warns_at_warn_hours_and_not_an_hour_before() {
-    let next = crl_next_update(&pki().join("sub-ca.crl"));
+    // The two CRLs are made a moment apart (a second or more on a busy machine): the first
+    // warning is the earlier nextUpdate's.
+    let (next, file, issuer) = [("sub-ca.crl", "CN=Test Spine SubCA,O=gpcguard test"), ("root-ca.crl", "CN=Test Spine RootCA,O=gpcguard test")]
+        .into_iter()
+        .map(|(f, i)| (crl_next_update(&pki().join(f)), f, i))
+        .min()
+        .unwrap();
     // Exactly one hour before nextUpdate: --warn-hours 1 warns (exit 1), a second earlier it does not.
     let at = (next - 3600).to_string();
     let o = gpcguard(&["check-config", "--warn-hours", "1", "--at", &at, &config()]);
     assert_eq!(code(&o), 1, "{}", text(&o));
-    assert!(text(&o).contains("sub-ca.crl (issuer CN=Test Spine SubCA,O=gpcguard test) reaches its nextUpdate"), "{}", text(&o));
+    assert!(text(&o).contains(&format!("{file} (issuer {issuer}) reaches its nextUpdate")), "{}", text(&o));
     let at = (next - 3601).to_string();
     let o = gpcguard(&["check-config", "--warn-hours", "1", "--at", &at, &config()]);
     assert_eq!(code(&o), 0, "{}", text(&o));
