@@ -110,10 +110,24 @@ impl Strings<'_> {
 
 /// The text of `s`: in `text`, or in `unescaped` when flagged. An impossible span reads as ""
 /// rather than panicking.
-#[inline]
+#[inline(always)]
 fn span_str<'s>(text: &'s str, unescaped: &'s str, s: Span) -> &'s str {
-    let (base, start) = if s.start & UNESCAPED != 0 { (unescaped, (s.start & !UNESCAPED) as usize) } else { (text, s.start as usize) };
-    match base.as_bytes().get(start..start + s.len as usize) {
+    // Plain strings (nearly all of a token's) take the short path; escaped ones are out of line.
+    if s.start & UNESCAPED != 0 {
+        return unescaped_str(unescaped, s);
+    }
+    bytes_str(text, s.start as usize, s.len as usize)
+}
+
+#[cold]
+#[inline(never)]
+fn unescaped_str(unescaped: &str, s: Span) -> &str {
+    bytes_str(unescaped, (s.start & !UNESCAPED) as usize, s.len as usize)
+}
+
+#[inline(always)]
+fn bytes_str(base: &str, start: usize, len: usize) -> &str {
+    match base.as_bytes().get(start..start + len) {
         // SAFETY: spans are made only by the reader: in the (UTF-8) input, between the quotes of
         // a string or around a number or literal, so both ends are next to ASCII bytes; in
         // `unescaped`, from its length before to its length after whole `str`s were appended.
