@@ -14,6 +14,8 @@
 //! buffer of the reader. A [`Span`] is resolved to text by [`Reader::str`] while reading and by
 //! [`Strings::get`] after the reader has finished (see [`read`]).
 
+use std::mem::MaybeUninit;
+
 /// Why a text is not accepted as JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JsonError {
@@ -65,8 +67,6 @@ pub struct Span {
 const UNESCAPED: u32 = 1 << 31;
 /// Inputs and unescaped buffers must stay below this so that offsets never reach the flag bit.
 const MAX_OFFSET: usize = (UNESCAPED - 1) as usize;
-
-const EMPTY: Span = Span { start: 0, len: 0 };
 
 /// A value, read up to its first byte (containers) or whole (scalars).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -409,8 +409,10 @@ impl<'a> Reader<'a> {
         }
         // Digests of the first names, to find duplicates as the members arrive; every name of a
         // larger object, to sort once at its end.
-        let mut digests = [0u64; PAIRWISE_DUPLICATE_CHECK_MAX];
-        let mut names = [EMPTY; PAIRWISE_DUPLICATE_CHECK_MAX];
+        // Not zeroed (most objects are small, and zeroing both was a tenth of reading one): only
+        // the first `count` entries are ever read, and each was written before `count` passed it.
+        let mut digests = [MaybeUninit::<u64>::uninit(); PAIRWISE_DUPLICATE_CHECK_MAX];
+        let mut names = [MaybeUninit::<Span>::uninit(); PAIRWISE_DUPLICATE_CHECK_MAX];
         let mut many: Vec<Span> = Vec::new();
         let mut count = 0usize;
         loop {
@@ -422,17 +424,20 @@ impl<'a> Reader<'a> {
                 let text = self.str(name);
                 let d = digest(text.as_bytes());
                 for i in 0..count {
-                    if digests[i] == d {
-                        if let Some(e) = clash(self.str(names[i]).as_bytes(), text.as_bytes()) {
+                    // SAFETY: i < count, and entry count was written below before count grew.
+                    if unsafe { digests[i].assume_init() } == d {
+                        // SAFETY: as above.
+                        if let Some(e) = clash(self.str(unsafe { names[i].assume_init() }).as_bytes(), text.as_bytes()) {
                             return Err(e);
                         }
                     }
                 }
-                digests[count] = d;
-                names[count] = name;
+                digests[count].write(d);
+                names[count].write(name);
             } else {
                 if many.is_empty() {
-                    many.extend_from_slice(&names);
+                    // SAFETY: count == PAIRWISE_DUPLICATE_CHECK_MAX here: every entry was written.
+                    many.extend(names.iter().map(|n| unsafe { n.assume_init() }));
                 }
                 many.push(name);
             }
