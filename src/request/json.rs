@@ -249,7 +249,7 @@ fn string_run_swar(bytes: &[u8]) -> Option<usize> {
 /// bytes too only merges digests, never splits them): no copy, and the names of one object rarely
 /// share all four.
 #[inline]
-fn digest(s: &[u8]) -> u64 {
+pub fn digest(s: &[u8]) -> u64 {
     const CASE_BITS: u64 = 0x20 << 32 | 0x20 << 40 | 0x20 << 48;
     CASE_BITS
         | match s {
@@ -401,7 +401,14 @@ impl<'a> Reader<'a> {
     /// read the value whole. Duplicate names, and names equal ignoring ASCII case, are refused
     /// before the callback sees the second (up to the pairwise bound; past it, at the object's end,
     /// before the object counts as read).
+    #[inline]
     pub fn members(&mut self, mut member: impl FnMut(&mut Reader<'a>, Span) -> Result<(), JsonError>) -> Result<(), JsonError> {
+        self.members_digested(|r, name, _| member(r, name))
+    }
+
+    /// [`Reader::members`], the callback also given the name's [`digest`] (computed for the
+    /// duplicate check anyway), for a caller that looks the name up by it.
+    pub fn members_digested(&mut self, mut member: impl FnMut(&mut Reader<'a>, Span, u64) -> Result<(), JsonError>) -> Result<(), JsonError> {
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -420,9 +427,9 @@ impl<'a> Reader<'a> {
                 return Err(JsonError::Syntax);
             }
             let name = self.string()?;
+            let text = self.str(name);
+            let d = digest(text.as_bytes());
             if count < PAIRWISE_DUPLICATE_CHECK_MAX {
-                let text = self.str(name);
-                let d = digest(text.as_bytes());
                 for i in 0..count {
                     // SAFETY: i < count, and entry count was written below before count grew.
                     if unsafe { digests[i].assume_init() } == d {
@@ -448,7 +455,7 @@ impl<'a> Reader<'a> {
             }
             self.pos += 1;
             self.skip_ws();
-            member(self, name)?;
+            member(self, name, d)?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
