@@ -247,7 +247,7 @@ fn string_run_swar(bytes: &[u8]) -> Option<usize> {
 /// equal digests, so only names with equal digests are compared in full. Length and three bytes
 /// with bit 0x20 set (what tells an ASCII capital from its small letter; setting it in other
 /// bytes too only merges digests, never splits them): no copy, and the names of one object rarely
-/// share all four.
+/// share all four. The FHIR validator looks member names up by it too.
 #[inline]
 pub fn digest(s: &[u8]) -> u64 {
     const CASE_BITS: u64 = 0x20 << 32 | 0x20 << 40 | 0x20 << 48;
@@ -416,8 +416,8 @@ impl<'a> Reader<'a> {
         }
         // Digests of the first names, to find duplicates as the members arrive; every name of a
         // larger object, to sort once at its end.
-        // Not zeroed (most objects are small, and zeroing both was a tenth of reading one): only
-        // the first `count` entries are ever read, and each was written before `count` passed it.
+        // Not zeroed (256 bytes per object, most of which has a handful of members): only the
+        // first `count` entries are ever read, and each was written before `count` passed it.
         let mut digests = [MaybeUninit::<u64>::uninit(); PAIRWISE_DUPLICATE_CHECK_MAX];
         let mut names = [MaybeUninit::<Span>::uninit(); PAIRWISE_DUPLICATE_CHECK_MAX];
         let mut many: Vec<Span> = Vec::new();
