@@ -14,6 +14,8 @@
 //! buffer of the reader. A [`Span`] is resolved to text by [`Reader::str`] while reading and by
 //! [`Strings::get`] after the reader has finished (see [`read`]).
 
+use std::mem::MaybeUninit;
+
 /// Why a text is not accepted as JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JsonError {
@@ -66,8 +68,6 @@ const UNESCAPED: u32 = 1 << 31;
 /// Inputs and unescaped buffers must stay below this so that offsets never reach the flag bit.
 const MAX_OFFSET: usize = (UNESCAPED - 1) as usize;
 
-const EMPTY: Span = Span { start: 0, len: 0 };
-
 /// A value, read up to its first byte (containers) or whole (scalars).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Item {
@@ -110,10 +110,24 @@ impl Strings<'_> {
 
 /// The text of `s`: in `text`, or in `unescaped` when flagged. An impossible span reads as ""
 /// rather than panicking.
-#[inline]
+#[inline(always)]
 fn span_str<'s>(text: &'s str, unescaped: &'s str, s: Span) -> &'s str {
-    let (base, start) = if s.start & UNESCAPED != 0 { (unescaped, (s.start & !UNESCAPED) as usize) } else { (text, s.start as usize) };
-    match base.as_bytes().get(start..start + s.len as usize) {
+    // Plain strings (nearly all of a token's) take the short path; escaped ones are out of line.
+    if s.start & UNESCAPED != 0 {
+        return unescaped_str(unescaped, s);
+    }
+    bytes_str(text, s.start as usize, s.len as usize)
+}
+
+#[cold]
+#[inline(never)]
+fn unescaped_str(unescaped: &str, s: Span) -> &str {
+    bytes_str(unescaped, (s.start & !UNESCAPED) as usize, s.len as usize)
+}
+
+#[inline(always)]
+fn bytes_str(base: &str, start: usize, len: usize) -> &str {
+    match base.as_bytes().get(start..start + len) {
         // SAFETY: spans are made only by the reader: in the (UTF-8) input, between the quotes of
         // a string or around a number or literal, so both ends are next to ASCII bytes; in
         // `unescaped`, from its length before to its length after whole `str`s were appended.
@@ -233,9 +247,9 @@ fn string_run_swar(bytes: &[u8]) -> Option<usize> {
 /// equal digests, so only names with equal digests are compared in full. Length and three bytes
 /// with bit 0x20 set (what tells an ASCII capital from its small letter; setting it in other
 /// bytes too only merges digests, never splits them): no copy, and the names of one object rarely
-/// share all four.
+/// share all four. The FHIR validator looks member names up by it too.
 #[inline]
-fn digest(s: &[u8]) -> u64 {
+pub fn digest(s: &[u8]) -> u64 {
     const CASE_BITS: u64 = 0x20 << 32 | 0x20 << 40 | 0x20 << 48;
     CASE_BITS
         | match s {
@@ -387,7 +401,14 @@ impl<'a> Reader<'a> {
     /// read the value whole. Duplicate names, and names equal ignoring ASCII case, are refused
     /// before the callback sees the second (up to the pairwise bound; past it, at the object's end,
     /// before the object counts as read).
+    #[inline]
     pub fn members(&mut self, mut member: impl FnMut(&mut Reader<'a>, Span) -> Result<(), JsonError>) -> Result<(), JsonError> {
+        self.members_digested(|r, name, _| member(r, name))
+    }
+
+    /// [`Reader::members`], the callback also given the name's [`digest`] (computed for the
+    /// duplicate check anyway), for a caller that looks the name up by it.
+    pub fn members_digested(&mut self, mut member: impl FnMut(&mut Reader<'a>, Span, u64) -> Result<(), JsonError>) -> Result<(), JsonError> {
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -395,8 +416,10 @@ impl<'a> Reader<'a> {
         }
         // Digests of the first names, to find duplicates as the members arrive; every name of a
         // larger object, to sort once at its end.
-        let mut digests = [0u64; PAIRWISE_DUPLICATE_CHECK_MAX];
-        let mut names = [EMPTY; PAIRWISE_DUPLICATE_CHECK_MAX];
+        // Not zeroed (256 bytes per object, most of which has a handful of members): only the
+        // first `count` entries are ever read, and each was written before `count` passed it.
+        let mut digests = [MaybeUninit::<u64>::uninit(); PAIRWISE_DUPLICATE_CHECK_MAX];
+        let mut names = [MaybeUninit::<Span>::uninit(); PAIRWISE_DUPLICATE_CHECK_MAX];
         let mut many: Vec<Span> = Vec::new();
         let mut count = 0usize;
         loop {
@@ -404,21 +427,24 @@ impl<'a> Reader<'a> {
                 return Err(JsonError::Syntax);
             }
             let name = self.string()?;
+            let text = self.str(name);
+            let d = digest(text.as_bytes());
             if count < PAIRWISE_DUPLICATE_CHECK_MAX {
-                let text = self.str(name);
-                let d = digest(text.as_bytes());
                 for i in 0..count {
-                    if digests[i] == d {
-                        if let Some(e) = clash(self.str(names[i]).as_bytes(), text.as_bytes()) {
+                    // SAFETY: i < count, and entry count was written below before count grew.
+                    if unsafe { digests[i].assume_init() } == d {
+                        // SAFETY: as above.
+                        if let Some(e) = clash(self.str(unsafe { names[i].assume_init() }).as_bytes(), text.as_bytes()) {
                             return Err(e);
                         }
                     }
                 }
-                digests[count] = d;
-                names[count] = name;
+                digests[count].write(d);
+                names[count].write(name);
             } else {
                 if many.is_empty() {
-                    many.extend_from_slice(&names);
+                    // SAFETY: count == PAIRWISE_DUPLICATE_CHECK_MAX here: every entry was written.
+                    many.extend(names.iter().map(|n| unsafe { n.assume_init() }));
                 }
                 many.push(name);
             }
@@ -429,7 +455,7 @@ impl<'a> Reader<'a> {
             }
             self.pos += 1;
             self.skip_ws();
-            member(self, name)?;
+            member(self, name, d)?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {

@@ -74,10 +74,14 @@ pub struct Complex {
     /// Whether it has primitive arrays (whose companions must align).
     primitive_arrays: bool,
     members: Vec<Member>,
-    /// The members by a hash of their name (see [`name_key`]): `slots[slot(key, seed)]` is a
-    /// member's index + 1, 0 for none. The seed is chosen at load so that no two members of the
-    /// type share a slot; a member is then found with one hash and one comparison.
+    /// The members by a key of their name: `slots[slot(key, seed)]` is a member's index + 1, 0
+    /// for none. The seed is chosen at load so that no two members of the type share a slot; a
+    /// member is then found with one multiplication and one comparison. The key is the reader's
+    /// [`json::digest`] of the name (the duplicate check computed it already), or [`name_key`]
+    /// for the few types where two member names share a digest (Extension's `valueCode` and
+    /// `valueDate`).
     seed: u64,
+    by_name_key: bool,
     slots: Box<[u8; 256]>,
     /// The required elements, one bit each.
     required: u64,
@@ -106,19 +110,29 @@ fn slot(key: u64, seed: u64) -> usize {
 
 impl Complex {
     /// The element that member `name` is (or is the companion of), by table index.
-    #[inline]
+    #[cfg(test)]
     fn member(&self, name: &str) -> Option<&Member> {
-        let i = self.slots[slot(name_key(name.as_bytes()), self.seed)];
+        self.member_digested(name, json::digest(name.as_bytes()))
+    }
+
+    /// [`Complex::member`] for a name whose [`json::digest`] is `digest`.
+    #[inline(always)]
+    fn member_digested(&self, name: &str, digest: u64) -> Option<&Member> {
+        let key = if self.by_name_key { name_key(name.as_bytes()) } else { digest };
+        let i = self.slots[slot(key, self.seed)];
         let m = self.members.get((i as usize).checked_sub(1)?)?;
         json::same(&m.name, name).then_some(m)
     }
 
-    /// Chooses the seed of [`Complex::slots`]: odd multipliers until the members' slots differ.
+    /// Chooses the key and the seed of [`Complex::slots`]: odd multipliers until the members'
+    /// slots differ.
     fn index(&mut self) -> std::result::Result<(), String> {
         if self.members.len() >= u8::MAX as usize {
             return Err(format!("{} has too many members", self.name));
         }
-        let keys: Vec<u64> = self.members.iter().map(|m| name_key(m.name.as_bytes())).collect();
+        let digests: Vec<u64> = self.members.iter().map(|m| json::digest(m.name.as_bytes())).collect();
+        self.by_name_key = digests.iter().enumerate().any(|(i, d)| digests[..i].contains(d));
+        let keys: Vec<u64> = if self.by_name_key { self.members.iter().map(|m| name_key(m.name.as_bytes())).collect() } else { digests };
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
         for _ in 0..100_000 {
             let mut slots = Box::new([0u8; 256]);
@@ -273,6 +287,7 @@ impl Types {
                 primitive_arrays: primitive_arrays > 0,
                 members: Vec::new(),
                 seed: 0,
+                by_name_key: false,
                 slots: Box::new([0; 256]),
                 required: 0,
             });
@@ -357,6 +372,9 @@ mod tests {
         assert!(ext.member("value").is_none() && ext.member("_url").is_none() && ext.member("url").is_some());
         let h = t.get(t.find("HumanName").unwrap());
         assert!(h.member("_family").is_some() && h.member("_given").is_some() && h.member("_id").is_none());
+        // Both keys of the member index are in use: Extension's valueCode and valueDate share a digest.
+        assert!(ext.by_name_key && !p.by_name_key && !h.by_name_key);
+        assert_eq!(json::digest(b"valueCode"), json::digest(b"valueDate"));
         assert!(!t.get(t.find("Narrative").unwrap()).elements.iter().any(|e| e.name == "div" && e.companion));
         assert!(t.get(t.find("Age").unwrap()).member("comparator").is_some());
     }

@@ -209,12 +209,12 @@ impl<'t> Walk<'t> {
         let types = self.types;
         let ty = types.get(t);
         let mut f = Frame::<N>::new();
-        r.members(|r, name| {
+        r.members_digested(|r, name, digest| {
             if self.invalid.is_some() {
                 return r.skip(depth).map(drop);
             }
             let text = r.str(name);
-            let Some(m) = ty.member(text) else {
+            let Some(m) = ty.member_digested(text, digest) else {
                 if ty.resource && json::same(text, "resourceType") {
                     f.resource_type = true;
                     return self.resource_type(r, ty, depth);
