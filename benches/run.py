@@ -273,10 +273,10 @@ NOTES = """
 ## Reading the table
 
 - The allowed request includes the FHIR STU3 validation of the three resource claims at every
-  depth (src/request/fhir/, spec §9.1): with it the allowed request went from 20,879 to about 24,800
-  instructions (+19%; 21,164 → 24,823 when both builds were measured with callgrind on the same
-  day), more than the 15% that was allowed for it, and the PyJWT ×40 instruction row now misses
-  (36×). By source file (callgrind): src/request/fhir/ costs about 2,900 instructions per request and
+  depth (src/request/fhir/, spec §9.1): with it the allowed request went from 20,879 to about
+  23,300 instructions (+11.5%, within the 15% allowed for it; the first version cost 24,800 before
+  the member lookup reused the reader's name digest), and the PyJWT ×40 instruction row misses
+  (38.7×). By source file (callgrind): src/request/fhir/ costs about 2,900 instructions per request and
   the claims code around it about 1,450, where the claims code alone took about 1,900 before;
   the JSON reading itself is unchanged. It is spread over the ~30 members and 8 objects of the
   test pack's claims: a hash lookup per member, the type, form and cardinality of each value, and
