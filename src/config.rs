@@ -532,6 +532,59 @@ mod tests {
     }
 
     #[test]
+    fn integer_keys_take_their_range_exactly() {
+        // Each integer key of the table at both ends of its range and one past each (README).
+        let mut checked = 0;
+        for k in KEYS {
+            let KeyType::Int { min, max } = k.ty else { continue };
+            let mut c = minimal();
+            for ok in [min, max] {
+                c.set(k.name, &ok.to_string()).unwrap_or_else(|e| panic!("{} = {ok}: {}", k.name, e.message));
+            }
+            for bad in [min - 1, max + 1] {
+                let e = c.set(k.name, &bad.to_string()).unwrap_err();
+                assert_eq!(e.kind, ErrorKind::InvalidValue, "{} = {bad}", k.name);
+                assert_eq!(e.message, format!("configuration key `{}`: {bad} is outside {min}..={max}", k.name));
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, 9, "clock_skew_seconds and the eight limits");
+    }
+
+    #[test]
+    fn limits_take_the_documented_defaults_and_the_values_set() {
+        let s = minimal().validate().unwrap();
+        let limits = [
+            ("max_authorization_bytes", s.limits.max_authorization_bytes),
+            ("max_header_count", s.limits.max_header_count),
+            ("max_header_bytes", s.limits.max_header_bytes),
+            ("max_target_bytes", s.limits.max_target_bytes),
+            ("max_json_bytes", s.limits.max_json_bytes),
+            ("max_json_depth", s.limits.max_json_depth),
+            ("max_peer_certificates", s.limits.max_peer_certificates),
+            ("max_peer_chain_bytes", s.limits.max_peer_chain_bytes),
+        ];
+        for (name, value) in limits {
+            let k = key(name).unwrap();
+            assert_eq!(value.to_string(), k.default, "{name}");
+        }
+        // A value set lands in its own field, not a neighbour's.
+        for (i, (name, _)) in limits.iter().enumerate() {
+            let mut c = minimal();
+            c.set(name, "7").unwrap();
+            let l = c.validate().unwrap().limits;
+            let got = [l.max_authorization_bytes, l.max_header_count, l.max_header_bytes, l.max_target_bytes, l.max_json_bytes, l.max_json_depth, l.max_peer_certificates, l.max_peer_chain_bytes];
+            for (j, v) in got.iter().enumerate() {
+                assert_eq!(*v == 7, i == j, "{name} set to 7, field {j} is {v}");
+            }
+        }
+        let mut c = minimal();
+        c.set("error_code_system", "urn:example:errors").unwrap();
+        assert_eq!(&*c.validate().unwrap().error_code_system, "urn:example:errors");
+        assert_eq!(&*minimal().validate().unwrap().error_code_system, DEFAULT_ERROR_CODE_SYSTEM);
+    }
+
+    #[test]
     fn relative_paths_follow_the_config_file() {
         let dir = std::env::temp_dir().join(format!("gpcguard-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
