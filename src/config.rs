@@ -532,6 +532,30 @@ mod tests {
     }
 
     #[test]
+    fn messages_quote_names_and_values_bounded_and_printable() {
+        let mut c = Config::new();
+        assert_eq!(c.set("provider_asidx", "1").unwrap_err().message, "unknown configuration key `provider_asidx`");
+        let got = |c: &mut Config, v: &str| c.set("revocation", v).unwrap_err().message;
+        assert_eq!(got(&mut c, "a\nb\u{7f}"), "configuration key `revocation`: expected chain, leaf or off, got `a?b?`");
+        // At most 64 characters quoted, an ellipsis when cut.
+        let x64 = "é".repeat(64);
+        assert_eq!(got(&mut c, &x64), format!("configuration key `revocation`: expected chain, leaf or off, got `{x64}`"));
+        assert_eq!(got(&mut c, &format!("{x64}é")), format!("configuration key `revocation`: expected chain, leaf or off, got `{x64}…`"));
+    }
+
+    #[test]
+    fn capabilities_are_named_as_configured() {
+        for c in [Capability::Foundations, Capability::Structured, Capability::Documents] {
+            assert_eq!(Capability::parse(c.name()), Some(c));
+        }
+        let mut c = minimal();
+        c.set("service_root", "structured=/A1/x").unwrap();
+        c.set("service_root", "documents=/A1/x/").unwrap();
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.message, "configuration key `service_root`: structured and documents share the path `/A1/x/`");
+    }
+
+    #[test]
     fn integer_keys_take_their_range_exactly() {
         // Each integer key of the table at both ends of its range and one past each (README).
         let mut checked = 0;
