@@ -544,6 +544,22 @@ mod tests {
     }
 
     #[test]
+    fn boolean_keys_take_each_documented_spelling() {
+        for (text, want) in [("true", true), ("on", true), ("yes", true), ("1", true), ("false", false), ("off", false), ("no", false), ("0", false)] {
+            let mut c = minimal();
+            c.set("check_iat_future", text).unwrap();
+            c.set("enforce_scope", text).unwrap();
+            let s = c.validate().unwrap();
+            assert_eq!((s.check_iat_future, s.enforce_scope), (want, want), "{text}");
+        }
+        for bad in ["TRUE", "y", "2", ""] {
+            assert_eq!(minimal().set("check_iat_future", bad).unwrap_err().kind, ErrorKind::InvalidValue, "{bad:?}");
+        }
+        assert!(minimal().merge_toml("check_iat_future = true").is_ok());
+        assert_eq!(minimal().merge_toml("check_iat_future = 1").unwrap_err().kind, ErrorKind::InvalidValue);
+    }
+
+    #[test]
     fn capabilities_are_named_as_configured() {
         for c in [Capability::Foundations, Capability::Structured, Capability::Documents] {
             assert_eq!(Capability::parse(c.name()), Some(c));
