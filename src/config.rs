@@ -560,6 +560,17 @@ mod tests {
     }
 
     #[test]
+    fn revocation_takes_each_mode() {
+        for (text, want) in [("chain", Revocation::Chain), ("leaf", Revocation::Leaf), ("off", Revocation::Off)] {
+            let mut c = minimal();
+            c.set("revocation", "off").unwrap();
+            c.set("revocation", text).unwrap();
+            assert_eq!(c.validate().unwrap().revocation, want, "{text}");
+        }
+        assert_eq!(minimal().set("revocation", "Chain").unwrap_err().kind, ErrorKind::InvalidValue);
+    }
+
+    #[test]
     fn capabilities_are_named_as_configured() {
         for c in [Capability::Foundations, Capability::Structured, Capability::Documents] {
             assert_eq!(Capability::parse(c.name()), Some(c));
