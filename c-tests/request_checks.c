@@ -851,6 +851,15 @@ static void test_static_accessors(void) {
     CHECK(strcmp(gpcguard_verdict_interaction_id(NULL), "") == 0, "interaction_id(NULL)");
     CHECK(strcmp(gpcguard_verdict_audit_record(NULL), "") == 0, "audit_record(NULL)");
     CHECK(strcmp(gpcguard_verdict_error_code(NULL), "INTERNAL_SERVER_ERROR") == 0, "error_code(NULL)");
+    /* No input reaches GPCGUARD_REASON_INTERNAL (only an allocation failure inside OpenSSL's
+     * verification or a broken built-in table does), so its answer is pinned here: a host that
+     * lost its verdict answers it as an internal failure, 500, never as allowed. */
+    CHECK(gpcguard_verdict_reason(NULL) == GPCGUARD_REASON_INTERNAL, "reason(NULL) = %d, want INTERNAL", (int)gpcguard_verdict_reason(NULL));
+    CHECK(gpcguard_verdict_http_status(NULL) == 500, "http_status(NULL) = %u, want 500", (unsigned)gpcguard_verdict_http_status(NULL));
+    CHECK(!gpcguard_verdict_allowed(NULL), "allowed(NULL)");
+    CHECK(GPCGUARD_REASON_INTERNAL == 200, "GPCGUARD_REASON_INTERNAL = %d, want 200 (numbers are stable)", (int)GPCGUARD_REASON_INTERNAL);
+    CHECK(strcmp(gpcguard_reason_name(GPCGUARD_REASON_INTERNAL), "INTERNAL") == 0, "reason_name(INTERNAL)");
+    CHECK(strcmp(gpcguard_reason_name(GPCGUARD_REASON_CERT_REVOCATION_UNKNOWN), "CERT_REVOCATION_UNKNOWN") == 0, "reason_name(CERT_REVOCATION_UNKNOWN)");
 }
 
 static gpcguard_guard *make_guard(void) {

@@ -15,6 +15,33 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+/* What gpcguard_guard_set_handshake_hook reported during the handshake in progress (this server
+ * handles one connection at a time, on one thread). */
+struct hook_report {
+    int calls;
+    gpcguard_reason reason;
+    char message[1024];
+};
+static struct hook_report hook_report;
+
+static void on_refused_handshake(void *userdata, gpcguard_reason reason, const char *message) {
+    struct hook_report *report = userdata;
+    if (report->calls++ == 0) {
+        report->reason = reason;
+        snprintf(report->message, sizeof report->message, "%s", message ? message : "(NULL)");
+    }
+}
+
+/* " hook=NAME hook_calls=N hook_message=MESSAGE" for the handshake just made (" hook=none" when
+ * the hook was not called); the message last, since it holds spaces. */
+static void describe_hook(char *buf, size_t len) {
+    if (hook_report.calls == 0)
+        snprintf(buf, len, " hook=none");
+    else
+        snprintf(buf, len, " hook=%s hook_calls=%d hook_message=%s", gpcguard_reason_name(hook_report.reason),
+                 hook_report.calls, hook_report.message);
+}
+
 static volatile sig_atomic_t reload_requested;
 static volatile sig_atomic_t stop_requested;
 
@@ -104,13 +131,16 @@ static void handle_connection(gpcguard_guard *guard, SSL_CTX *ctx, int fd) {
     if (ssl == NULL || SSL_set_fd(ssl, fd) != 1)
         die_openssl("SSL_new");
     ERR_clear_error();
+    memset(&hook_report, 0, sizeof hook_report);
     int ret = SSL_accept(ssl);
+    char hook[1200];
+    describe_hook(hook, sizeof hook);
     if (ret != 1) {
         int ssl_error = SSL_get_error(ssl, ret);
         char errors[2048];
         openssl_errors(errors, sizeof errors);
-        printf("REFUSED ssl_error=%d verify=%s errors=%s\n", ssl_error,
-               X509_verify_cert_error_string(SSL_get_verify_result(ssl)), errors);
+        printf("REFUSED ssl_error=%d verify=%s errors=%s%s\n", ssl_error,
+               X509_verify_cert_error_string(SSL_get_verify_result(ssl)), errors, hook);
         fflush(stdout);
         SSL_free(ssl);
         return;
@@ -130,15 +160,15 @@ static void handle_connection(gpcguard_guard *guard, SSL_CTX *ctx, int fd) {
         reason = gpcguard_result_name(r);
     }
 
-    char line[512];
-    snprintf(line, sizeof line, "ACCEPTED protocol=%s cipher=%s resumed=%d allowed=%d reason=%s status=%u\n",
-             SSL_get_version(ssl), SSL_get_cipher_name(ssl), SSL_session_reused(ssl), allowed, reason, status);
+    char line[2048];
+    snprintf(line, sizeof line, "ACCEPTED protocol=%s cipher=%s resumed=%d allowed=%d reason=%s status=%u%s\n",
+             SSL_get_version(ssl), SSL_get_cipher_name(ssl), SSL_session_reused(ssl), allowed, reason, status, hook);
     gpcguard_verdict_free(verdict);
     fputs(line, stdout);
     fflush(stdout);
 
     read_request_head(ssl);
-    char response[1024];
+    char response[3072];
     int n = snprintf(response, sizeof response,
                      "HTTP/1.1 %u %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
                      "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s",
@@ -181,6 +211,9 @@ int serve(gpcguard_guard *guard, SSL_CTX *ctx, int port) {
         perror("listen on 127.0.0.1");
         return 2;
     }
+    gpcguard_result hooked = gpcguard_guard_set_handshake_hook(guard, on_refused_handshake, &hook_report);
+    if (hooked != GPCGUARD_OK)
+        die_gpcguard("gpcguard_guard_set_handshake_hook", hooked);
     printf("READY port=%d\n", ntohs(addr.sin_port));
     fflush(stdout);
 

@@ -19,8 +19,10 @@ gpcguard_guard *load_guard(const char *toml_path);
 /* Listens on 127.0.0.1:port (0 = any free port) and serves until SIGTERM/SIGINT. Lines on stdout:
  *   READY port=N                        listening
  *   RELOADED | RELOAD-FAILED <detail>   after a SIGHUP (gpcguard_guard_reload)
- *   ACCEPTED protocol=P cipher=C resumed=0|1 allowed=0|1 reason=R status=S
- *   REFUSED ssl_error=N verify=<X509 verify result> errors=<OpenSSL error queue>
+ *   ACCEPTED protocol=P cipher=C resumed=0|1 allowed=0|1 reason=R status=S HOOK
+ *   REFUSED ssl_error=N verify=<X509 verify result> errors=<OpenSSL error queue> HOOK
+ * where HOOK is what the guard's handshake hook (gpcguard_guard_set_handshake_hook) was told
+ * during that handshake: `hook=none`, or `hook=REASON hook_calls=N hook_message=MESSAGE`.
  * An accepted connection gets an HTTP/1.1 response whose status is gpcguard_check_peer_ssl's
  * verdict status and whose body is the ACCEPTED line. Returns the process exit status. */
 int serve(gpcguard_guard *guard, SSL_CTX *ctx, int port);

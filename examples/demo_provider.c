@@ -4,8 +4,9 @@
  * the response headers gpcguard lists on every response, and the audit record appended to a log.
  *
  * Usage: demo_provider CONFIG.toml PORT AUDIT.log
- * Prints "READY port=N" when listening and one line per connection; SIGHUP reloads the guard,
- * SIGTERM stops. Single-threaded and deliberately plain: it shows the calls, not a web server. */
+ * Prints "READY port=N" when listening and one line per connection: "STATUS REASON message" for a
+ * request, "TLS-REFUSED REASON message" for a refused handshake (the guard's handshake hook; REASON
+ * "-" when OpenSSL refused before the guard looked). SIGHUP reloads the guard, SIGTERM stops. Single-threaded and deliberately plain: it shows the calls, not a web server. */
 #define _GNU_SOURCE
 #include <gpcguard.h>
 
@@ -32,6 +33,13 @@ static void on_signal(int sig) {
         reload_requested = 1;
     else
         stop_requested = 1;
+}
+
+/* What the guard's handshake hook said about the handshake in progress (one at a time here). */
+static char handshake_refusal[1024];
+
+static void on_refused_handshake(void *userdata, gpcguard_reason reason, const char *message) {
+    snprintf(handshake_refusal, sizeof handshake_refusal, "%s %s", gpcguard_reason_name(reason), message);
 }
 
 static void die(const char *what, gpcguard_result r) {
@@ -123,7 +131,8 @@ static void serve_request(gpcguard_guard *guard, SSL *ssl, FILE *audit) {
     if (r != GPCGUARD_OK)
         die("gpcguard_check_peer_ssl", r);
     if (!gpcguard_verdict_allowed(peer)) {
-        printf("PEER-REFUSED %s\n", gpcguard_verdict_message(peer));
+        printf("%u %s %s\n", gpcguard_verdict_http_status(peer), gpcguard_reason_name(gpcguard_verdict_reason(peer)),
+               gpcguard_verdict_message(peer));
         respond(ssl, gpcguard_verdict_http_status(peer), gpcguard_verdict_operation_outcome(peer));
         gpcguard_verdict_free(peer);
         return;
@@ -166,6 +175,9 @@ int main(int argc, char **argv) {
     gpcguard_config_free(cfg);
     if ((r = gpcguard_ssl_ctx_new(guard, &ctx)) != GPCGUARD_OK)
         die("gpcguard_ssl_ctx_new", r);
+    /* A refused client certificate ends the handshake with an alert; the hook says why. */
+    if ((r = gpcguard_guard_set_handshake_hook(guard, on_refused_handshake, NULL)) != GPCGUARD_OK)
+        die("gpcguard_guard_set_handshake_hook", r);
     FILE *audit = fopen(argv[3], "a");
     if (!audit) {
         perror(argv[3]);
@@ -207,11 +219,16 @@ int main(int argc, char **argv) {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
         SSL *ssl = SSL_new(ctx);
         SSL_set_fd(ssl, fd);
+        handshake_refusal[0] = '\0';
         if (SSL_accept(ssl) == 1) {
             serve_request(guard, ssl, audit);
             SSL_shutdown(ssl);
         } else {
-            printf("TLS-REFUSED %s\n", X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+            unsigned long e = ERR_peek_last_error();
+            if (handshake_refusal[0])
+                printf("TLS-REFUSED %s\n", handshake_refusal);
+            else
+                printf("TLS-REFUSED - %s\n", e ? ERR_reason_error_string(e) : "handshake failed");
             ERR_clear_error();
         }
         fflush(stdout);

@@ -64,6 +64,32 @@ gpc_free_port() {
   return 1
 }
 
+# Logs: what one request adds to a log, and negative checks that cannot pass on a missing file.
+# gpc_log_size FILE: FILE's size in bytes now (0 when it does not exist yet).
+gpc_log_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+# gpc_log_wait FILE SIZE PATTERN: waits (bounded, 5 s) until what was appended to FILE after it
+# was SIZE bytes long has a line matching the extended regular expression PATTERN; prints that
+# line and returns 0, else prints what was appended and returns 1.
+gpc_log_wait() {
+  local file=$1 size=$2 pattern=$3 line
+  for _ in $(seq 50); do
+    line=$(tail -c +$((size + 1)) "$file" 2>/dev/null | grep -E -m 1 -- "$pattern" || true)
+    [ -n "$line" ] && { printf '%s\n' "$line"; return 0; }
+    sleep 0.1
+  done
+  tail -c +$((size + 1)) "$file" 2>/dev/null | tail -n 3
+  return 1
+}
+# gpc_lacks FILE FIXED_STRING...: FILE exists, is not empty, and holds none of the strings (a
+# negative grep on a missing or empty log would pass whatever the server did).
+gpc_lacks() {
+  local file=$1 s; shift
+  [ -s "$file" ] || { echo "$file is missing or empty"; return 1; }
+  for s in "$@"; do
+    if grep -qF -- "$s" "$file"; then echo "$file holds '$s'"; return 1; fi
+  done
+}
+
 # Bookkeeping: gpc_pass NAME / gpc_fail NAME DETAIL; gpc_summary prints "N passed, N failed" and
 # returns non-zero on any failure.
 GPC_PASSED=0

@@ -6,6 +6,11 @@
 
 BENCH_DIR := build/bench
 BENCH_DEB_PACKAGES := valgrind libjwt-dev libjansson-dev nginx-light python3 python3-venv $(DEB_PACKAGES)
+# The bench package has its own Cargo.lock and dependency features: built into the library's
+# target folder it replaced the library's rlib with one linked to another build of `openssl`, and
+# the next `cargo test --release --test limbo` failed with "multiple different versions of crate
+# openssl". Its own folder keeps the two apart.
+BENCH_TARGET_DIR := $(TARGET_DIR)/bench
 RUNS ?= 7
 HANDSHAKES ?= 400
 
@@ -24,7 +29,7 @@ bench-deps:
 	@$(BENCH_DIR)/venv/bin/python -c 'import jwt' 2>/dev/null || $(BENCH_DIR)/venv/bin/pip install --quiet 'PyJWT>=2.8,<3'
 
 bench: bench-deps release
-	$(CARGO) build --release --manifest-path benches/Cargo.toml --target-dir $(TARGET_DIR)
+	$(CARGO) build --release --manifest-path benches/Cargo.toml --target-dir $(BENCH_TARGET_DIR)
 	@mkdir -p $(BENCH_DIR)/lib
 	ln -sfn $(abspath $(LIBDIR))/libgpcguard.so $(BENCH_DIR)/lib/libgpcguard.so.$(SOVERSION)
 	ln -sfn libgpcguard.so.$(SOVERSION) $(BENCH_DIR)/lib/libgpcguard.so
@@ -34,4 +39,4 @@ bench: bench-deps release
 	$(CC) -O2 -Wall -o $(BENCH_DIR)/libjwt_peer benches/peers/libjwt_peer.c $$(pkg-config --cflags --libs libjwt jansson)
 	@rm -rf $(BENCH_DIR)/pki $(BENCH_DIR)/nginx
 	c-tests/make-pki.sh $(BENCH_DIR)/pki >/dev/null
-	RUNS=$(RUNS) HANDSHAKES=$(HANDSHAKES) python3 benches/run.py $(LIBDIR) $(BENCH_DIR) $(TARGET_DIR)/release/reqbench
+	RUNS=$(RUNS) HANDSHAKES=$(HANDSHAKES) python3 benches/run.py $(LIBDIR) $(BENCH_DIR) $(BENCH_TARGET_DIR)/release/reqbench

@@ -532,6 +532,110 @@ mod tests {
     }
 
     #[test]
+    fn messages_quote_names_and_values_bounded_and_printable() {
+        let mut c = Config::new();
+        assert_eq!(c.set("provider_asidx", "1").unwrap_err().message, "unknown configuration key `provider_asidx`");
+        let got = |c: &mut Config, v: &str| c.set("revocation", v).unwrap_err().message;
+        assert_eq!(got(&mut c, "a\nb\u{7f}"), "configuration key `revocation`: expected chain, leaf or off, got `a?b?`");
+        // At most 64 characters quoted, an ellipsis when cut.
+        let x64 = "é".repeat(64);
+        assert_eq!(got(&mut c, &x64), format!("configuration key `revocation`: expected chain, leaf or off, got `{x64}`"));
+        assert_eq!(got(&mut c, &format!("{x64}é")), format!("configuration key `revocation`: expected chain, leaf or off, got `{x64}…`"));
+    }
+
+    #[test]
+    fn boolean_keys_take_each_documented_spelling() {
+        for (text, want) in [("true", true), ("on", true), ("yes", true), ("1", true), ("false", false), ("off", false), ("no", false), ("0", false)] {
+            let mut c = minimal();
+            c.set("check_iat_future", text).unwrap();
+            c.set("enforce_scope", text).unwrap();
+            let s = c.validate().unwrap();
+            assert_eq!((s.check_iat_future, s.enforce_scope), (want, want), "{text}");
+        }
+        for bad in ["TRUE", "y", "2", ""] {
+            assert_eq!(minimal().set("check_iat_future", bad).unwrap_err().kind, ErrorKind::InvalidValue, "{bad:?}");
+        }
+        assert!(minimal().merge_toml("check_iat_future = true").is_ok());
+        assert_eq!(minimal().merge_toml("check_iat_future = 1").unwrap_err().kind, ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn revocation_takes_each_mode() {
+        for (text, want) in [("chain", Revocation::Chain), ("leaf", Revocation::Leaf), ("off", Revocation::Off)] {
+            let mut c = minimal();
+            c.set("revocation", "off").unwrap();
+            c.set("revocation", text).unwrap();
+            assert_eq!(c.validate().unwrap().revocation, want, "{text}");
+        }
+        assert_eq!(minimal().set("revocation", "Chain").unwrap_err().kind, ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn capabilities_are_named_as_configured() {
+        for c in [Capability::Foundations, Capability::Structured, Capability::Documents] {
+            assert_eq!(Capability::parse(c.name()), Some(c));
+        }
+        let mut c = minimal();
+        c.set("service_root", "structured=/A1/x").unwrap();
+        c.set("service_root", "documents=/A1/x/").unwrap();
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.message, "configuration key `service_root`: structured and documents share the path `/A1/x/`");
+    }
+
+    #[test]
+    fn integer_keys_take_their_range_exactly() {
+        // Each integer key of the table at both ends of its range and one past each (README).
+        let mut checked = 0;
+        for k in KEYS {
+            let KeyType::Int { min, max } = k.ty else { continue };
+            let mut c = minimal();
+            for ok in [min, max] {
+                c.set(k.name, &ok.to_string()).unwrap_or_else(|e| panic!("{} = {ok}: {}", k.name, e.message));
+            }
+            for bad in [min - 1, max + 1] {
+                let e = c.set(k.name, &bad.to_string()).unwrap_err();
+                assert_eq!(e.kind, ErrorKind::InvalidValue, "{} = {bad}", k.name);
+                assert_eq!(e.message, format!("configuration key `{}`: {bad} is outside {min}..={max}", k.name));
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, 9, "clock_skew_seconds and the eight limits");
+    }
+
+    #[test]
+    fn limits_take_the_documented_defaults_and_the_values_set() {
+        let s = minimal().validate().unwrap();
+        let limits = [
+            ("max_authorization_bytes", s.limits.max_authorization_bytes),
+            ("max_header_count", s.limits.max_header_count),
+            ("max_header_bytes", s.limits.max_header_bytes),
+            ("max_target_bytes", s.limits.max_target_bytes),
+            ("max_json_bytes", s.limits.max_json_bytes),
+            ("max_json_depth", s.limits.max_json_depth),
+            ("max_peer_certificates", s.limits.max_peer_certificates),
+            ("max_peer_chain_bytes", s.limits.max_peer_chain_bytes),
+        ];
+        for (name, value) in limits {
+            let k = key(name).unwrap();
+            assert_eq!(value.to_string(), k.default, "{name}");
+        }
+        // A value set lands in its own field, not a neighbour's.
+        for (i, (name, _)) in limits.iter().enumerate() {
+            let mut c = minimal();
+            c.set(name, "7").unwrap();
+            let l = c.validate().unwrap().limits;
+            let got = [l.max_authorization_bytes, l.max_header_count, l.max_header_bytes, l.max_target_bytes, l.max_json_bytes, l.max_json_depth, l.max_peer_certificates, l.max_peer_chain_bytes];
+            for (j, v) in got.iter().enumerate() {
+                assert_eq!(*v == 7, i == j, "{name} set to 7, field {j} is {v}");
+            }
+        }
+        let mut c = minimal();
+        c.set("error_code_system", "urn:example:errors").unwrap();
+        assert_eq!(&*c.validate().unwrap().error_code_system, "urn:example:errors");
+        assert_eq!(&*minimal().validate().unwrap().error_code_system, DEFAULT_ERROR_CODE_SYSTEM);
+    }
+
+    #[test]
     fn relative_paths_follow_the_config_file() {
         let dir = std::env::temp_dir().join(format!("gpcguard-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -434,7 +434,24 @@ mod tests {
     fn allowed_cannot_be_a_refusal() {
         let v = Verdict::refuse(Reason::Allowed, "x", &Arc::from(DEFAULT_ERROR_CODE_SYSTEM));
         assert!(!v.allowed());
+        assert_eq!(v.reason, Reason::Internal);
         assert_eq!(v.http_status(), 500);
+    }
+
+    #[test]
+    fn internal_failure_is_answered_500_internal_server_error() {
+        // No request or certificate reaches Reason::Internal (allocation failures and broken
+        // built-in tables do), so its whole answer is pinned here (spec §5.2).
+        let v = Verdict::refuse(Reason::Internal, "could not verify certificate CN=x: out of memory", &Arc::from("urn:example:errors"));
+        assert_eq!((v.http_status(), v.error_code()), (500, "INTERNAL_SERVER_ERROR"));
+        let body: serde_json::Value = serde_json::from_str(&v.operation_outcome().unwrap()).unwrap();
+        let issue = &body["issue"][0];
+        assert_eq!(issue["code"], "processing");
+        assert_eq!(issue["details"]["coding"][0]["system"], "urn:example:errors");
+        assert_eq!(issue["details"]["coding"][0]["code"], "INTERNAL_SERVER_ERROR");
+        assert_eq!(issue["details"]["coding"][0]["display"], "Unexpected internal server error");
+        assert_eq!(issue["diagnostics"], "could not verify certificate CN=x: out of memory");
+        assert_eq!(Reason::Internal.answer().name, "INTERNAL");
     }
 
     #[test]

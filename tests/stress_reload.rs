@@ -1,5 +1,8 @@
 //! Concurrency and reload: one `Guard` shared by 8 checking threads while another thread swaps the
-//! SubCA CRL between two versions and reloads the guard every ~2 ms.
+//! SubCA CRL between two versions and reloads the guard, `RELOADS` times. After each reload the
+//! reloader waits until the checkers have completed more rounds than there are checkers, so at
+//! least one round ran wholly on every generation: progress is asserted by counting, never by a
+//! rate, and a loaded machine only makes the test slower.
 //!
 //! What must hold, every time:
 //! - a well-formed request is allowed and one addressed to another ASID is refused with
@@ -14,7 +17,7 @@
 //!   generations current just before and just after the call.
 //!
 //! Memory must stay bounded: VmRSS after a warm-up and at the end are compared, with a generous
-//! bound (see `RSS_GROWTH_BOUND`). Bounded in time (`RUN_FOR`) and in iterations (`MAX_RELOADS`).
+//! bound (see `RSS_GROWTH_BOUND`). Bounded in iterations (`RELOADS`), not in time.
 //! Run it with `--release` (`cargo test --release --test stress_reload`; `make test` does).
 
 mod common;
@@ -23,7 +26,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use gpcguard::config::Config;
 use gpcguard::guard::{system_now, Guard};
@@ -32,16 +34,12 @@ use gpcguard::verdict::Reason;
 use openssl::x509::X509;
 
 const CHECKERS: usize = 8;
-const RUN_FOR: Duration = Duration::from_secs(4);
-/// An upper bound on reloads whatever the machine's speed (2 ms apart, 4 s would be ~2000).
-const MAX_RELOADS: u64 = 5_000;
-const RELOAD_EVERY: Duration = Duration::from_millis(2);
-/// A bound on each checker's rounds, so that a fast machine cannot make the counters huge.
-const MAX_ROUNDS_PER_CHECKER: u64 = 2_000_000;
+/// Reloads made while the checkers run, each followed by checks on the state it made.
+const RELOADS: u64 = 500;
 /// Allowed VmRSS growth from after the warm-up to the end. Each reload builds a fresh state
 /// (X509 store, CRLs, server key, request tables: a few hundred KiB) and frees the old one when
 /// the last check holding it ends; glibc keeps freed arenas of 9 threads around, so some growth
-/// is normal. A leak of one state per reload would grow by hundreds of MiB over ~2000 reloads;
+/// is normal. A leak of one state per reload would grow by well over 100 MiB over 500 reloads;
 /// 64 MiB tells the two apart with a wide margin.
 const RSS_GROWTH_BOUND_KIB: u64 = 64 * 1024;
 
@@ -163,7 +161,7 @@ fn bucket(reason: Reason) -> usize {
     }
 }
 
-fn checker(guard: &Guard, stop: &AtomicBool, valid: &X509, later: &X509, authorization: &str) -> Tally {
+fn checker(guard: &Guard, stop: &AtomicBool, all_rounds: &AtomicU64, valid: &X509, later: &X509, authorization: &str) -> Tally {
     let mut t = Tally::default();
     let good = headers("918999198993", authorization);
     let misaddressed = headers("123456789123", authorization);
@@ -171,7 +169,7 @@ fn checker(guard: &Guard, stop: &AtomicBool, valid: &X509, later: &X509, authori
         let r = Request { method: b"GET", target: b"/Patient/2", headers: h, now: NOW };
         guard.check_request(&r).reason
     };
-    while !stop.load(Ordering::Relaxed) && t.rounds < MAX_ROUNDS_PER_CHECKER {
+    while !stop.load(Ordering::Relaxed) {
         t.rounds += 1;
         let r = req(&good);
         t.expect(r == Reason::Allowed, || format!("well-formed request: {r:?}"));
@@ -194,6 +192,7 @@ fn checker(guard: &Guard, stop: &AtomicBool, valid: &X509, later: &X509, authori
         let r = state.requests.check(&Request { method: b"GET", target: b"/Patient/2", headers: &good, now: NOW }).reason;
         t.expect(r == Reason::Allowed, || format!("well-formed request on a snapshot: {r:?}"));
         drop(state);
+        all_rounds.fetch_add(1, Ordering::SeqCst);
     }
     t
 }
@@ -227,19 +226,21 @@ fn eight_checkers_and_a_reloader_agree_on_every_verdict() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let reloads = Arc::new(AtomicU64::new(0));
+    let all_rounds = Arc::new(AtomicU64::new(0));
     let checkers: Vec<_> = (0..CHECKERS)
         .map(|_| {
-            let (guard, stop, valid, later, authorization) = (guard.clone(), stop.clone(), valid.clone(), later.clone(), authorization.clone());
-            std::thread::spawn(move || checker(&guard, &stop, &valid, &later, &authorization))
+            let (guard, stop, all_rounds, valid, later, authorization) =
+                (guard.clone(), stop.clone(), all_rounds.clone(), valid.clone(), later.clone(), authorization.clone());
+            std::thread::spawn(move || checker(&guard, &stop, &all_rounds, &valid, &later, &authorization))
         })
         .collect();
     let reloader = {
-        let (guard, stop, versions, reloads, pki) = (guard.clone(), stop.clone(), versions.clone(), reloads.clone(), pki.clone());
+        let (guard, stop, versions, reloads, all_rounds, pki) =
+            (guard.clone(), stop.clone(), versions.clone(), reloads.clone(), all_rounds.clone(), pki.clone());
         std::thread::spawn(move || {
-            let started = Instant::now();
             let mut version = CrlVersion::Initial;
             let mut failures = Vec::new();
-            while started.elapsed() < RUN_FOR && reloads.load(Ordering::Relaxed) < MAX_RELOADS {
+            while reloads.load(Ordering::Relaxed) < RELOADS {
                 version = if version == CrlVersion::Initial { CrlVersion::RevokedLater } else { CrlVersion::Initial };
                 write_crl(&pki, version);
                 match guard.reload() {
@@ -251,7 +252,12 @@ fn eight_checkers_and_a_reloader_agree_on_every_verdict() {
                     Err(e) => failures.push(e.message),
                 }
                 reloads.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(RELOAD_EVERY);
+                // At most CHECKERS rounds were under way during the reload; one more than that
+                // completed after it started wholly on the new state.
+                let target = all_rounds.load(Ordering::SeqCst) + CHECKERS as u64 + 1;
+                while all_rounds.load(Ordering::SeqCst) < target {
+                    std::thread::yield_now();
+                }
             }
             stop.store(true, Ordering::Relaxed);
             failures
@@ -264,7 +270,8 @@ fn eight_checkers_and_a_reloader_agree_on_every_verdict() {
     assert!(reload_failures.is_empty(), "{} reloads failed, e.g. {}", reload_failures.len(), reload_failures[0]);
     let versions = versions.lock().unwrap();
     let reloads = reloads.load(Ordering::Relaxed);
-    assert!(reloads >= 50, "only {reloads} reloads happened: the test did not exercise reloading");
+    assert_eq!(reloads, RELOADS, "the reloader stopped early");
+    assert_eq!(versions.len() as u64, 21 + RELOADS, "a generation without its CRL version");
 
     let mut rounds = 0;
     let mut wrong = 0;
@@ -301,7 +308,7 @@ fn eight_checkers_and_a_reloader_agree_on_every_verdict() {
         seen[0], seen[1]
     );
     assert_eq!(wrong, 0, "wrong verdicts: {samples:#?}");
-    assert!(rounds >= CHECKERS as u64, "the checkers did not run");
+    assert!(rounds >= RELOADS * (CHECKERS as u64 + 1), "the checkers did not run across every reload: {rounds} rounds");
     // Both CRL versions were seen under load, so the per-generation judgement was exercised.
     assert!(seen[0] > 0 && seen[1] > 0, "the checkers never saw both CRL versions: {seen:?}");
     assert!(

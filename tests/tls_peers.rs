@@ -7,7 +7,10 @@
 //! `gpcguard_check_peer_ssl` verdict, or `REFUSED ...` with OpenSSL's server-side error), and the test
 //! requires the server error that belongs to the rule (e.g. "unsupported protocol"), so a client that
 //! gave up on its own cannot pass for a server that refused. Every acceptance is proved by an HTTP
-//! response that only a completed handshake can carry.
+//! response that only a completed handshake can carry. The servers install the guard's handshake
+//! hook (`gpcguard_guard_set_handshake_hook`) and print what it was told, so each certificate
+//! refusal is also checked for the reason and message a host would log (and accepted connections
+//! for no hook call).
 //!
 //! Needs `openssl`, `curl` and `cc` on PATH (`make deps` installs them). Uses std only.
 
@@ -280,6 +283,7 @@ fn assert_accepted(server: &mut Server, client_output: &str, what: &str) -> Stri
     assert_eq!(field(&report, "protocol"), "TLSv1.2", "{what}: {report}");
     assert_eq!(field(&report, "allowed"), "1", "{what}: gpcguard_check_peer_ssl disagrees with the handshake: {report}");
     assert_eq!(field(&report, "reason"), "ALLOWED", "{what}: {report}");
+    assert_eq!(field(&report, "hook"), "none", "{what}: the handshake hook was told of a refusal: {report}");
     assert!(client_output.contains("HTTP/1.1 200 OK"), "{what}: no HTTP 200 reached the client:\n{client_output}");
     assert!(client_output.contains(&report), "{what}: the client did not get the server's body `{report}`:\n{client_output}");
     report
@@ -300,6 +304,17 @@ fn assert_refused(server: &mut Server, client_output: &str, server_error: &str, 
     );
     assert!(!client_output.contains("HTTP/1.1"), "{what}: the client got an HTTP response:\n{client_output}");
     report
+}
+
+/// The guard's handshake hook (`gpcguard_guard_set_handshake_hook`, installed by the C server)
+/// was told of this refusal exactly once, with `reason` and a message holding each of `says`.
+fn assert_hook(report: &str, reason: &str, says: &[&str], what: &str) {
+    assert_eq!(field(report, "hook"), reason, "{what}: the hook's reason: {report}");
+    assert_eq!(field(report, "hook_calls"), "1", "{what}: {report}");
+    let message = report.split_once(" hook_message=").map_or("", |(_, m)| m);
+    for s in says {
+        assert!(message.contains(s), "{what}: the hook's message does not say `{s}`: `{message}`");
+    }
 }
 
 /// Generates one test per server kind: `name::ctx_new` and `name::ctx_apply`.
@@ -363,23 +378,27 @@ fn client_certificates_judged(kind: Kind) {
         assert_accepted(&mut server, &out, accepted);
     }
     let out = s_client(&server, None, &[]);
-    assert_refused(&mut server, &out, "peer did not return a certificate", "no client certificate");
+    let report = assert_refused(&mut server, &out, "peer did not return a certificate", "no client certificate");
     assert!(out.contains("alert handshake failure"), "no client certificate: the client saw no handshake_failure alert:\n{out}");
-    // Each refused for its own reason (the server's verify result), and the peer is told which
-    // (the TLS alert the SSP logs), not by accident.
-    for (refused, why, alert) in [
-        ("client-expired", "certificate has expired", "alert certificate expired"),
-        ("client-not-yet-valid", "certificate is not yet valid", "alert bad certificate"),
-        ("client-revoked", "certificate revoked", "alert certificate revoked"),
-        ("client-unrelated", "unable to get local issuer certificate", "alert unknown ca"),
-        ("client-wrong-fqdn", "hostname mismatch", "alert bad certificate"),
-        ("client-wrong-san", "hostname mismatch", "alert bad certificate"),
-        ("client-server-eku", "unsuitable certificate purpose", "alert unsupported certificate"),
-    ] {
+    // OpenSSL refuses a missing certificate before the guard's verification runs.
+    assert_eq!(field(&report, "hook"), "none", "no client certificate: {report}");
+    // Each refused for its own reason (the server's verify result), the peer told which (the TLS
+    // alert the SSP logs), and the host told the guard's reason and message through the hook.
+    let table: [(&str, &str, &str, &str, &[&str]); 7] = [
+        ("client-expired", "certificate has expired", "alert certificate expired", "CERT_EXPIRED", &["CN=SSP expired", "has expired (notAfter"]),
+        ("client-not-yet-valid", "certificate is not yet valid", "alert bad certificate", "CERT_NOT_YET_VALID", &["CN=SSP not yet valid", "is not yet valid (notBefore"]),
+        ("client-revoked", "certificate revoked", "alert certificate revoked", "CERT_REVOKED", &["CN=SSP revoked", "is revoked by the CRL of CN=Test Spine SubCA"]),
+        ("client-unrelated", "unable to get local issuer certificate", "alert unknown ca", "CERT_UNTRUSTED", &["CN=msg.dev.spine2.ncrs.nhs.uk", "is not trusted", "issuer CN=Unrelated RootCA"]),
+        ("client-wrong-fqdn", "hostname mismatch", "alert bad certificate", "CERT_WRONG_HOST", &["CN=msg.other.spine2.ncrs.nhs.uk", "does not carry the SSP FQDN msg.dev.spine2.ncrs.nhs.uk"]),
+        ("client-wrong-san", "hostname mismatch", "alert bad certificate", "CERT_WRONG_HOST", &["CN=msg.dev.spine2.ncrs.nhs.uk", "does not carry the SSP FQDN", "(it names msg.other.spine2.ncrs.nhs.uk)"]),
+        ("client-server-eku", "unsuitable certificate purpose", "alert unsupported certificate", "CERT_UNTRUSTED", &["CN=SSP serverAuth only", "does not allow TLS client authentication"]),
+    ];
+    for (refused, why, alert, hook, says) in table {
         let out = s_client(&server, Some(refused), &[]);
         let report = assert_refused(&mut server, &out, VERIFY_FAILED, refused);
         assert!(report.contains(&format!("verify={why} errors=")), "{refused}: expected `{why}`: {report}");
         assert!(out.contains(alert), "{refused}: the client did not receive `{alert}`:\n{out}");
+        assert_hook(&report, hook, says, refused);
     }
 }
 
@@ -537,6 +556,45 @@ fn resumption_does_not_outlive_revocation(kind: Kind) {
     assert!(!out.contains("Reused, TLSv1.2"), "the client resumed the revoked session:\n{out}");
 }
 
+/// A CRL of the SubCA whose nextUpdate has passed (issued two days ago, due yesterday), made once
+/// from the shared PKI's CA database (`openssl ca` is not safe to run concurrently on it).
+fn expired_sub_ca_crl() -> &'static Path {
+    static CRL: OnceLock<PathBuf> = OnceLock::new();
+    CRL.get_or_init(|| {
+        let f = fixture();
+        let utc = |offset: &str| {
+            let out = run_ok(Command::new("date").args(["-u", "-d", offset, "+%Y%m%d%H%M%SZ"]), "date -d");
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        let crl = f.work.join("sub-ca-expired.crl");
+        run_ok(
+            Command::new("openssl")
+                .current_dir(&f.pki)
+                .args(["ca", "-config", "ca-db/sub-ca.cnf", "-gencrl", "-crl_lastupdate"])
+                .arg(utc("-2 days"))
+                .arg("-crl_nextupdate")
+                .arg(utc("-1 day"))
+                .arg("-out")
+                .arg(&crl),
+            "openssl ca -gencrl (expired)",
+        );
+        crl
+    })
+}
+
+fn expired_crl_leaves_revocation_unknown(kind: Kind) {
+    // The SubCA's only CRL is past its nextUpdate: with require_crl (the default) nothing it
+    // issued can be judged, so the handshake is refused and the host is told why.
+    let pki = private_pki(&format!("expired-crl-{kind:?}"));
+    std::fs::copy(expired_sub_ca_crl(), pki.join("sub-ca.crl")).unwrap();
+    let mut server = Server::start(kind, &pki);
+    let out = s_client(&server, Some("client-valid"), &[]);
+    let report = assert_refused(&mut server, &out, VERIFY_FAILED, "client-valid under an expired CRL");
+    assert!(report.contains("verify=CRL has expired errors="), "{report}");
+    assert!(out.contains("alert certificate expired"), "the client did not receive `certificate expired`:\n{out}");
+    assert_hook(&report, "CERT_REVOCATION_UNKNOWN", &["CN=SSP valid client", "sub-ca.crl"], "expired CRL");
+}
+
 for_both_servers! {
     valid_certificate_accepted_by_curl => super::valid_certificate_accepted_by_curl;
     client_certificates_judged => super::client_certificates_judged;
@@ -547,4 +605,5 @@ for_both_servers! {
     server_cipher_order_wins => super::server_cipher_order_wins;
     crl_reload_revokes_without_restart => super::crl_reload_revokes_without_restart;
     resumption_does_not_outlive_revocation => super::resumption_does_not_outlive_revocation;
+    expired_crl_leaves_revocation_unknown => super::expired_crl_leaves_revocation_unknown;
 }

@@ -2,14 +2,18 @@
  * Spine ciphers, mandatory client certificate verified with CRLs and the SSP FQDN), and a plain
  * accept loop: handshake, wait for the client's close, next. What a host adds per connection is
  * left out, as it is for openssl s_server -rev and nginx.
- *   hs_server CONFIG.toml PORT    prints "READY port=N"; SIGHUP reloads; SIGTERM ends it and
- *                                 prints the counts */
+ *   hs_server CONFIG.toml PORT [HANDSHAKES]
+ *       prints "READY port=N"; SIGHUP reloads; SIGTERM ends it and prints the counts. With
+ *       HANDSHAKES it also ends by itself after that many accepted handshakes: run.py's callgrind
+ *       runs stop it that way, so the stop never depends on when valgrind delivers a signal. */
+#define _GNU_SOURCE /* ppoll */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <gpcguard.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,10 +37,11 @@ static void die(const char *what, gpcguard_result r) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s CONFIG.toml PORT\n", argv[0]);
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: %s CONFIG.toml PORT [HANDSHAKES]\n", argv[0]);
         return 2;
     }
+    long max_handshakes = argc == 4 ? atol(argv[3]) : 0;
     gpcguard_config *cfg = NULL;
     gpcguard_guard *guard = NULL;
     SSL_CTX *ctx = NULL;
@@ -56,6 +61,18 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* The signals are blocked except inside ppoll: one that arrives between the flag check and the
+     * wait ends the wait instead of being noticed only at the next connection (with no next
+     * connection, the server would never stop). */
+    sigset_t blocked, during_wait;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGHUP);
+    sigaddset(&blocked, SIGTERM);
+    sigaddset(&blocked, SIGINT);
+    sigprocmask(SIG_BLOCK, &blocked, &during_wait);
+    sigdelset(&during_wait, SIGHUP);
+    sigdelset(&during_wait, SIGTERM);
+    sigdelset(&during_wait, SIGINT);
 
     int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -71,8 +88,10 @@ int main(int argc, char **argv) {
     fflush(stdout);
 
     long accepted = 0, refused = 0, resumed = 0;
-    while (!stop_requested) {
-        int fd = accept(lfd, NULL, NULL);
+    while (!stop_requested && (max_handshakes == 0 || accepted < max_handshakes)) {
+        struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+        int ready = ppoll(&pfd, 1, NULL, &during_wait);
+        int fd = ready > 0 ? accept(lfd, NULL, NULL) : -1;
         if (reload_requested) {
             reload_requested = 0;
             r = gpcguard_guard_reload(guard);

@@ -214,32 +214,46 @@ check_response_headers() {
   expect "$name: Strict-Transport-Security" grep -q '^strict-transport-security: max-age=' <<<"$headers"
 }
 
-# refused NAME STATUS SPINE_CODE CERT CURL_ARGS...: the status, the FHIR content type, an
-# OperationOutcome with the Spine code, and the response headers.
+# refused NAME STATUS SPINE_CODE REASON CERT CURL_ARGS...: the status, the FHIR content type, an
+# OperationOutcome with the Spine code and diagnostics, the response headers, and the error-log
+# line of this refusal naming REASON (so refusals with the same status and code are told apart).
 refused() {
-  local name=$1 want=$2 code=$3 cert=$4; shift 4
+  local name=$1 want=$2 code=$3 reason=$4 cert=$5; shift 5
+  local mark line
+  mark=$(gpc_log_size "$work/error.log")
   fetch "$cert" "$@"
   if [ "$status" = "$want" ]; then pass "$name: status $want"; else fail "$name: status $want" "got $status: $body"; fi
   expect "$name: Content-Type application/fhir+json" grep -q '^content-type: application/fhir+json' <<<"$headers"
-  if grep -q '"resourceType":"OperationOutcome"' <<<"$body" && grep -q "\"code\":\"$code\"" <<<"$body"; then
-    pass "$name: OperationOutcome $code"
+  if grep -q '"resourceType":"OperationOutcome"' <<<"$body" && grep -q "\"code\":\"$code\"" <<<"$body" \
+     && grep -q '"diagnostics":"[^"]' <<<"$body"; then
+    pass "$name: OperationOutcome $code with diagnostics"
   else
-    fail "$name: OperationOutcome $code" "$body"
+    fail "$name: OperationOutcome $code with diagnostics" "$body"
+  fi
+  if line=$(gpc_log_wait "$work/error.log" "$mark" "gpcguard: [a-z ]+ refused $want $reason $code: "); then
+    pass "$name: error log names $reason"
+  else
+    fail "$name: error log names $reason" "$line"
   fi
   check_response_headers "$name"
 }
-
-# tls_refused NAME CERT: the handshake itself fails (curl gets no HTTP status at all).
+# tls_refused NAME CERT ALERT: the handshake itself fails (curl gets no HTTP status at all) with
+# the TLS alert ALERT, as openssl s_client reports the alert the server sent (curl words some
+# alerts only as "verification failed").
 tls_refused() {
-  local name=$1 cert=$2
+  local name=$1 cert=$2 alert=$3 out
   fetch "$cert" "${SSP[@]}" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
-  if [ "$status" = 000 ]; then
-    pass "$name: refused in the TLS handshake ($(grep -o 'alert [a-z ]*' "$work/curl.err" | head -1 || true))"
+  local certargs=()
+  [ "$cert" != none ] && certargs=(-cert "$pki/$cert.pem" -key "$pki/$cert.key")
+  out=$(timeout 10 openssl s_client -connect "127.0.0.1:$tls_port" -CAfile "$pki/root-ca.pem" -tls1_2 \
+    "${certargs[@]}" </dev/null 2>&1 || true)
+  if [ "$status" = 000 ] && grep -q "alert $alert" <<<"$out"; then
+    pass "$name: refused in the TLS handshake (alert $alert)"
   else
-    fail "$name: refused in the TLS handshake" "got HTTP $status"
+    fail "$name: refused in the TLS handshake with alert $alert" \
+      "curl got $status; s_client: $(grep -o 'alert [a-z ]*' <<<"$out" | head -1 || true)"
   fi
 }
-
 echo "== allowed"
 fetch client-valid "${SSP[@]}" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
 if [ "$status" = 200 ] && grep -q '"resourceType":"Patient"' <<<"$body"; then pass "valid read: 200 with the backend's resource"; else fail "valid read: 200 with the backend's resource" "$status $body"; fi
@@ -264,12 +278,12 @@ fetch none "http://127.0.0.1:$backend_port/elsewhere"
 expect "outside the <Location>: served unguarded (200, backend headers)" bash -c "[ $status = 200 ] && grep -q \"^cache-control: public\" <<<\"\$1\"" _ "$headers"
 
 echo "== client certificates"
-tls_refused "no client certificate" none
-tls_refused "expired client certificate" client-expired
-tls_refused "revoked client certificate" client-revoked
-tls_refused "wrong-CA client certificate" client-unrelated
-tls_refused "wrong-FQDN client certificate" client-wrong-fqdn
-tls_refused "SAN of another host, CN of the SSP" client-wrong-san
+tls_refused "no client certificate" none "handshake failure"
+tls_refused "expired client certificate" client-expired "certificate expired"
+tls_refused "revoked client certificate" client-revoked "certificate revoked"
+tls_refused "wrong-CA client certificate" client-unrelated "unknown ca"
+tls_refused "wrong-FQDN client certificate" client-wrong-fqdn "bad certificate"
+tls_refused "SAN of another host, CN of the SSP" client-wrong-san "bad certificate"
 
 echo "== TLS protocol (openssl s_client)"
 s_client() { timeout 10 openssl s_client -connect "127.0.0.1:$tls_port" -CAfile "$pki/root-ca.pem" "$@" </dev/null 2>&1 || true; }
@@ -295,19 +309,19 @@ else
 fi
 
 echo "== request refusals"
-refused "missing Ssp-TraceID" 400 BAD_REQUEST client-valid -H "Ssp-From: $ASID_FROM" -H "Ssp-To: $ASID_TO" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
-refused "wrong Ssp-To" 400 BAD_REQUEST client-valid -H "Ssp-TraceID: $TRACE" -H "Ssp-From: $ASID_FROM" -H "Ssp-To: 123456789123" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
-refused "repeated Ssp-To (httpd joins the values)" 400 BAD_REQUEST client-valid "${SSP[@]}" -H "Ssp-To: $ASID_TO" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
-refused "mismatched interaction" 400 BAD_REQUEST client-valid "${SSP[@]}" -H "Ssp-InteractionID: $IID:fhir:rest:read:metadata-1" "${AUTH[@]}" "$url/Patient/2"
-refused "malformed JWT (signed, HS256)" 400 BAD_REQUEST client-valid "${SSP[@]}" "${READ[@]}" \
+refused "missing Ssp-TraceID" 400 BAD_REQUEST HEADER_MISSING client-valid -H "Ssp-From: $ASID_FROM" -H "Ssp-To: $ASID_TO" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
+refused "wrong Ssp-To" 400 BAD_REQUEST WRONG_RECIPIENT client-valid -H "Ssp-TraceID: $TRACE" -H "Ssp-From: $ASID_FROM" -H "Ssp-To: 123456789123" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
+refused "repeated Ssp-To (httpd joins the values)" 400 BAD_REQUEST HEADER_INVALID client-valid "${SSP[@]}" -H "Ssp-To: $ASID_TO" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
+refused "mismatched interaction" 400 BAD_REQUEST INTERACTION_MISMATCH client-valid "${SSP[@]}" -H "Ssp-InteractionID: $IID:fhir:rest:read:metadata-1" "${AUTH[@]}" "$url/Patient/2"
+refused "malformed JWT (signed, HS256)" 400 BAD_REQUEST JWT_MALFORMED client-valid "${SSP[@]}" "${READ[@]}" \
   -H "Authorization: Bearer $(printf '{"alg":"HS256","typ":"JWT"}' | b64url).$(printf '{"sub":"1"}' | b64url).c2ln" "$url/Patient/2"
-refused "invalid FHIR claim (Devise)" 422 INVALID_RESOURCE client-valid "${SSP[@]}" "${READ[@]}" \
+refused "invalid FHIR claim (Devise)" 422 INVALID_RESOURCE JWT_INVALID_RESOURCE client-valid "${SSP[@]}" "${READ[@]}" \
   -H "Authorization: Bearer $(token 300 'patient/*.read' Devise)" "$url/Patient/2"
-refused "wrong scope (write for a read)" 400 BAD_REQUEST client-valid "${SSP[@]}" "${READ[@]}" \
+refused "wrong scope (write for a read)" 400 BAD_REQUEST SCOPE_DENIED client-valid "${SSP[@]}" "${READ[@]}" \
   -H "Authorization: Bearer $(token 300 'patient/*.write' Device)" "$url/Patient/2"
-refused "expired JWT" 400 BAD_REQUEST client-valid "${SSP[@]}" "${READ[@]}" \
+refused "expired JWT" 400 BAD_REQUEST JWT_EXPIRED client-valid "${SSP[@]}" "${READ[@]}" \
   -H "Authorization: Bearer $(token -60 'patient/*.read' Device)" "$url/Patient/2"
-refused "no Authorization" 400 BAD_REQUEST client-valid "${SSP[@]}" "${READ[@]}" "$url/Patient/2"
+refused "no Authorization" 400 BAD_REQUEST AUTHORIZATION_MISSING client-valid "${SSP[@]}" "${READ[@]}" "$url/Patient/2"
 
 echo "== logs"
 sleep 0.2
@@ -315,11 +329,11 @@ expect "audit log: a provenance line for the allowed read" \
   grep -q "\"verdict\":\"allowed\".*\"trace_id\":\"$TRACE\".*\"from\":\"$ASID_FROM\".*\"to\":\"$ASID_TO\".*\"interaction\":\"$IID:fhir:rest:read:patient-1\"" "$work/audit.log"
 expect "audit log: the refusal of the wrong scope, with its reason" grep -q '"verdict":"refused","reason":"SCOPE_DENIED","status":400' "$work/audit.log"
 expect "audit log: the search is logged by path" grep -q "\"path\":\"$root/Patient\"" "$work/audit.log"
-expect "audit log: no query-string value" bash -c "! grep -q '$QUERY_VALUE' '$work/audit.log'"
-expect "audit log: no token" bash -c "! grep -qF '${GOOD:0:40}' '$work/audit.log'"
-expect "audit log: one JSON line per checked request" bash -c "! grep -v '^{\"time\":.*}\$' '$work/audit.log'"
+expect "audit log: no query-string value" gpc_lacks "$work/audit.log" "$QUERY_VALUE"
+expect "audit log: no token" gpc_lacks "$work/audit.log" "${GOOD:0:40}"
+expect "audit log: one JSON line per checked request" bash -c "[ -s '$work/audit.log' ] && ! grep -v '^{\"time\":.*}\$' '$work/audit.log'"
 expect "error log: the verdict message of a refusal" grep -q 'gpcguard: request refused 422 JWT_INVALID_RESOURCE INVALID_RESOURCE' "$work/error.log"
-expect "error log: no query-string value, no token" bash -c "! grep -q -e '$QUERY_VALUE' -e '${GOOD:0:40}' '$work/error.log'"
+expect "error log: no query-string value, no token" gpc_lacks "$work/error.log" "$QUERY_VALUE" "${GOOD:0:40}"
 
 echo "== CRL reload with apachectl graceful (no restart)"
 fetch client-later-revoked "${SSP[@]}" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
@@ -330,7 +344,7 @@ expect "configtest before the reload (as apachectl graceful does)" "$APACHE" -f 
 "$APACHE" -f "$conf" -k graceful
 if wait_ready $((gens + 1)); then pass "graceful reload done"; else fail "graceful reload done" "$(tail -5 "$work/error.log")"; fi
 expect "the parent process is the same (no restart)" test "$(cat "$work/run/httpd.pid")" = "$parent_pid"
-tls_refused "after the new CRL: client-later-revoked" client-later-revoked
+tls_refused "after the new CRL: client-later-revoked" client-later-revoked "certificate revoked"
 fetch client-valid "${SSP[@]}" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"
 expect "after the new CRL: client-valid still allowed (200)" test "$status" = 200
 fetch client-valid "${SSP[@]}" -H "Ssp-To: 123456789123" "${READ[@]}" "${AUTH[@]}" "$url/Patient/2"

@@ -231,18 +231,25 @@ allowed() {
   gpc_pass "$name"
 }
 
-# refused NAME STATUS SPINE_CODE CERT CURL_ARGS...: the verdict's status, FHIR content type,
-# an OperationOutcome with the Spine code, and the guard's headers.
+# refused NAME STATUS SPINE_CODE REASON CERT CURL_ARGS...: the verdict's status, FHIR content type,
+# an OperationOutcome with the Spine code, the guard's headers, and the error-log line of this
+# refusal naming REASON (so refusals with the same status and code are told apart).
 refused() {
-  local name=$1 want=$2 code=$3 cert=$4; shift 4
+  local name=$1 want=$2 code=$3 reason=$4 cert=$5; shift 5
+  local log=$work/logs/error.log mark
+  mark=$(gpc_log_size "$log")
   fetch "$cert" "$@"
   local why
   if [ "$status" != "$want" ]; then gpc_fail "$name" "status $status, expected $want (curl rc $curl_rc) $(head -c 300 "$work/b")"; return; fi
   if [ "$(header Content-Type)" != application/fhir+json ]; then gpc_fail "$name" "Content-Type '$(header Content-Type)'"; return; fi
   if ! grep -q '"resourceType":"OperationOutcome"' "$work/b"; then gpc_fail "$name" "no OperationOutcome: $(head -c 300 "$work/b")"; return; fi
   if ! grep -q "\"code\":\"$code\"" "$work/b"; then gpc_fail "$name" "no Spine code $code: $(head -c 300 "$work/b")"; return; fi
+  if ! grep -q '"diagnostics":"[^"]' "$work/b"; then gpc_fail "$name" "no diagnostics: $(head -c 300 "$work/b")"; return; fi
   if ! why=$(check_guard_headers); then gpc_fail "$name" "$why"; return; fi
-  gpc_pass "$name"
+  if ! why=$(gpc_log_wait "$log" "$mark" "gpcguard refused the [a-z ]+: $want $code $reason: "); then
+    gpc_fail "$name" "no error-log line 'gpcguard refused ...: $want $code $reason', the log has: $why"; return
+  fi
+  gpc_pass "$name ($reason)"
 }
 
 # tls_refused NAME CERT ALERT [CURL_ARGS...]: the handshake fails with the TLS alert ALERT (as
@@ -323,23 +330,23 @@ else
 fi
 
 echo "== requests refused by the access phase"
-refused "missing Ssp-TraceID" 400 BAD_REQUEST client-valid -H "Ssp-From: $GPC_ASID_FROM" -H "Ssp-To: $GPC_ASID_TO" \
+refused "missing Ssp-TraceID" 400 BAD_REQUEST HEADER_MISSING client-valid -H "Ssp-From: $GPC_ASID_FROM" -H "Ssp-To: $GPC_ASID_TO" \
   -H "Ssp-InteractionID: $GPC_IID:fhir:rest:read:patient-1" -H "Authorization: Bearer $GOOD" "$url/Patient/2"
-refused "wrong Ssp-To" 400 BAD_REQUEST client-valid -H "Ssp-TraceID: $GPC_TRACE" -H "Ssp-From: $GPC_ASID_FROM" \
+refused "wrong Ssp-To" 400 BAD_REQUEST WRONG_RECIPIENT client-valid -H "Ssp-TraceID: $GPC_TRACE" -H "Ssp-From: $GPC_ASID_FROM" \
   -H "Ssp-To: 123456789123" -H "Ssp-InteractionID: $GPC_IID:fhir:rest:read:patient-1" \
   -H "Authorization: Bearer $GOOD" "$url/Patient/2"
-refused "interaction does not fit the path" 400 BAD_REQUEST client-valid "${META[@]}" \
+refused "interaction does not fit the path" 400 BAD_REQUEST INTERACTION_MISMATCH client-valid "${META[@]}" \
   -H "Authorization: Bearer $GOOD" "$url/Patient/2"
-refused "malformed JWT (signed, HS256)" 400 BAD_REQUEST client-valid "${READ[@]}" \
+refused "malformed JWT (signed, HS256)" 400 BAD_REQUEST JWT_MALFORMED client-valid "${READ[@]}" \
   -H "Authorization: Bearer $(gpc_signed_token)" "$url/Patient/2"
-refused "expired JWT" 400 BAD_REQUEST client-valid "${READ[@]}" \
+refused "expired JWT" 400 BAD_REQUEST JWT_EXPIRED client-valid "${READ[@]}" \
   -H "Authorization: Bearer $(gpc_token -60 'patient/*.read' Device)" "$url/Patient/2"
-refused "invalid FHIR claim (requesting_device not a Device)" 422 INVALID_RESOURCE client-valid "${READ[@]}" \
+refused "invalid FHIR claim (requesting_device not a Device)" 422 INVALID_RESOURCE JWT_INVALID_RESOURCE client-valid "${READ[@]}" \
   -H "Authorization: Bearer $(gpc_token 300 'patient/*.read' Devise)" "$url/Patient/2"
-refused "wrong scope (write for a read)" 400 BAD_REQUEST client-valid "${READ[@]}" \
+refused "wrong scope (write for a read)" 400 BAD_REQUEST SCOPE_DENIED client-valid "${READ[@]}" \
   -H "Authorization: Bearer $(gpc_token 300 'patient/*.write' Device)" "$url/Patient/2"
-refused "no Authorization header" 400 BAD_REQUEST client-valid "${READ[@]}" "$url/Patient/2"
-refused "dot-segment path refused, not normalised by nginx first" 400 BAD_REQUEST client-valid "${READ[@]}" \
+refused "no Authorization header" 400 BAD_REQUEST AUTHORIZATION_MISSING client-valid "${READ[@]}" "$url/Patient/2"
+refused "dot-segment path refused, not normalised by nginx first" 400 BAD_REQUEST INTERACTION_MISMATCH client-valid "${READ[@]}" \
   -H "Authorization: Bearer $GOOD" --path-as-is "$url/Organization/../Patient/2"
 fetch client-valid -I "${META[@]}" -H "Authorization: Bearer $GOOD" "$url/metadata"
 if [ "$status" = 400 ] && [ "$(header Content-Type)" = application/fhir+json ] && why=$(check_guard_headers); then
@@ -347,9 +354,9 @@ if [ "$status" = 400 ] && [ "$(header Content-Type)" = application/fhir+json ] &
 else
   gpc_fail "HEAD refused with status and headers" "status $status ${why:-}"
 fi
-refused "location with another guard re-checks the peer in the access phase (495)" 495 BAD_REQUEST client-valid \
+refused "location with another guard re-checks the peer in the access phase (495)" 495 BAD_REQUEST CERT_WRONG_HOST client-valid \
   "${READ[@]}" -H "Authorization: Bearer $GOOD" "$url/Practitioner/1"
-refused "plain-HTTP connection: access phase has no certificate (496)" 496 BAD_REQUEST none \
+refused "plain-HTTP connection: access phase has no certificate (496)" 496 BAD_REQUEST CERT_MISSING none \
   "${READ[@]}" -H "Authorization: Bearer $GOOD" "http://127.0.0.1:$plain_port$root/Patient/2"
 
 echo "== logs"
@@ -359,10 +366,10 @@ if grep -q '"verdict":"allowed"' "$audit" && grep -q "read:patient-1" "$audit" &
 else
   gpc_fail "audit log has allowed and refused provenance lines" "$(cat "$audit")"
 fi
-if grep -q "search:patient-1" "$audit" && ! grep -q 9000000009 "$audit" && ! grep -qF "${GOOD%%.*}" "$audit"; then
+if grep -q "search:patient-1" "$audit" && why=$(gpc_lacks "$audit" 9000000009 "${GOOD%%.*}"); then
   gpc_pass "audit log holds no query-string value and no token"
 else
-  gpc_fail "audit log holds no query-string value and no token" "$(grep -n 'search:patient\|9000000009' "$audit")"
+  gpc_fail "audit log holds no query-string value and no token" "${why:-} $(grep -n 'search:patient\|9000000009' "$audit")"
 fi
 if grep -q '\[warn\].*gpcguard refused the request: 400 BAD_REQUEST WRONG_RECIPIENT' "$work/logs/error.log" \
    && grep -q '\[warn\].*gpcguard refused the client certificate: 496' "$work/logs/error.log"; then
@@ -377,8 +384,9 @@ if grep -q '\[warn\].*gpcguard: TLS handshake refused (CERT_REVOKED): certificat
 else
   gpc_fail "error log explains a refused handshake (handshake hook)" "$(grep 'handshake' "$work/logs/error.log" | head -n 3)"
 fi
+grep gpcguard "$work/logs/error.log" > "$work/gpcguard-lines.log" || true
 if grep -q 'gpcguard allowed .*search:patient-1' "$work/logs/error.log" \
-   && ! grep gpcguard "$work/logs/error.log" | grep -qF -e "${GOOD%%.*}" -e 9000000009; then
+   && gpc_lacks "$work/gpcguard-lines.log" "${GOOD%%.*}" 9000000009 > /dev/null; then
   gpc_pass "gpcguard's error-log lines hold no token and no query-string value"
 else
   gpc_fail "gpcguard's error-log lines hold no token and no query-string value" "$(grep gpcguard "$work/logs/error.log" | grep -e 9000000009 -e search:patient | head -n 3)"

@@ -275,45 +275,70 @@ mod tests {
         }
     }
 
-    /// The record as it was written field by field before the one-allocation form: the
-    /// reference the fast form must match byte for byte.
-    fn reference_record(p: &Provenance<'_>, reason: Reason) -> String {
-        let answer = reason.answer();
-        let mut out = String::new();
-        out.push_str(if reason == Reason::Allowed { r#"{"verdict":"allowed""# } else { r#"{"verdict":"refused""# });
-        out.push_str(r#","reason":"#);
-        push_json(&mut out, answer.name);
-        out.push_str(r#","status":"#);
-        push_u16(&mut out, answer.http_status);
-        let field = |out: &mut String, name: &str, value: Option<&str>| {
+    /// Reason, name and status as the spec gives them (spec §5.2, API.md), written out here
+    /// rather than read from the code's own table, so a wrong row there fails the test.
+    const SPEC_ANSWERS: [(Reason, &str, u16); 23] = [
+        (Reason::Allowed, "ALLOWED", 200),
+        (Reason::HeaderMissing, "HEADER_MISSING", 400),
+        (Reason::HeaderInvalid, "HEADER_INVALID", 400),
+        (Reason::WrongRecipient, "WRONG_RECIPIENT", 400),
+        (Reason::InteractionUnknown, "INTERACTION_UNKNOWN", 400),
+        (Reason::InteractionMismatch, "INTERACTION_MISMATCH", 400),
+        (Reason::AuthorizationMissing, "AUTHORIZATION_MISSING", 400),
+        (Reason::JwtMalformed, "JWT_MALFORMED", 400),
+        (Reason::JwtClaimMissing, "JWT_CLAIM_MISSING", 400),
+        (Reason::JwtClaimInvalid, "JWT_CLAIM_INVALID", 400),
+        (Reason::JwtInvalidResource, "JWT_INVALID_RESOURCE", 422),
+        (Reason::JwtExpired, "JWT_EXPIRED", 400),
+        (Reason::ScopeDenied, "SCOPE_DENIED", 400),
+        (Reason::RequestTooLarge, "REQUEST_TOO_LARGE", 400),
+        (Reason::CertMissing, "CERT_MISSING", 496),
+        (Reason::CertUntrusted, "CERT_UNTRUSTED", 495),
+        (Reason::CertExpired, "CERT_EXPIRED", 495),
+        (Reason::CertNotYetValid, "CERT_NOT_YET_VALID", 495),
+        (Reason::CertRevoked, "CERT_REVOKED", 495),
+        (Reason::CertRevocationUnknown, "CERT_REVOCATION_UNKNOWN", 495),
+        (Reason::CertWrongHost, "CERT_WRONG_HOST", 495),
+        (Reason::CertMalformed, "CERT_MALFORMED", 495),
+        (Reason::Internal, "INTERNAL", 500),
+    ];
+
+    /// The record the provenance must give, built by serde_json from the rules (fields bounded
+    /// to 128 characters; the path to 512 bytes, non-printable bytes as `?`, `...` when cut), not
+    /// with the record's own escaping or bounds.
+    fn expected_record(p: &Provenance<'_>, name: &str, status: u16) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::Value;
+        let mut m = serde_json::Map::new();
+        m.insert("verdict".into(), Value::from(if name == "ALLOWED" { "allowed" } else { "refused" }));
+        m.insert("reason".into(), Value::from(name));
+        m.insert("status".into(), Value::from(status));
+        for (key, value) in field_names(p) {
             if let Some(v) = value {
-                out.push_str(",\"");
-                out.push_str(name);
-                out.push_str("\":");
-                push_json(out, bounded(v, MAX_FIELD_CHARS));
+                m.insert(key.into(), Value::from(v.chars().take(128).collect::<String>()));
             }
-        };
-        field(&mut out, "trace_id", p.trace_id);
-        field(&mut out, "from", p.from);
-        field(&mut out, "to", p.to);
-        field(&mut out, "interaction", p.interaction);
-        field(&mut out, "method", p.method);
-        if let Some(path) = p.path {
-            out.push_str(r#","path":"#);
-            push_json(&mut out, &crate::refusal::printable(path, MAX_PATH_BYTES));
         }
-        field(&mut out, "ods_code", p.ods_code);
-        field(&mut out, "sds_user_id", p.sds_user_id);
-        field(&mut out, "sds_role_id", p.sds_role_id);
-        field(&mut out, "device", p.device);
-        field(&mut out, "scope", p.scope);
-        field(&mut out, "reason_for_request", p.reason_for_request);
-        out.push('}');
-        out
+        if let Some(path) = p.path {
+            let mut shown: String = path.iter().take(512).map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '?' }).collect();
+            if path.len() > 512 {
+                shown.push_str("...");
+            }
+            m.insert("path".into(), Value::from(shown));
+        }
+        m
+    }
+
+    /// The fields in the order the record writes them (spec §9: provenance first, claims after).
+    fn field_names<'a>(p: &Provenance<'a>) -> [(&'static str, Option<&'a str>); 11] {
+        [
+            ("trace_id", p.trace_id), ("from", p.from), ("to", p.to), ("interaction", p.interaction), ("method", p.method),
+            ("ods_code", p.ods_code), ("sds_user_id", p.sds_user_id), ("sds_role_id", p.sds_role_id), ("device", p.device),
+            ("scope", p.scope), ("reason_for_request", p.reason_for_request),
+        ]
     }
 
     #[test]
-    fn record_is_byte_for_byte_the_field_by_field_record() {
+    fn record_is_what_an_independent_json_writer_expects() {
+        assert_eq!(SPEC_ANSWERS.len(), REASONS.len(), "a reason without its spec answer here");
         let long_plain = "x".repeat(200);
         let long_wide = "é".repeat(200);
         let values: [Option<&str>; 10] = [
@@ -340,10 +365,16 @@ mod tests {
                     scope: at(9),
                     reason_for_request: *v,
                 };
-                for a in REASONS {
-                    let r = p.record(a.reason);
-                    assert_eq!(r, reference_record(&p, a.reason), "{:?} {:?}", a.reason, p);
-                    assert!(!r.bytes().any(|b| b < 0x20), "a control byte (or NUL) in {r:?}");
+                for (reason, name, status) in SPEC_ANSWERS {
+                    let r = p.record(reason);
+                    let got: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&r).unwrap_or_else(|e| panic!("{e}: {r}"));
+                    assert_eq!(got, expected_record(&p, name, status), "{reason:?} {p:?}");
+                    // One line of printable ASCII, whatever the values hold.
+                    assert!(r.bytes().all(|b| (0x20..0x7f).contains(&b)), "a control or non-ASCII byte in {r:?}");
+                    // Fields in their documented order: verdict, reason, status, headers, path, claims.
+                    let order = ["verdict", "reason", "status", "trace_id", "from", "to", "interaction", "method", "path", "ods_code", "sds_user_id", "sds_role_id", "device", "scope", "reason_for_request"];
+                    let at: Vec<usize> = order.iter().filter(|k| got.contains_key(**k)).map(|k| r.find(&format!("\"{k}\":")).unwrap()).collect();
+                    assert!(at.windows(2).all(|w| w[0] < w[1]), "fields out of order: {r}");
                 }
             }
         }

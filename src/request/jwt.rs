@@ -242,6 +242,40 @@ mod tests {
         assert_eq!(reason(&with_slash.replace('_', "/")), Reason::JwtMalformed);
     }
 
+    fn message(t: &str) -> String {
+        decode(t).unwrap_err().message
+    }
+
+    #[test]
+    fn refusals_say_which_rule_of_the_envelope_failed() {
+        let (h, p) = (b64(HEADER.as_bytes()), b64(b"{}"));
+        let unsigned = "the bearer token is signed; GP Connect tokens are unsigned (alg none, empty signature)";
+        for (t, want) in [
+            (format!("{h}.{p}"), "the bearer token is not `header.payload.` (one dot: the empty signature must be kept)"),
+            (format!("{h}.{p}.c2ln"), unsigned),
+            (format!("{h}.{p}.x.y"), "the bearer token has more than three parts"),
+            (format!("{h}{p}"), "the bearer token is not `header.payload.` (no dot)"),
+            (format!(".{p}."), "the bearer token has an empty header or payload"),
+            (format!("{h}.."), "the bearer token has an empty header or payload"),
+            (format!("{h}.{p}="), "the bearer token is not `header.payload.` (one dot: the empty signature must be kept)"),
+            (format!("{h}.{}.", &p[..p.len() - 1]), "the JWT payload is not strict base64url without padding"),
+            (format!("{}.{p}.", "A".repeat(5)), "the JWT header is not base64url (impossible length)"),
+        ] {
+            assert_eq!(message(&t), want, "{t}");
+        }
+        for (header, want) in [
+            (r#"{"alg":"HS256","typ":"JWT"}"#, r#"the JWT header alg is not "none" (unsigned tokens only)"#),
+            (r#"{"alg":"none","typ":"jwt"}"#, r#"the JWT header typ is not "JWT""#),
+            (r#"{"alg":"none","typ":"JWT","kid":"1"}"#, "the JWT header has a member other than alg and typ"),
+            (r#"{"alg":"none"}"#, r#"the JWT header must have alg "none" and typ "JWT""#),
+            (r#"{"typ":"JWT"}"#, r#"the JWT header must have alg "none" and typ "JWT""#),
+            (r#"["alg","none"]"#, "the JWT header is not a JSON object"),
+            (r#"{"alg":"none","typ":"JWT"}x"#, "the JWT header is not valid JSON"),
+        ] {
+            assert_eq!(message(&token(header, "{}")), want, "{header}");
+        }
+    }
+
     fn parse_payload(payload: &[u8], limits: &Limits) -> Checked<()> {
         crate::request::claims::read(payload, limits, crate::request::claims::FhirElements::standard().unwrap()).map(drop)
     }

@@ -139,4 +139,25 @@ mod tests {
         assert!(check(&parse("organization/*.write").unwrap(), r, false).is_ok());
         assert_eq!(check(&parse("patient/*.read conf/R").unwrap(), r, false).unwrap_err().reason, Reason::ScopeDenied);
     }
+
+    #[test]
+    fn refusals_name_the_scope_sent_and_the_scope_needed() {
+        let message = |scope: &str, tail: &str| check(&parse(scope).unwrap(), row(tail), true).unwrap_err().message;
+        // Each base scope named as itself, both as sent and as needed.
+        for (sent, tail, needed) in [
+            ("patient/*.write", "fhir:rest:read:patient-1", "patient/*.read"),
+            ("organization/*.read", "fhir:rest:create:appointment-1", "patient/*.write"),
+            ("patient/*.read", "fhir:rest:read:metadata-1", "organization/*.read"),
+            ("organization/*.write", "fhir:rest:read:location-1", "organization/*.read"),
+        ] {
+            assert_eq!(
+                message(sent, tail),
+                format!("requested_scope {sent} does not permit interaction urn:nhs:names:services:gpconnect:{tail}, which needs {needed}")
+            );
+        }
+        assert_eq!(
+            message("patient/*.read conf/R", "fhir:operation:gpc.getstructuredrecord-1"),
+            "requested_scope conf/R (sensitive records) is only for the migrate interactions, not urn:nhs:names:services:gpconnect:fhir:operation:gpc.getstructuredrecord-1"
+        );
+    }
 }

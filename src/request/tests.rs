@@ -602,3 +602,173 @@ fn the_checker_never_panics_on_garbage() {
         }
     }
 }
+
+/// `(reason, message)` of a verdict, for exact assertions.
+fn why(v: &Verdict) -> (Reason, &str) {
+    (v.reason, v.message.as_str())
+}
+
+/// The settings of [`settings`] with one limit changed.
+fn checker_with(change: impl FnOnce(&mut Limits)) -> RequestChecker {
+    let mut s = settings();
+    change(&mut s.limits);
+    RequestChecker::new(&s).unwrap()
+}
+
+impl Req {
+    fn header_bytes(&self) -> usize {
+        self.headers.iter().map(|(n, v)| n.len() + v.len()).sum()
+    }
+
+    fn authorization(&self) -> &[u8] {
+        &self.headers.iter().find(|(n, _)| n == b"Authorization").unwrap().1
+    }
+}
+
+/// Each request limit of the configuration table at exactly N (allowed) and N + 1 (refused with
+/// the reason and a message naming the key), at its default value.
+#[test]
+fn header_count_limit_at_n_and_n_plus_1() {
+    let c = checker();
+    let mut r = Req::read_patient();
+    let mut i = 0;
+    while r.headers.len() < 100 {
+        r = r.add(&format!("X-{i}"), b"1");
+        i += 1;
+    }
+    assert!(r.run_with(&c).allowed(), "exactly max_header_count (100) headers");
+    let v = r.add("X-one-more", b"1").run_with(&c);
+    assert_eq!(why(&v), (Reason::RequestTooLarge, "101 headers, more than max_header_count (100)"));
+    assert_eq!((v.http_status(), v.error_code()), (400, "BAD_REQUEST"));
+}
+
+#[test]
+fn header_bytes_limit_at_n_and_n_plus_1() {
+    let c = checker();
+    let r = Req::read_patient();
+    let pad = 65536 - r.header_bytes() - "X-Pad".len();
+    let r = r.add("X-Pad", &vec![b'a'; pad]);
+    assert_eq!(r.header_bytes(), 65536);
+    assert!(r.run_with(&c).allowed(), "exactly max_header_bytes (65536)");
+    let v = r.add("X", b"").run_with(&c);
+    assert_eq!(why(&v), (Reason::RequestTooLarge, "the headers are 65537 bytes, more than max_header_bytes (65536)"));
+}
+
+#[test]
+fn authorization_limit_at_n_and_n_plus_1() {
+    // A valid token padded with JSON whitespace after the payload object to exactly 8192 bytes of
+    // Authorization value ("Bearer " + header + "." + payload + ".").
+    let claims = baseline_claims().to_string();
+    let room = 8192 - "Bearer .".len() - kit::b64url(kit::HEADER.as_bytes()).len() - 1;
+    // base64url of n bytes is ceil(4n/3) characters.
+    let n = (0..).find(|&n| (4 * n + 2) / 3 == room).expect("a payload length fills the room exactly");
+    let padded = format!("{claims}{}", " ".repeat(n - claims.len()));
+    let r = Req::read_patient().bearer(&token_raw(&padded));
+    assert_eq!(r.authorization().len(), 8192);
+    let c = checker();
+    assert!(r.run_with(&c).allowed(), "exactly max_authorization_bytes (8192)");
+    let mut auth = r.authorization().to_vec();
+    auth.push(b'A');
+    let v = r.header("Authorization", Some(&auth)).run_with(&c);
+    assert_eq!(why(&v), (Reason::RequestTooLarge, "the Authorization header is 8193 bytes, more than max_authorization_bytes (8192)"));
+}
+
+#[test]
+fn target_limit_at_n_and_n_plus_1() {
+    let c = checker();
+    let base = format!("{G}/Patient/2?q=");
+    let at = |n: usize| Req::read_patient().target(&format!("{base}{}", "a".repeat(n - base.len())));
+    assert!(at(8192).run_with(&c).allowed(), "exactly max_target_bytes (8192)");
+    let v = at(8193).run_with(&c);
+    assert_eq!(why(&v), (Reason::RequestTooLarge, "the request target is 8193 bytes, more than max_target_bytes (8192)"));
+}
+
+#[test]
+fn json_bytes_limit_at_n_and_n_plus_1() {
+    // The decoded payload at exactly 8192 bytes (JSON whitespace after the object), with room in
+    // the Authorization and header limits so that max_json_bytes alone decides.
+    let c = checker_with(|l| {
+        l.max_authorization_bytes = 1 << 16;
+        l.max_header_bytes = 1 << 17;
+    });
+    let claims = baseline_claims().to_string();
+    let sized = |n: usize| Req::read_patient().bearer(&token_raw(&format!("{claims}{}", " ".repeat(n - claims.len()))));
+    assert!(sized(8192).run_with(&c).allowed(), "exactly max_json_bytes (8192)");
+    let v = sized(8193).run_with(&c);
+    assert_eq!(why(&v), (Reason::RequestTooLarge, "the JWT payload decodes to 8193 bytes, more than max_json_bytes (8192)"));
+    // The JOSE header is held to the same limit.
+    let c = checker_with(|l| l.max_json_bytes = kit::HEADER.len() - 1);
+    let v = Req::read_patient().bearer(&format!("{}.{}.", kit::b64url(kit::HEADER.as_bytes()), kit::b64url(b"{}"))).run_with(&c);
+    assert_eq!(why(&v), (Reason::RequestTooLarge, "the JWT header decodes to 26 bytes, more than max_json_bytes (25)"));
+}
+
+/// `claims` with an extra member `x` holding `levels` nested arrays: the payload's nesting is
+/// then `levels + 1` (the payload object is level 1).
+fn nested(levels: usize) -> Value {
+    let text = format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+    with(baseline_claims(), "x", Some(serde_json::from_str(&text).unwrap()))
+}
+
+#[test]
+fn json_depth_limit_at_n_and_n_plus_1() {
+    let c = checker();
+    assert!(Req::read_patient().claims(&nested(15)).run_with(&c).allowed(), "nesting exactly max_json_depth (16)");
+    let v = Req::read_patient().claims(&nested(16)).run_with(&c);
+    assert_eq!(why(&v), (Reason::JwtMalformed, "the JWT payload is nested too deeply"));
+    // A configured depth moves the boundary with it. The baseline's own deepest value is at
+    // level 5 (requesting_practitioner.name[0].given), so 5 is the least that admits it.
+    for depth in [5, 6, 64] {
+        let c = checker_with(|l| l.max_json_depth = depth);
+        let v = Req::read_patient().claims(&nested(depth - 1)).run_with(&c);
+        assert!(v.allowed(), "nesting {depth} with max_json_depth {depth}: {v:?}");
+        let v = Req::read_patient().claims(&nested(depth)).run_with(&c);
+        assert_eq!(why(&v), (Reason::JwtMalformed, "the JWT payload is nested too deeply"), "max_json_depth {depth}");
+    }
+    let v = Req::read_patient().run_with(&checker_with(|l| l.max_json_depth = 4));
+    assert_eq!(why(&v), (Reason::JwtMalformed, "the JWT payload is nested too deeply"));
+    // Inside a resource claim: an unknown element at depth 16 is read (and refused as not STU3),
+    // one level deeper the reader stops first.
+    let deep_in = |levels: usize| {
+        let text = format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+        with(baseline_claims(), "requesting_device.x", Some(serde_json::from_str(&text).unwrap()))
+    };
+    assert_eq!(Req::read_patient().claims(&deep_in(14)).run_with(&c).reason, Reason::JwtInvalidResource);
+    let v = Req::read_patient().claims(&deep_in(15)).run_with(&c);
+    assert_eq!(why(&v), (Reason::JwtMalformed, "the JWT payload is nested too deeply"));
+}
+
+#[test]
+fn exp_at_now_plus_skew_and_one_more() {
+    for skew in [0, 60, 3600] {
+        let mut s = settings();
+        s.clock_skew_seconds = skew;
+        let c = RequestChecker::new(&s).unwrap();
+        let exp = kit::IAT + 300;
+        let mut r = Req::read_patient();
+        r.now = exp + skew;
+        assert!(r.run_with(&c).allowed(), "now = exp + skew ({skew})");
+        r.now = exp + skew + 1;
+        let v = r.run_with(&c);
+        assert_eq!(why(&v), (Reason::JwtExpired, format!("the JWT expired {} seconds ago", skew + 1).as_str()));
+        assert_eq!((v.http_status(), v.error_code()), (400, "BAD_REQUEST"));
+    }
+}
+
+#[test]
+fn future_iat_at_now_plus_skew_and_one_more() {
+    for skew in [0, 60, 3600] {
+        let mut s = settings();
+        s.clock_skew_seconds = skew;
+        s.check_iat_future = true;
+        let c = RequestChecker::new(&s).unwrap();
+        let mut r = Req::read_patient();
+        r.now = kit::IAT - skew;
+        assert!(r.run_with(&c).allowed(), "iat = now + skew ({skew})");
+        r.now = kit::IAT - skew - 1;
+        let v = r.run_with(&c);
+        assert_eq!(why(&v), (Reason::JwtClaimInvalid, format!("the JWT claim iat is {} seconds in the future", skew + 1).as_str()));
+        // Not checked unless configured (GP Connect 1.2.3+).
+        s.check_iat_future = false;
+        assert!(r.run_with(&RequestChecker::new(&s).unwrap()).allowed());
+    }
+}
