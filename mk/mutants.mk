@@ -3,7 +3,7 @@
 # a fault no test notices ("missed") is a test to write or an equivalence to explain in
 # docs/MUTANTS.md.
 #
-#   make mutants [MUTANTS_FILES="src/ssp.rs src/jwt.rs"] [MUTANTS_JOBS=1] [MUTANTS_TIMEOUT=300]
+#   make mutants [MUTANTS_FILES="src/request/ssp.rs src/request/jwt.rs"] [MUTANTS_JOBS=1] [MUTANTS_TIMEOUT=300]
 #       every mutant of MUTANTS_FILES (default: all the verdict modules); writes the summary
 #       between the markers of docs/MUTANTS.md. Long (a build per mutant): not part of make test.
 #   make mutants-quick [MUTANTS_BASE=main] [MUTANTS_QUICK_SECONDS=900]
@@ -18,8 +18,10 @@
 CARGO_MUTANTS_VERSION := 27.1.0
 MUTANTS_TOOLS   := build/tools
 CARGO_MUTANTS   := $(MUTANTS_TOOLS)/bin/cargo-mutants
-MUTANTS_VERDICT_FILES := src/ssp.rs src/interactions.rs src/jwt.rs src/claims.rs src/claims/payload.rs \
-	src/scope.rs src/pki.rs src/profile.rs src/tls.rs src/config.rs
+MUTANTS_VERDICT_FILES := src/request/ssp.rs src/request/interactions.rs src/request/jwt.rs \
+	src/request/claims.rs src/request/claims/payload.rs src/request/fhir/validate.rs \
+	src/request/fhir/primitive.rs src/request/scope.rs src/connection/pki.rs \
+	src/connection/profile.rs src/connection/tls.rs src/config.rs
 MUTANTS_FILES   ?= $(MUTANTS_VERDICT_FILES)
 MUTANTS_JOBS    ?= 1
 MUTANTS_TIMEOUT ?= 300
@@ -46,13 +48,15 @@ mutants: $(CARGO_MUTANTS)
 # The verdict modules' lines changed since the base, as a diff cargo-mutants reads (--in-diff).
 # The verdict is read from missed.txt: cargo-mutants exits 3 when a mutant timed out even if others
 # were missed, and a mutant that hangs the tests is one they noticed.
-mutants-quick: $(CARGO_MUTANTS)
+# cargo-mutants is installed (a long compile) only when there is a changed line to mutate.
+mutants-quick:
 	@mkdir -p $(MUTANTS_OUT)-quick
 	@base=$$(git merge-base HEAD $(MUTANTS_BASE) 2>/dev/null || true); \
 	if [ -z "$$base" ] || [ "$$base" = "$$(git rev-parse HEAD)" ]; then base=$$(git rev-parse HEAD~1); fi; \
 	diff=$(MUTANTS_OUT)-quick/changes.diff; out=$(MUTANTS_OUT)-quick/mutants.out; \
 	git diff "$$base" HEAD -- $(MUTANTS_VERDICT_FILES) > $$diff; \
-	n=0; [ -s $$diff ] && n=$$($(MUTANTS_ENV) cargo mutants --list --in-diff $$diff | grep -c . || true); \
+	n=0; if [ -s $$diff ]; then $(MAKE) --no-print-directory $(CARGO_MUTANTS); \
+	  n=$$($(MUTANTS_ENV) cargo mutants --list --in-diff $$diff | grep -c . || true); fi; \
 	if [ "$$n" = 0 ]; then \
 	  echo "mutants-quick: no mutant on the verdict-module lines changed since $$(git rev-parse --short $$base)"; exit 0; \
 	fi; \
