@@ -139,7 +139,7 @@ row "malformed JWT (signed, alg HS256)" 400 BAD_REQUEST JWT_MALFORMED "the beare
 row "expired JWT" 400 BAD_REQUEST JWT_EXPIRED "the JWT expired" client-valid -- \
   "${H[@]}" "${READ[@]}" -H "Authorization: Bearer $(token -60 'patient/*.read' Device)" "$url/Patient/2"
 row "invalid Device claim" 422 INVALID_RESOURCE JWT_INVALID_RESOURCE \
-  "the JWT claim requesting_device is not a valid FHIR STU3 Device" client-valid -- \
+  "requesting_device.resourceType is not Device" client-valid -- \
   "${H[@]}" "${READ[@]}" -H "Authorization: Bearer $(token 300 'patient/*.read' Devise)" "$url/Patient/2"
 row "wrong scope (write for a read)" 400 BAD_REQUEST SCOPE_DENIED \
   "requested_scope patient/*.write does not permit interaction" client-valid -- \
