@@ -1,6 +1,7 @@
 package org.gpcguard;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.util.Map;
@@ -13,15 +14,17 @@ import org.junit.jupiter.api.Test;
 class NumbersTest {
     private static final Pattern ENTRY = Pattern.compile("^\\s*GPCGUARD_([A-Z_]+) = (\\d+),", Pattern.MULTILINE);
 
+    /** The entries of one enum of the header (the header has others, e.g. gpcguard_check). */
     private static Map<String, Integer> headerEntries(boolean reasons) throws Exception {
         String header = Files.readString(TestPki.REPO.resolve("include/gpcguard.h"));
+        String open = reasons ? "typedef enum gpcguard_reason {" : "typedef enum gpcguard_result {";
+        int start = header.indexOf(open);
+        assertTrue(start >= 0, "include/gpcguard.h has no " + open);
+        String body = header.substring(start, header.indexOf("}", start));
         Map<String, Integer> out = new TreeMap<>();
-        Matcher m = ENTRY.matcher(header);
+        Matcher m = ENTRY.matcher(body);
         while (m.find()) {
-            boolean isReason = m.group(1).startsWith("REASON_");
-            if (isReason == reasons) {
-                out.put(reasons ? m.group(1).substring("REASON_".length()) : m.group(1), Integer.parseInt(m.group(2)));
-            }
+            out.put(reasons ? m.group(1).substring("REASON_".length()) : m.group(1), Integer.parseInt(m.group(2)));
         }
         return out;
     }
