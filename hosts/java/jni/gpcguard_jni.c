@@ -157,6 +157,19 @@ static char *c_string(JNIEnv *env, jbyteArray a, const char *what) {
     return s;
 }
 
+/* Turns a configuration into a guard (the configuration is freed either way); 0 and a Java
+ * exception on failure. */
+static jlong guard_from_config(JNIEnv *env, gpcguard_config *cfg) {
+    gpcguard_guard *g = NULL;
+    gpcguard_result r = gpcguard_guard_new(cfg, &g);
+    gpcguard_config_free(cfg);
+    if (r != GPCGUARD_OK) {
+        throw_result(env, r, NULL);
+        return 0;
+    }
+    return (jlong)(intptr_t)g;
+}
+
 static jlong n_guardFromFile(JNIEnv *env, jclass cls, jbyteArray path_utf8) {
     char *path = c_string(env, path_utf8, "the configuration path is null");
     if (!path) return 0;
@@ -167,14 +180,7 @@ static jlong n_guardFromFile(JNIEnv *env, jclass cls, jbyteArray path_utf8) {
         throw_result(env, r, NULL);
         return 0;
     }
-    gpcguard_guard *g = NULL;
-    r = gpcguard_guard_new(cfg, &g);
-    gpcguard_config_free(cfg);
-    if (r != GPCGUARD_OK) {
-        throw_result(env, r, NULL);
-        return 0;
-    }
-    return (jlong)(intptr_t)g;
+    return guard_from_config(env, cfg);
 }
 
 /* keys and values: UTF-8 byte arrays, pairwise; list keys append, as gpcguard_config_set does. */
@@ -215,14 +221,7 @@ static jlong n_guardFromSettings(JNIEnv *env, jclass cls, jobjectArray keys, job
             return 0;
         }
     }
-    gpcguard_guard *g = NULL;
-    r = gpcguard_guard_new(cfg, &g);
-    gpcguard_config_free(cfg);
-    if (r != GPCGUARD_OK) {
-        throw_result(env, r, NULL);
-        return 0;
-    }
-    return (jlong)(intptr_t)g;
+    return guard_from_config(env, cfg);
 }
 
 static void n_reload(JNIEnv *env, jclass cls, jlong handle) {
