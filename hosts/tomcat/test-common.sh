@@ -74,3 +74,19 @@ protocol_checks() {
     gpc_fail "client-initiated renegotiation refused" "$(tail -n 8 "$work/reneg.out")"
   fi
 }
+
+# Resumed sessions after a revocation. session_request: one SSP read request with GOOD, closing
+# the connection (so s_client -ign_eof ends when the server has answered).
+session_request() {
+  printf 'GET %s/Patient/2 HTTP/1.1\r\nHost: localhost\r\nSsp-TraceID: %s\r\nSsp-From: %s\r\nSsp-To: %s\r\nSsp-InteractionID: %s:fhir:rest:read:patient-1\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n' \
+    "$ROOT" "$GPC_TRACE" "$GPC_ASID_FROM" "$GPC_ASID_TO" "$GPC_IID" "$GOOD"
+}
+# session_handshake CERT OUT S_CLIENT_ARGS...: a TLS 1.2 connection presenting CERT that sends
+# session_request; s_client's whole output (session details, response) in OUT.
+session_handshake() {
+  local cert=$1 out=$2; shift 2
+  session_request | timeout 15 openssl s_client -connect "127.0.0.1:$tls_port" -servername localhost -tls1_2 -ign_eof \
+    -CAfile "$pki/root-ca.pem" -cert "$pki/$cert.pem" -key "$pki/$cert.key" "$@" > "$out" 2>&1
+}
+# The HTTP status s_client's output OUT holds ("" for none).
+session_status() { grep -ao 'HTTP/1.1 [0-9]*' "$1" | head -n 1 | cut -d' ' -f2; }

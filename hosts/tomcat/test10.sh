@@ -179,6 +179,9 @@ else
 fi
 
 echo "== CRL swap and reload (reloadInterval) with no restart"
+# A TLS session of client-later-revoked, saved while its certificate is good (resumed below).
+session_handshake client-later-revoked "$work/sess-full.out" -sess_out "$work/later-revoked.sess"
+saved=$(session_status "$work/sess-full.out")
 mkfifo "$work/ka.in"
 openssl s_client -quiet -connect "127.0.0.1:$tls_port" -servername localhost -CAfile "$pki/root-ca.pem" \
   -cert "$pki/client-later-revoked.pem" -key "$pki/client-later-revoked.key" < "$work/ka.in" > "$work/ka.out" 2>&1 &
@@ -210,6 +213,16 @@ else
   gpc_fail "kept-alive connection answered 495" "second response: '$second': $(tail -c 600 "$work/ka.out")"
 fi
 kill "$ka_pid" 2>/dev/null; ka_pid=
+# JSSE resumes the saved session without asking the TrustManager (tickets are off, the session
+# ID is in JSSE's cache): the Valve's per-request re-check of the peer answers 495.
+session_handshake client-later-revoked "$work/sess-resumed.out" -sess_in "$work/later-revoked.sess"
+resumed=$(session_status "$work/sess-resumed.out")
+if [ "$saved" = 200 ] && grep -q '^Reused, TLSv1.2' "$work/sess-resumed.out" && [ "$resumed" = 495 ] \
+   && grep -q '"code":"BAD_REQUEST"' "$work/sess-resumed.out" && grep -q 'later revoked is revoked' "$work/sess-resumed.out"; then
+  gpc_pass "a session of client-later-revoked saved before the CRL swap resumes (Reused) and is answered 495 naming the revocation"
+else
+  gpc_fail "resumed session answered 495" "before: $saved; resumed: '$resumed' $(grep -aE '^(New|Reused)|alert' "$work/sess-resumed.out" | head -n 3) $(tail -c 400 "$work/sess-resumed.out")"
+fi
 
 echo "== a failed reload (JMX operation) keeps the old state"
 printf 'not a CRL\n' > "$pki/sub-ca.crl"

@@ -130,6 +130,9 @@ refused "Filter: plain HTTP, no certificate (496)" 496 BAD_REQUEST none "${READ[
   "http://127.0.0.1:$plain_port/filtered$ROOT/Patient/2"
 
 echo "== CRL swap and reload (reloadInterval) with no restart"
+# A TLS session (ticket) of client-later-revoked, saved while its certificate is good.
+session_handshake client-later-revoked "$work/sess-full.out" -sess_out "$work/later-revoked.sess"
+saved=$(session_status "$work/sess-full.out")
 mkfifo "$work/ka.in"
 timeout 60 openssl s_client -quiet -connect "127.0.0.1:$tls_port" -servername localhost -CAfile "$pki/root-ca.pem" \
   -cert "$pki/client-later-revoked.pem" -key "$pki/client-later-revoked.key" < "$work/ka.in" > "$work/ka.out" 2>&1 &
@@ -160,6 +163,17 @@ else
   gpc_fail "kept-alive connection answered 495" "second response: '$second': $(tail -c 600 "$work/ka.out")"
 fi
 kill "$ka_pid" 2>/dev/null; ka_pid=
+# gpcguard's ticket callback: the ticket's stamp is of the state before the reload, so the
+# certificate is verified again, fails, and the client gets a full handshake, which refuses the
+# certificate it sends with the alert that names it. Nothing is answered.
+session_handshake client-later-revoked "$work/sess-resumed.out" -sess_in "$work/later-revoked.sess"
+resumed=$(session_status "$work/sess-resumed.out")
+if [ "$saved" = 200 ] && grep -q 'TLS session ticket:' "$work/sess-full.out" && [ -z "$resumed" ] \
+   && ! grep -q '^Reused' "$work/sess-resumed.out" && grep -qi 'alert certificate revoked' "$work/sess-resumed.out"; then
+  gpc_pass "a session (ticket) of client-later-revoked saved before the CRL swap is not resumed: full handshake refused with alert certificate revoked"
+else
+  gpc_fail "resumed session refused" "before: $saved; after: status '$resumed' $(grep -aE '^(New|Reused)|alert' "$work/sess-resumed.out" | head -n 3) $(tail -c 400 "$work/sess-resumed.out")"
+fi
 
 echo "== logs"
 audit=$(cat "$base/gpcguard-audit.log" 2>/dev/null)
