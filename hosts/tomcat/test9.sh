@@ -31,12 +31,15 @@ mkdir -p "$work/classes" "$work/webroot$ROOT/Patient"
 printf '{"resourceType":"Patient","id":"2"}' > "$work/webroot$ROOT/Patient/2"
 "$JAVA_HOME/bin/javac" -d "$work/classes" -cp "$build/gpcguard.jar:$cp9" "$here/test/Tomcat9Main.java" || exit 1
 
-# start_tomcat BASE CONFIG: the embedded Tomcat 9 on fresh ports; output in BASE/stdout.log.
+# start_tomcat BASE CONFIG [RELOAD_INTERVAL]: the embedded Tomcat 9 on fresh ports, JMX on
+# $jmx_port; output in BASE/stdout.log.
 start_tomcat() {
   mkdir -p "$1"
-  tls_port=$(gpc_free_port); plain_port=$(gpc_free_port)
+  tls_port=$(gpc_free_port); plain_port=$(gpc_free_port); jmx_port=$(gpc_free_port)
   "$JAVA_HOME/bin/java" -Xmx256m -Djava.library.path="$TCNATIVE_DIR" -Dgpcguard.jni.library="$build/libgpcguard_jni.so" \
-    -cp "$work/classes:$build/gpcguard.jar:$cp9" Tomcat9Main "$1" "$pki" "$2" "$tls_port" "$plain_port" "$work/webroot" \
+    -Dcom.sun.management.jmxremote.port="$jmx_port" -Dcom.sun.management.jmxremote.host=127.0.0.1 \
+    -Dcom.sun.management.jmxremote.authenticate=false -Dcom.sun.management.jmxremote.ssl=false \
+    -cp "$work/classes:$build/gpcguard.jar:$cp9" Tomcat9Main "$1" "$pki" "$2" "$tls_port" "$plain_port" "$work/webroot" ${3:-} \
     > "$1/stdout.log" 2>&1 &
   tomcat_pid=$!
 }
@@ -52,14 +55,19 @@ else
 fi
 kill "$tomcat_pid" 2>/dev/null; wait "$tomcat_pid" 2>/dev/null; tomcat_pid=
 
+# wait_started BASE: until the plain connector answers; exits the test if Tomcat died.
+wait_started() {
+  for _ in $(seq 600); do
+    curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$plain_port/" && return 0
+    kill -0 "$tomcat_pid" 2>/dev/null || { echo "Tomcat exited:"; tail -n 30 "$1/stdout.log"; exit 1; }
+    sleep 0.2
+  done
+}
+
 echo "== starting the embedded Tomcat 9 (APR, the page's attributes)"
 base=$work/base
 start_tomcat "$base" "$pki/provider.toml"
-for _ in $(seq 600); do
-  curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$plain_port/" && break
-  kill -0 "$tomcat_pid" 2>/dev/null || { echo "Tomcat exited:"; tail -n 30 "$base/stdout.log"; exit 1; }
-  sleep 0.2
-done
+wait_started "$base"
 if grep -q 'gpcguard policy applied to the native SSL_CTX of connector port' "$base/stdout.log"; then
   gpc_pass "the policy is applied to the APR connector's native SSL_CTX ($(grep -o 'tcnative [0-9.]*' "$base/stdout.log" | head -1))"
 else
@@ -182,6 +190,35 @@ if grep -q 'read:patient-1' <<< "$audit" && ! grep -qF "$(cut -d. -f2 <<< "$GOOD
   gpc_pass "audit lines in their own log, no token in any log"
 else
   gpc_fail "audit lines" "$(head -c 500 <<< "$audit")"
+fi
+
+echo "== Tomcat re-creates its SSL contexts (reloadSslHostConfigs over JMX), no listener reload"
+kill "$tomcat_pid" 2>/dev/null; wait "$tomcat_pid" 2>/dev/null; tomcat_pid=
+base=$work/reloadssl
+start_tomcat "$base" "$pki/provider.toml" 0     # no reloadInterval: nothing re-applies by the clock
+wait_started "$base"
+url=https://localhost:$tls_port$ROOT
+"$JAVA_HOME/bin/java" "$here/test/JmxReload.java" "$jmx_port" 'Tomcat:type=ThreadPool,name=*' reloadSslHostConfigs > "$work/jmx-ssl.out" 2>&1
+if grep -q '^invoked reloadSslHostConfigs on Tomcat:type=ThreadPool,name="https-openssl-apr' "$work/jmx-ssl.out"; then
+  gpc_pass "reloadSslHostConfigs invoked on the APR connector over JMX"
+else
+  gpc_fail "reloadSslHostConfigs over JMX" "$(cat "$work/jmx-ssl.out")"
+fi
+# Clients that send SNI (curl and s_client here) are moved by tcnative to the re-created context.
+if s_client -tls1_2 -cipher 'ECDHE-RSA-AES256-SHA:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384' \
+   && grep -q 'Cipher is ECDHE-RSA-AES256-GCM-SHA384' "$work/s.out"; then
+  gpc_pass "after reloadSslHostConfigs: server order still picks ECDHE-RSA-AES256-GCM-SHA384"
+else
+  gpc_fail "after reloadSslHostConfigs: server order" "$(grep -E 'Cipher|alert|error' "$work/s.out" | head -n 4)"
+fi
+tls_refused "after reloadSslHostConfigs: revoked client certificate" client-revoked "certificate revoked"
+tls_refused "after reloadSslHostConfigs: client certificate for another FQDN" client-wrong-fqdn "bad certificate"
+tls_refused "after reloadSslHostConfigs: client certificate from an unrelated CA" client-unrelated "unknown ca"
+fetch client-valid "${READ[@]}" -H "Authorization: Bearer $GOOD" "$url/Patient/2"
+if [ "$status" = 200 ] && grep -q 'gpcguard policy applied to the re-created native SSL_CTX' "$base/stdout.log"; then
+  gpc_pass "after reloadSslHostConfigs: client-valid 200; the listener logged applying the policy to the re-created context"
+else
+  gpc_fail "after reloadSslHostConfigs: client-valid 200, policy re-applied" "status $status $(cat "$work/curl.err"); $(grep -i gpcguard "$base/stdout.log" | tail -n 3)"
 fi
 
 gpc_summary

@@ -1,9 +1,10 @@
 package org.gpcguard.tomcat9;
 
 import java.lang.management.ManagementFactory;
+import java.lang.reflect.Method;
 import java.nio.file.Path;
-import java.util.IdentityHashMap;
 import java.util.Map;
+import java.util.WeakHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -18,10 +19,13 @@ import org.apache.catalina.LifecycleListener;
 import org.apache.catalina.Server;
 import org.apache.catalina.Service;
 import org.apache.catalina.connector.Connector;
+import org.apache.coyote.AbstractProtocol;
 import org.apache.coyote.ProtocolHandler;
 import org.apache.coyote.http11.AbstractHttp11Protocol;
 import org.apache.tomcat.jni.Library;
+import org.apache.tomcat.jni.SSLContext;
 import org.apache.tomcat.util.net.SSLHostConfig;
+import org.apache.tomcat.util.net.SSLHostConfigCertificate;
 import org.gpcguard.GpcGuardException;
 import org.gpcguard.Guard;
 
@@ -32,9 +36,10 @@ import org.gpcguard.Guard;
  * no renegotiation, gpcguard's verify and ticket callbacks, alerts naming the failure: the same TLS
  * as the nginx and Apache modules. The context pointer (SSLHostConfig.getOpenSslContext()) is
  * used only when tcnative's version is known and its SSL_CTX points back to it; otherwise, or for
- * a TLS connector without a native context (JSSE), startup fails. Reload by JMX
- * (org.gpcguard:type=GpcGuard) or every {@code reloadInterval} seconds; a reload also re-applies
- * the policy to contexts Tomcat re-created (reloadSslHostConfigs).
+ * a TLS connector without a native context (JSSE), startup fails. Contexts Tomcat re-creates
+ * ({@code reloadSslHostConfigs}) get the policy before any connection is moved to them, or no
+ * connection is (see guardSni). Reload by JMX (org.gpcguard:type=GpcGuard) or every
+ * {@code reloadInterval} seconds.
  *
  * <pre>{@code <Listener className="org.apache.catalina.core.AprLifecycleListener"/>
  * <Listener className="org.gpcguard.tomcat9.GpcGuardListener" config="/etc/gpcguard/provider.toml"/>}</pre>
@@ -52,8 +57,11 @@ public final class GpcGuardListener implements LifecycleListener {
     private ObjectName mbeanName;
     private final AtomicLong reloads = new AtomicLong();
     private volatile String lastReloadError = "";
-    /** Guarded host configurations and the native context the policy was last applied to. */
-    private final Map<SSLHostConfig, Long> applied = new IdentityHashMap<>();
+    /**
+     * The native contexts that have the policy, by the Java object that owns each (Tomcat's
+     * OpenSSLContext): weak, so a context Tomcat dropped is forgotten with it.
+     */
+    private final Map<Object, Long> applied = new WeakHashMap<>();
 
     public void setConfig(String config) {
         this.config = config;
@@ -153,7 +161,10 @@ public final class GpcGuardListener implements LifecycleListener {
         }
     }
 
-    /** Applies the policy to each TLS SSLHostConfig's native context that has not had it yet. */
+    /**
+     * Applies the policy to each TLS SSLHostConfig's native context that has not had it yet and,
+     * at startup, puts {@link GuardedSni} between tcnative and each connector's endpoint.
+     */
     private synchronized void applyToNativeContexts(boolean starting) {
         try {
             requireKnownTcnative();
@@ -170,34 +181,116 @@ public final class GpcGuardListener implements LifecycleListener {
                 if (!(ph instanceof AbstractHttp11Protocol) || !((AbstractHttp11Protocol<?>) ph).isSSLEnabled()) {
                     continue; // plain connectors: the Valve refuses their requests (no certificate, 496)
                 }
-                for (SSLHostConfig c : ((AbstractHttp11Protocol<?>) ph).findSslHostConfigs()) {
-                    Long ctx = c.getOpenSslContext();
+                AbstractHttp11Protocol<?> http = (AbstractHttp11Protocol<?>) ph;
+                for (SSLHostConfig c : http.findSslHostConfigs()) {
                     String where = "connector port " + connector.getPort() + " host " + c.getHostName();
-                    if (ctx == null || ctx == 0) {
-                        String m = "GpcGuardListener: " + where + " has no native (OpenSSL) context: use "
-                                + "Http11AprProtocol with the AprLifecycleListener";
+                    String failure = applyOnce(c, where, !starting);
+                    if (failure != null) {
                         if (starting) {
-                            throw failStartup(m, null);
+                            throw failStartup("GpcGuardListener: " + failure, null);
                         }
-                        LOG.severe(m);
-                        continue;
+                        LOG.severe("gpcguard: " + failure);
                     }
-                    if (ctx.equals(applied.get(c))) {
-                        continue;
-                    }
-                    try {
-                        guard.applyToTcnativeContext(ctx);
-                    } catch (GpcGuardException | RuntimeException e) {
-                        if (starting) {
-                            throw failStartup("GpcGuardListener: the policy could not be applied to " + where + ": " + e.getMessage(), e);
-                        }
-                        LOG.log(Level.SEVERE, "gpcguard: the policy could not be applied to the re-created context of " + where, e);
-                        continue;
-                    }
-                    applied.put(c, ctx);
-                    LOG.info("gpcguard policy applied to the native SSL_CTX of " + where + " (tcnative "
-                            + Library.TCN_MAJOR_VERSION + "." + Library.TCN_MINOR_VERSION + "." + Library.TCN_PATCH_VERSION + ")");
                 }
+                if (starting) {
+                    guardSni(connector, http);
+                }
+            }
+        }
+    }
+
+    /**
+     * Applies the policy to the native context of {@code c} unless it has it already (contexts are
+     * known by their Java object, so a freed context's address reused by a new one is applied
+     * anew). Returns null when the context carries the policy, else why not.
+     */
+    private synchronized String applyOnce(SSLHostConfig c, String where, boolean recreated) {
+        Long ctx = c.getOpenSslContext();
+        Object owner = null;
+        for (SSLHostConfigCertificate cert : c.getCertificates()) {
+            owner = cert.getSslContext();
+            break;
+        }
+        if (ctx == null || ctx == 0 || owner == null) {
+            return where + " has no native (OpenSSL) context: use Http11AprProtocol with the AprLifecycleListener";
+        }
+        if (ctx.equals(applied.get(owner))) {
+            return null;
+        }
+        try {
+            guard.applyToTcnativeContext(ctx);
+        } catch (GpcGuardException | RuntimeException e) {
+            LOG.log(Level.SEVERE, "gpcguard: the policy could not be applied to " + where, e);
+            return "the policy could not be applied to " + where + ": " + e.getMessage();
+        }
+        applied.put(owner, ctx);
+        LOG.info("gpcguard policy applied to the " + (recreated ? "re-created " : "") + "native SSL_CTX of " + where
+                + " (tcnative " + Library.TCN_MAJOR_VERSION + "." + Library.TCN_MINOR_VERSION + "." + Library.TCN_PATCH_VERSION + ")");
+        return null;
+    }
+
+    /**
+     * Every APR connection starts on the context its connector had at bind (gpcguard's); tcnative
+     * then asks the endpoint, by the client's server name, for the context to move the connection
+     * to. After {@code reloadSslHostConfigs} that is a context Tomcat just made with only its own
+     * settings, so the listener answers in the endpoint's place: the endpoint's choice once the
+     * policy is on it, else 0 (the connection stays on the context it started on, which has it).
+     */
+    @SuppressWarnings("deprecation") // tcnative's Java API, deprecated in Tomcat 9 as 10.1 drops APR; this route needs it
+    private void guardSni(Connector connector, AbstractHttp11Protocol<?> http) {
+        String where = "connector port " + connector.getPort();
+        try {
+            Method getEndpoint = AbstractProtocol.class.getDeclaredMethod("getEndpoint");
+            getEndpoint.setAccessible(true);
+            Object endpoint = getEndpoint.invoke(http);
+            SSLHostConfig first = null;
+            for (SSLHostConfig c : http.findSslHostConfigs()) {
+                if (c.getHostName().equals(http.getDefaultSSLHostConfigName())) {
+                    first = c;
+                }
+            }
+            if (!(endpoint instanceof SSLContext.SNICallBack) || first == null || first.getOpenSslContext() == null) {
+                throw failStartup("GpcGuardListener: " + where + " is not an APR endpoint with a default SSLHostConfig", null);
+            }
+            SSLContext.registerDefault(first.getOpenSslContext(), new GuardedSni((SSLContext.SNICallBack) endpoint, http, where));
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            if (e instanceof IllegalStateException) {
+                throw (IllegalStateException) e;
+            }
+            throw failStartup("GpcGuardListener: the server-name lookup of " + where + " could not be guarded: " + e, e);
+        }
+    }
+
+    /** tcnative's server-name callback for one connector (see guardSni). */
+    private final class GuardedSni implements SSLContext.SNICallBack {
+        private final SSLContext.SNICallBack endpoint;
+        private final AbstractHttp11Protocol<?> http;
+        private final String where;
+
+        GuardedSni(SSLContext.SNICallBack endpoint, AbstractHttp11Protocol<?> http, String where) {
+            this.endpoint = endpoint;
+            this.http = http;
+            this.where = where;
+        }
+
+        @Override
+        public long getSslContext(String sniHostName) {
+            try {
+                long ctx = endpoint.getSslContext(sniHostName);
+                if (ctx == 0) {
+                    return 0;
+                }
+                for (SSLHostConfig c : http.findSslHostConfigs()) {
+                    Long own = c.getOpenSslContext();
+                    if (own != null && own == ctx) {
+                        return applyOnce(c, where + " host " + c.getHostName(), true) == null ? ctx : 0;
+                    }
+                }
+                LOG.severe("gpcguard: " + where + " chose a native context no SSLHostConfig owns; the connection stays on its first context");
+                return 0;
+            } catch (RuntimeException | Error e) {
+                LOG.log(Level.SEVERE, "gpcguard: the server-name lookup failed; the connection stays on its first context", e);
+                return 0;
             }
         }
     }
