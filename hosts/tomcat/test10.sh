@@ -57,7 +57,7 @@ XML
 # start_tomcat BASE: catalina.sh run in the background ($tomcat_pid: catalina.sh execs the JVM).
 start_tomcat() {
   CATALINA_BASE=$1 CATALINA_HOME=$CATALINA_HOME CATALINA_PID= \
-  CATALINA_OPTS="-Dgpcguard.jni.library=$build/libgpcguard_jni.so -Xmx256m -Dcom.sun.management.jmxremote.port=$jmx_port \
+  CATALINA_OPTS="-Dgpcguard.jni.library=$build/libgpcguard_jni.so -Xmx256m -Djavax.net.debug= -Dcom.sun.management.jmxremote.port=$jmx_port \
     -Dcom.sun.management.jmxremote.host=127.0.0.1 -Dcom.sun.management.jmxremote.authenticate=false \
     -Dcom.sun.management.jmxremote.ssl=false" \
     "$CATALINA_HOME/bin/catalina.sh" run > "$1/logs/stdout.log" 2>&1 &
@@ -111,6 +111,19 @@ else
   gpc_fail "TLS 1.2 handshake" "$(grep -E 'Cipher|Protocol|alert|error' "$work/s.out" | head -5)"
 fi
 protocol_checks
+# The renegotiation above fails whatever JSSE decides: Tomcat's NIO channel, reading after the
+# handshake, runs JSSE's task for the new ClientHello and then closes the connection when JSSE
+# has anything to send, so the client sees the same silence either way. What differs is JSSE's
+# own decision, which it logs (with -Djavax.net.debug= empty, to the JUL logger javax.net.ssl,
+# kept at SEVERE by test/logging.properties): with the listener's
+# jdk.tls.rejectClientInitiatedRenegotiation=true it refuses the ClientHello as a fatal error;
+# without it, it answers with a ServerHello and logs nothing.
+for _ in $(seq 50); do catalina_log "$base" | grep -q 'Client initiated renegotiation is not allowed' && break; sleep 0.1; done
+if catalina_log "$base" | grep -q 'Fatal (HANDSHAKE_FAILURE): Client initiated renegotiation is not allowed'; then
+  gpc_pass "JSSE itself refused the client-initiated renegotiation (jdk.tls.rejectClientInitiatedRenegotiation in force)"
+else
+  gpc_fail "JSSE refused the client-initiated renegotiation" "$(catalina_log "$base" | grep 'SSLLogger' | tail -n 3)"
+fi
 
 echo "== client certificates refused at the handshake"
 handshake_refused "no certificate" none
