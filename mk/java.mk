@@ -31,10 +31,10 @@ TOMCAT9_CP  := $(subst $(eval) ,:,$(addprefix /usr/share/java/tomcat9-,catalina.
 JAVA_SOURCES := $(shell find hosts/java/src -name '*.java' 2>/dev/null) \
                 $(shell find hosts/tomcat/src10 -name '*.java' 2>/dev/null)
 TOMCAT9_SOURCES := $(shell find hosts/tomcat/src9 -name '*.java' 2>/dev/null)
-# The Valve, the Filter and the JMX control are the same for both Tomcats but for the servlet
-# package (jakarta / javax): the Tomcat 9 ones are made from the Tomcat 10 sources, so each rule
-# is written once.
-TOMCAT9_SHARED := GpcGuardValve GpcGuardFilter GpcGuardControl GpcGuardControlMBean
+# The Valve, the Filter, the JMX control and the listeners' base class (configuration, reloads,
+# failed startup) are the same for both Tomcats but for the servlet package (jakarta / javax):
+# the Tomcat 9 ones are made from the Tomcat 10 sources, so each rule is written once.
+TOMCAT9_SHARED := GpcGuardValve GpcGuardFilter GpcGuardControl GpcGuardControlMBean GpcGuardListenerBase
 JAVA_TESTS  := $(shell find hosts/java/test -name '*.java' 2>/dev/null)
 
 .PHONY: java test-java

@@ -1,21 +1,10 @@
 package org.gpcguard.tomcat9;
 
-import java.lang.management.ManagementFactory;
 import java.lang.reflect.Method;
-import java.nio.file.Path;
 import java.util.Map;
 import java.util.WeakHashMap;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-import javax.management.MBeanServer;
-import javax.management.ObjectName;
-import org.apache.catalina.Lifecycle;
-import org.apache.catalina.LifecycleEvent;
-import org.apache.catalina.LifecycleListener;
 import org.apache.catalina.Server;
 import org.apache.catalina.Service;
 import org.apache.catalina.connector.Connector;
@@ -27,7 +16,6 @@ import org.apache.tomcat.jni.SSLContext;
 import org.apache.tomcat.util.net.SSLHostConfig;
 import org.apache.tomcat.util.net.SSLHostConfigCertificate;
 import org.gpcguard.GpcGuardException;
-import org.gpcguard.Guard;
 
 /**
  * Tomcat 9 with the APR/native connector (Http11AprProtocol, AprLifecycleListener, tcnative), the
@@ -44,109 +32,24 @@ import org.gpcguard.Guard;
  * <pre>{@code <Listener className="org.apache.catalina.core.AprLifecycleListener"/>
  * <Listener className="org.gpcguard.tomcat9.GpcGuardListener" config="/etc/gpcguard/provider.toml"/>}</pre>
  */
-public final class GpcGuardListener implements LifecycleListener {
+public final class GpcGuardListener extends GpcGuardListenerBase {
     private static final Logger LOG = Logger.getLogger(GpcGuardListener.class.getName());
 
-    private static volatile Guard shared;
-
-    private String config;
-    private int reloadInterval;
-    private Guard guard;
-    private Server server;
-    private ScheduledExecutorService reloader;
-    private ObjectName mbeanName;
-    private final AtomicLong reloads = new AtomicLong();
-    private volatile String lastReloadError = "";
     /**
      * The native contexts that have the policy, by the Java object that owns each (Tomcat's
      * OpenSSLContext): weak, so a context Tomcat dropped is forgotten with it.
      */
     private final Map<Object, Long> applied = new WeakHashMap<>();
 
-    public void setConfig(String config) {
-        this.config = config;
-    }
-
-    public String getConfig() {
-        return config;
-    }
-
-    /** Seconds between automatic reloads; 0 (the default) for none. */
-    public void setReloadInterval(int seconds) {
-        this.reloadInterval = seconds;
-    }
-
-    public int getReloadInterval() {
-        return reloadInterval;
-    }
-
-    static Guard requireGuard() {
-        Guard g = shared;
-        if (g == null) {
-            throw new IllegalStateException("no gpcguard guard: add <Listener className=\"" + GpcGuardListener.class.getName()
-                    + "\" config=\"/etc/gpcguard/provider.toml\"/> under <Server>");
-        }
-        return g;
-    }
-
     @Override
-    public void lifecycleEvent(LifecycleEvent event) {
-        if (!(event.getLifecycle() instanceof Server)) {
-            return;
-        }
-        server = (Server) event.getLifecycle();
-        switch (event.getType()) {
-            case Lifecycle.BEFORE_INIT_EVENT:
-                load();
-                break;
-            case Lifecycle.AFTER_INIT_EVENT:
-                applyToNativeContexts(true);
-                break;
-            case Lifecycle.AFTER_START_EVENT:
-                startReloads();
-                break;
-            case Lifecycle.BEFORE_STOP_EVENT:
-                stopReloads();
-                break;
-            case Lifecycle.AFTER_DESTROY_EVENT:
-                if (shared == guard) {
-                    shared = null;
-                }
-                if (guard != null) {
-                    guard.close();
-                }
-                break;
-            default:
-                break;
-        }
+    protected void afterInit(Server server) {
+        applyToNativeContexts(true);
     }
 
-    /** Refuses to go on, removing the connectors first so nothing is served while Tomcat stops. */
-    private RuntimeException failStartup(String message, Throwable cause) {
-        LOG.log(Level.SEVERE, message, cause);
-        if (server != null) {
-            for (Service service : server.findServices()) {
-                for (Connector connector : service.findConnectors()) {
-                    service.removeConnector(connector);
-                }
-            }
-        }
-        return new IllegalStateException(message, cause);
-    }
-
-    private void load() {
-        if (config == null || config.isEmpty()) {
-            throw failStartup("GpcGuardListener: the attribute config (the gpcguard TOML file) is required", null);
-        }
-        try {
-            guard = Guard.fromFile(Path.of(config));
-        } catch (GpcGuardException e) {
-            throw failStartup("GpcGuardListener: the gpcguard configuration " + config + " is unusable: " + e.getMessage(), e);
-        } catch (RuntimeException | UnsatisfiedLinkError e) {
-            throw failStartup("GpcGuardListener: gpcguard could not be loaded: " + e.getMessage(), e);
-        }
-        shared = guard;
-        LOG.info("gpcguard " + Guard.version() + " loaded " + config);
+    /** Also applies the policy to any context Tomcat re-created that no connection has reached yet. */
+    @Override
+    protected void afterReload() {
+        applyToNativeContexts(false);
     }
 
     /** tcnative's context struct begins {apr_pool_t *pool; SSL_CTX *ctx;} in every version since 1.1.34. */
@@ -175,7 +78,7 @@ public final class GpcGuardListener implements LifecycleListener {
             LOG.severe("gpcguard: " + e.getMessage());
             return;
         }
-        for (Service service : server.findServices()) {
+        for (Service service : server().findServices()) {
             for (Connector connector : service.findConnectors()) {
                 ProtocolHandler ph = connector.getProtocolHandler();
                 if (!(ph instanceof AbstractHttp11Protocol) || !((AbstractHttp11Protocol<?>) ph).isSSLEnabled()) {
@@ -218,7 +121,7 @@ public final class GpcGuardListener implements LifecycleListener {
             return null;
         }
         try {
-            guard.applyToTcnativeContext(ctx);
+            guard().applyToTcnativeContext(ctx);
         } catch (GpcGuardException | RuntimeException e) {
             LOG.log(Level.SEVERE, "gpcguard: the policy could not be applied to " + where, e);
             return "the policy could not be applied to " + where + ": " + e.getMessage();
@@ -293,69 +196,5 @@ public final class GpcGuardListener implements LifecycleListener {
                 return 0;
             }
         }
-    }
-
-    private void startReloads() {
-        try {
-            MBeanServer mbs = ManagementFactory.getPlatformMBeanServer();
-            mbeanName = new ObjectName("org.gpcguard:type=GpcGuard");
-            if (!mbs.isRegistered(mbeanName)) {
-                mbs.registerMBean(new GpcGuardControl(this), mbeanName);
-            }
-        } catch (Exception e) {
-            LOG.log(Level.WARNING, "gpcguard: the JMX reload operation could not be registered", e);
-        }
-        if (reloadInterval > 0) {
-            reloader = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "gpcguard-reload");
-                t.setDaemon(true);
-                return t;
-            });
-            reloader.scheduleWithFixedDelay(() -> {
-                try {
-                    reload();
-                } catch (Exception e) {
-                    // logged by reload(); the old state stays in force
-                }
-            }, reloadInterval, reloadInterval, TimeUnit.SECONDS);
-        }
-    }
-
-    private void stopReloads() {
-        if (reloader != null) {
-            reloader.shutdownNow();
-            reloader = null;
-        }
-        if (mbeanName != null) {
-            try {
-                ManagementFactory.getPlatformMBeanServer().unregisterMBean(mbeanName);
-            } catch (Exception e) {
-                // already gone
-            }
-            mbeanName = null;
-        }
-    }
-
-    /** Re-reads the configuration's files (a failure keeps the old state) and re-applies the policy to re-created contexts. */
-    public void reload() throws Exception {
-        try {
-            guard.reload();
-            reloads.incrementAndGet();
-            lastReloadError = "";
-        } catch (GpcGuardException e) {
-            lastReloadError = e.getMessage();
-            LOG.severe("gpcguard reload of " + config + " failed, the previous state stays in force: " + e.getMessage());
-            throw new Exception(e.getMessage());
-        } finally {
-            applyToNativeContexts(false);
-        }
-    }
-
-    public long getReloadCount() {
-        return reloads.get();
-    }
-
-    public String getLastReloadError() {
-        return lastReloadError;
     }
 }
