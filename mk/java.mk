@@ -79,13 +79,14 @@ test-java: deps java
 	  -jar $(JUNIT_JAR) --disable-banner --fail-if-no-tests \
 	  -cp $(JAVA_JAR):$(JAVA_BUILD)/test-classes --scan-classpath $(JAVA_BUILD)/test-classes
 
-# Real Tomcat 10.1 (Debian's tomcat10, catalina.sh run, JSSE) driven by curl and openssl s_client.
+# Real Tomcat 10.1 (Debian's tomcat10, catalina.sh run, JSSE) driven by curl and openssl s_client,
+# and `gpcguard probe` (the release build's command) against it, as against Tomcat 9 below.
 .PHONY: test-tomcat10
 EXTRA_TESTS += test-tomcat10
 test-hosts: test-tomcat10
 
-test-tomcat10: deps java
-	hosts/tomcat/test10.sh $(JAVA_BUILD)
+test-tomcat10: deps java release
+	hosts/tomcat/test10.sh $(JAVA_BUILD) $(LIBDIR)/gpcguard
 
 # Real Tomcat 9 with the APR/native connector (the security page's attributes), embedded from
 # Debian's libtomcat9-java jars with Debian's tcnative; sslscan sees exactly the Spine suites.
@@ -94,8 +95,8 @@ DEB_PACKAGES += sslscan
 EXTRA_TESTS += test-tomcat9
 test-hosts: test-tomcat9
 
-test-tomcat9: deps java
-	hosts/tomcat/test9.sh $(JAVA_BUILD)
+test-tomcat9: deps java release
+	hosts/tomcat/test9.sh $(JAVA_BUILD) $(LIBDIR)/gpcguard
 
 # `make bench-java`: JNI against the C ABI and against the same checks in Java (Jackson from
 # Debian, installed by make bench's packages); prints the rows `make bench` puts in

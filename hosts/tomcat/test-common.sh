@@ -90,3 +90,25 @@ session_handshake() {
 }
 # The HTTP status s_client's output OUT holds ("" for none).
 session_status() { grep -ao 'HTTP/1.1 [0-9]*' "$1" | head -n 1 | cut -d' ' -f2; }
+
+# probe_checks GPCGUARD: `gpcguard probe` (what operators run) against this Tomcat, with the
+# test sub-CA to make its certificates: every row passes and it exits 0. Output in $work/probe.out.
+PROBE_ROWS="tls-1.2-only cipher-suites cipher-order client-certificate-required renegotiation-refused allowed-request
+cache-control-no-store hsts ssp-headers ssp-to interaction-endpoint bearer-token test-ca-control certificate-expired
+certificate-wrong-fqdn certificate-unrelated-ca certificate-revoked"
+probe_checks() {
+  local gpcguard=$1 rc=0 row got
+  timeout 300 "$gpcguard" probe "https://localhost:$tls_port$ROOT" --config "$pki/provider.toml" --server-ca "$pki/root-ca.pem" \
+    --client "$pki/client-valid.pem" --client-key "$pki/client-valid.key" \
+    --test-ca "$pki/sub-ca.pem" --test-ca-key "$pki/sub-ca.key" > "$work/probe.out" 2>&1 || rc=$?
+  cat "$work/probe.out"
+  for row in $PROBE_ROWS; do
+    got=$(grep -E "^(PASS|FAIL|SKIP)  $row " "$work/probe.out" | cut -c1-4 || true)
+    if [ "$got" = PASS ]; then
+      gpc_pass "probe: $row PASS"
+    else
+      gpc_fail "probe: $row" "wanted PASS, got '${got:-no row}': $(grep -A1 -E "^(FAIL|SKIP)  $row " "$work/probe.out" | tail -n 1)"
+    fi
+  done
+  [ "$rc" = 0 ] && gpc_pass "probe: exit 0" || gpc_fail "probe: exit 0" "exit $rc: $(tail -n 3 "$work/probe.out")"
+}

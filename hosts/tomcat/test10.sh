@@ -3,12 +3,14 @@
 # CATALINA_BASE whose server.xml is the README's minimal one with a deliberately weak
 # SSLHostConfig, driven by curl and openssl s_client.
 #
-#   hosts/tomcat/test10.sh BUILD_DIR     (BUILD_DIR holds gpcguard.jar and libgpcguard_jni.so)
+#   hosts/tomcat/test10.sh BUILD_DIR GPCGUARD   (BUILD_DIR holds gpcguard.jar and libgpcguard_jni.so;
+#                                            GPCGUARD is the gpcguard command, for its probe)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../test-helpers.sh"
 . "$here/test-common.sh"
-build=$(cd "${1:?usage: test10.sh BUILD_DIR}" && pwd)
+build=$(cd "${1:?usage: test10.sh BUILD_DIR GPCGUARD}" && pwd)
+gpcguard=$(realpath "${2:?usage: test10.sh BUILD_DIR GPCGUARD (the gpcguard command)}")
 CATALINA_HOME=${CATALINA_HOME:-/usr/share/tomcat10}
 JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-$(dpkg --print-architecture)}
 export JAVA_HOME
@@ -190,6 +192,9 @@ if grep -q '^HTTP/1.1 400' "$work/raw400" && grep -qi '^Cache-Control: no-store'
 else
   gpc_fail "a malformed request-target: 400 with the guard headers" "$(tr -d '\r' < "$work/raw400" | head -n 8 | tr '\n' ' ')"
 fi
+
+echo "== gpcguard probe (the operators' self-assessment) against this Tomcat"
+probe_checks "$gpcguard"
 
 echo "== CRL swap and reload (reloadInterval) with no restart"
 # A TLS session of client-later-revoked, saved while its certificate is good (resumed below).

@@ -5,12 +5,14 @@
 # org.gpcguard.tomcat9.GpcGuardListener, the Valve (root context) and the javax Filter
 # (/filtered), driven by curl, openssl s_client and sslscan.
 #
-#   hosts/tomcat/test9.sh BUILD_DIR     (BUILD_DIR holds gpcguard.jar and libgpcguard_jni.so)
+#   hosts/tomcat/test9.sh BUILD_DIR GPCGUARD   (BUILD_DIR holds gpcguard.jar and libgpcguard_jni.so;
+#                                            GPCGUARD is the gpcguard command, for its probe)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../test-helpers.sh"
 . "$here/test-common.sh"
-build=$(cd "${1:?usage: test9.sh BUILD_DIR}" && pwd)
+build=$(cd "${1:?usage: test9.sh BUILD_DIR GPCGUARD}" && pwd)
+gpcguard=$(realpath "${2:?usage: test9.sh BUILD_DIR GPCGUARD (the gpcguard command)}")
 JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-$(dpkg --print-architecture)}
 TCNATIVE_DIR=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
 T9=/usr/share/java
@@ -136,6 +138,9 @@ echo "== requests through the javax Filter (/filtered)"
 refused "Filter: no Authorization" 400 BAD_REQUEST client-valid "${READ[@]}" "https://localhost:$tls_port/filtered$ROOT/Patient/2"
 refused "Filter: plain HTTP, no certificate (496)" 496 BAD_REQUEST none "${READ[@]}" -H "Authorization: Bearer $GOOD" \
   "http://127.0.0.1:$plain_port/filtered$ROOT/Patient/2"
+
+echo "== gpcguard probe (the operators' self-assessment) against this Tomcat"
+probe_checks "$gpcguard"
 
 echo "== CRL swap and reload (reloadInterval) with no restart"
 # A TLS session (ticket) of client-later-revoked, saved while its certificate is good.
