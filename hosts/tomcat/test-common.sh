@@ -84,8 +84,9 @@ session_request() {
 # session_handshake CERT OUT S_CLIENT_ARGS...: a TLS 1.2 connection presenting CERT that sends
 # session_request; s_client's whole output (session details, response) in OUT.
 session_handshake() {
-  local cert=$1 out=$2; shift 2
-  session_request | timeout 15 openssl s_client -connect "127.0.0.1:$tls_port" -servername localhost -tls1_2 -ign_eof \
+  local cert=$1 out=$2 sni=(-servername localhost); shift 2
+  [[ " $* " == *" -noservername "* ]] && sni=()
+  session_request | timeout 15 openssl s_client -connect "127.0.0.1:$tls_port" "${sni[@]}" -tls1_2 -ign_eof \
     -CAfile "$pki/root-ca.pem" -cert "$pki/$cert.pem" -key "$pki/$cert.key" "$@" > "$out" 2>&1
 }
 # The HTTP status s_client's output OUT holds ("" for none).

@@ -225,5 +225,14 @@ if [ "$status" = 200 ] && grep -q 'gpcguard policy applied to the re-created nat
 else
   gpc_fail "after reloadSslHostConfigs: client-valid 200, policy re-applied" "status $status $(cat "$work/curl.err"); $(grep -i gpcguard "$base/stdout.log" | tail -n 3)"
 fi
+# Connections without SNI stay on the context of the connector's bind, which Tomcat no longer
+# references once replaced: after a full GC (and its finalizers) it must still be there.
+for _ in 1 2; do "$JAVA_HOME/bin/java" "$here/test/JmxReload.java" "$jmx_port" 'java.lang:type=Memory' gc >> "$work/jmx-ssl.out" 2>&1; done
+session_handshake client-valid "$work/nosni.out" -noservername
+if [ "$(session_status "$work/nosni.out")" = 200 ] && kill -0 "$tomcat_pid" 2>/dev/null; then
+  gpc_pass "after reloadSslHostConfigs and a full GC: a connection without SNI (the bind context) still served 200"
+else
+  gpc_fail "after reloadSslHostConfigs and a full GC: the bind context serves" "$(grep -aE 'HTTP/1.1|alert|errno' "$work/nosni.out" | head -n 3) $(tail -n 5 "$base/stdout.log")"
+fi
 
 gpc_summary

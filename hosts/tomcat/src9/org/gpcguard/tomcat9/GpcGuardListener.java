@@ -155,7 +155,12 @@ public final class GpcGuardListener extends GpcGuardListenerBase {
             if (!(endpoint instanceof SSLContext.SNICallBack) || first == null || first.getOpenSslContext() == null) {
                 throw failStartup("GpcGuardListener: " + where + " is not an APR endpoint with a default SSLHostConfig", null);
             }
-            SSLContext.registerDefault(first.getOpenSslContext(), new GuardedSni((SSLContext.SNICallBack) endpoint, http, where));
+            Object start = null;
+            for (SSLHostConfigCertificate cert : first.getCertificates()) {
+                start = cert.getSslContext();
+                break;
+            }
+            SSLContext.registerDefault(first.getOpenSslContext(), new GuardedSni((SSLContext.SNICallBack) endpoint, http, where, start));
         } catch (ReflectiveOperationException | RuntimeException e) {
             if (e instanceof IllegalStateException) {
                 throw (IllegalStateException) e;
@@ -169,11 +174,18 @@ public final class GpcGuardListener extends GpcGuardListenerBase {
         private final SSLContext.SNICallBack endpoint;
         private final AbstractHttp11Protocol<?> http;
         private final String where;
+        /**
+         * The Java owner of the context every connection starts on. The endpoint keeps only its
+         * address, and once reloadSslHostConfigs replaces it in the SSLHostConfig nothing else
+         * would: its finalizer would free the context new connections still start on.
+         */
+        private final Object startContext;
 
-        GuardedSni(SSLContext.SNICallBack endpoint, AbstractHttp11Protocol<?> http, String where) {
+        GuardedSni(SSLContext.SNICallBack endpoint, AbstractHttp11Protocol<?> http, String where, Object startContext) {
             this.endpoint = endpoint;
             this.http = http;
             this.where = where;
+            this.startContext = startContext;
         }
 
         @Override
