@@ -15,6 +15,7 @@ import org.apache.tomcat.jni.Library;
 import org.apache.tomcat.jni.SSLContext;
 import org.apache.tomcat.util.net.SSLHostConfig;
 import org.apache.tomcat.util.net.SSLHostConfigCertificate;
+import org.apache.tomcat.util.net.openssl.OpenSSLContext;
 import org.gpcguard.GpcGuardException;
 
 /**
@@ -39,7 +40,7 @@ public final class GpcGuardListener extends GpcGuardListenerBase {
      * The native contexts that have the policy, by the Java object that owns each (Tomcat's
      * OpenSSLContext): weak, so a context Tomcat dropped is forgotten with it.
      */
-    private final Map<Object, Long> applied = new WeakHashMap<>();
+    private final Map<Object, Boolean> applied = new WeakHashMap<>();
 
     @Override
     protected void afterInit(Server server) {
@@ -87,12 +88,10 @@ public final class GpcGuardListener extends GpcGuardListenerBase {
                 AbstractHttp11Protocol<?> http = (AbstractHttp11Protocol<?>) ph;
                 for (SSLHostConfig c : http.findSslHostConfigs()) {
                     String where = "connector port " + connector.getPort() + " host " + c.getHostName();
-                    String failure = applyOnce(c, where, !starting);
-                    if (failure != null) {
-                        if (starting) {
-                            throw failStartup("GpcGuardListener: " + failure, null);
-                        }
-                        LOG.severe("gpcguard: " + failure);
+                    Long ctx = applyOnce(c, where, !starting);
+                    if (starting && (ctx == null || !ctx.equals(c.getOpenSslContext()))) {
+                        throw failStartup("GpcGuardListener: the policy could not be applied to the native context of " + where
+                                + " (see above); nothing is served without it", null);
                     }
                 }
                 if (starting) {
@@ -103,33 +102,65 @@ public final class GpcGuardListener extends GpcGuardListenerBase {
     }
 
     /**
-     * Applies the policy to the native context of {@code c} unless it has it already (contexts are
-     * known by their Java object, so a freed context's address reused by a new one is applied
-     * anew). Returns null when the context carries the policy, else why not.
+     * Tomcat's OpenSSLContext owning the native context of {@code c}, and that context's address
+     * as the owner itself holds it (its package-private getSSLContextID()): read from one object,
+     * so a context Tomcat is replacing never pairs the new address with the old owner.
      */
-    private synchronized String applyOnce(SSLHostConfig c, String where, boolean recreated) {
-        Long ctx = c.getOpenSslContext();
-        Object owner = null;
+    private static final class Owned {
+        final Object owner;
+        final long ctx;
+
+        Owned(Object owner, long ctx) {
+            this.owner = owner;
+            this.ctx = ctx;
+        }
+    }
+
+    private static Owned owned(SSLHostConfig c) throws ReflectiveOperationException {
         for (SSLHostConfigCertificate cert : c.getCertificates()) {
-            owner = cert.getSslContext();
-            break;
+            Object owner = cert.getSslContext();
+            if (!(owner instanceof OpenSSLContext)) {
+                return null;
+            }
+            Method id = OpenSSLContext.class.getDeclaredMethod("getSSLContextID");
+            id.setAccessible(true);
+            long ctx = (Long) id.invoke(owner);
+            return ctx == 0 ? null : new Owned(owner, ctx);
         }
-        if (ctx == null || ctx == 0 || owner == null) {
-            return where + " has no native (OpenSSL) context: use Http11AprProtocol with the AprLifecycleListener";
-        }
-        if (ctx.equals(applied.get(owner))) {
+        return null;
+    }
+
+    /**
+     * Applies the policy to the native context of {@code c} unless it has it already (contexts are
+     * known by their owner, so a freed context's address reused by a new one is applied anew, and
+     * none is applied twice: applying replaces what handshakes in flight use). Returns the
+     * context once it carries the policy, else null with the reason logged.
+     */
+    private synchronized Long applyOnce(SSLHostConfig c, String where, boolean recreated) {
+        Owned o;
+        try {
+            o = owned(c);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            LOG.log(Level.SEVERE, "gpcguard: the native context of " + where + " cannot be identified", e);
             return null;
         }
+        if (o == null) {
+            LOG.severe("gpcguard: " + where + " has no native (OpenSSL) context: use Http11AprProtocol with the AprLifecycleListener");
+            return null;
+        }
+        if (applied.containsKey(o.owner)) {
+            return o.ctx;
+        }
         try {
-            guard().applyToTcnativeContext(ctx);
+            guard().applyToTcnativeContext(o.ctx);
         } catch (GpcGuardException | RuntimeException e) {
             LOG.log(Level.SEVERE, "gpcguard: the policy could not be applied to " + where, e);
-            return "the policy could not be applied to " + where + ": " + e.getMessage();
+            return null;
         }
-        applied.put(owner, ctx);
+        applied.put(o.owner, Boolean.TRUE);
         LOG.info("gpcguard policy applied to the " + (recreated ? "re-created " : "") + "native SSL_CTX of " + where
                 + " (tcnative " + Library.TCN_MAJOR_VERSION + "." + Library.TCN_MINOR_VERSION + "." + Library.TCN_PATCH_VERSION + ")");
-        return null;
+        return o.ctx;
     }
 
     /**
@@ -155,12 +186,11 @@ public final class GpcGuardListener extends GpcGuardListenerBase {
             if (!(endpoint instanceof SSLContext.SNICallBack) || first == null || first.getOpenSslContext() == null) {
                 throw failStartup("GpcGuardListener: " + where + " is not an APR endpoint with a default SSLHostConfig", null);
             }
-            Object start = null;
-            for (SSLHostConfigCertificate cert : first.getCertificates()) {
-                start = cert.getSslContext();
-                break;
+            Owned start = owned(first);
+            if (start == null) {
+                throw failStartup("GpcGuardListener: " + where + " has no native context owned by Tomcat's OpenSSLContext", null);
             }
-            SSLContext.registerDefault(first.getOpenSslContext(), new GuardedSni((SSLContext.SNICallBack) endpoint, http, where, start));
+            SSLContext.registerDefault(first.getOpenSslContext(), new GuardedSni((SSLContext.SNICallBack) endpoint, http, where, start.owner));
         } catch (ReflectiveOperationException | RuntimeException e) {
             if (e instanceof IllegalStateException) {
                 throw (IllegalStateException) e;
@@ -198,10 +228,13 @@ public final class GpcGuardListener extends GpcGuardListenerBase {
                 for (SSLHostConfig c : http.findSslHostConfigs()) {
                     Long own = c.getOpenSslContext();
                     if (own != null && own == ctx) {
-                        return applyOnce(c, where + " host " + c.getHostName(), true) == null ? ctx : 0;
+                        Long guarded = applyOnce(c, where + " host " + c.getHostName(), true);
+                        return guarded != null && guarded == ctx ? ctx : 0;
                     }
                 }
-                LOG.severe("gpcguard: " + where + " chose a native context no SSLHostConfig owns; the connection stays on its first context");
+                // Tomcat is between making a context and handing it to its SSLHostConfig, or has
+                // an owner we cannot see: nothing with the policy to move to.
+                LOG.warning("gpcguard: " + where + " chose a native context without the policy; the connection stays on its first context");
                 return 0;
             } catch (RuntimeException | Error e) {
                 LOG.log(Level.SEVERE, "gpcguard: the server-name lookup failed; the connection stays on its first context", e);
