@@ -312,6 +312,15 @@ NOTES = """
   guard's counters, shared memory or its own). The row measures that code alone, as reqbench's
   `count_verdict` workload (the same `Guard::count` call, inlined as in the C ABI), less the
   harness's empty iteration (`loop_only`), against the whole allowed C ABI request.
+- Java rows (hosts/java/bench/run.sh): CPU ns per allowed request of the calling thread, median
+  of the runs, through JNI (`Guard.checkRequest`, the verdict packed into one byte array, strings
+  decoded only when read), through the C ABI from C, and the same claim checks written as a
+  provider would in Java (Jackson + java.util.Base64). The Tomcat row (hosts/java/bench/tomcat.sh)
+  runs Debian's Tomcat 10.1 with the test configuration of hosts/tomcat (JSSE, the
+  GpcGuardListener's policy) and a keep-alive limit lifted, and hosts/java/bench/tc_load.c (two
+  threads, one kept mTLS connection each, one request at a time) sends the allowed request to a
+  Host with the GpcGuardValve and to a Host without it on the same connector; client and Tomcat
+  share the 2 cores, so it is a report, not a target.
 - Ratios against libjwt and PyJWT are judged on instructions and on ns/op; the ns/op figures of
   fast workloads (a few µs) move by tens of percent between runs on a shared machine.
 - 1 → 2 threads: the row also gives the CPU time per check in each thread (per-thread CPU clock).
@@ -460,6 +469,7 @@ def main():
     # same checks in Java (Jackson + java.util.Base64) on one allowed request.
     java_build = os.environ.get("GPCGUARD_JAVA_BENCH")
     if java_build:
+        log("java: JNI, C ABI and Java + Jackson")
         out = run([os.path.join(ROOT, "hosts", "java", "bench", "run.sh"), java_build, str(RUNS)]).stdout
         jv = {l.split()[0]: float(l.split()[1]) for l in out.splitlines() if l.split()[:1] in (["abi"], ["jni"], ["java"])}
         row(f"check_request allowed, Java through JNI: CPU ns/op (median of {RUNS})", fmt(jv["jni"]),
@@ -467,6 +477,14 @@ def main():
             jv["jni"] <= 0.5 * jv["java"])
         row("check_request allowed, JNI above the C ABI: CPU ns/op", f"{fmt(jv['jni'])} − {fmt(jv['abi'])}", "—",
             f"{fmt(jv['jni'] - jv['abi'])} ns above", "≤ 1,000 ns", jv["jni"] - jv["abi"] <= 1000)
+        # A real Tomcat 10.1 (hosts/java/bench/tomcat.sh): requests/s over keep-alive mTLS with a
+        # valid token, through a Host with the GpcGuardValve and one without it (same connector).
+        log("java: Tomcat 10.1 requests/s")
+        out = run([os.path.join(ROOT, "hosts", "java", "bench", "tomcat.sh"), java_build, "5", str(min(RUNS, 5))]).stdout
+        tv = {l.split()[0]: float(l.split()[1]) for l in out.splitlines() if len(l.split()) == 2 and l.startswith("tomcat_")}
+        row(f"Tomcat 10.1 requests/s, keep-alive mTLS, valid token ({int(tv['tomcat_connections'])} connections, median)",
+            f"with the Valve {fmt(tv['tomcat_valve'])}", f"without it {fmt(tv['tomcat_plain'])}",
+            f"{tv['tomcat_valve'] / tv['tomcat_plain']:.2f}× the rate without", "reported", True)
 
     # Output.
     header = ("workload", "gpcguard", "peers", "ratio", "target", "")
