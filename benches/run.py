@@ -306,8 +306,9 @@ NOTES = """
   test pack's claims: a hash lookup per member, the type, form and cardinality of each value, and
   each object's required elements and companions.
 - The request-path rows measure benches/src/main.rs (reqbench), which links gpcguard's Rust API
-  and C ABI functions the way a production Rust application would be built: one codegen unit and
-  fat LTO (benches/Cargo.toml). Without them the allowed request took 23,333 instructions.
+  and C ABI functions built as the library's release build is: gpcguard in one codegen unit
+  (Cargo.toml, benches/Cargo.toml). With the default 16 units the allowed request took 23,333
+  instructions.
 - Verdict counters: `gpcguard_check_request` counts each verdict (one relaxed atomic add into the
   guard's counters, shared memory or its own). The row measures that code alone, as reqbench's
   `count_verdict` workload (the same `Guard::count` call, inlined as in the C ABI), less the
