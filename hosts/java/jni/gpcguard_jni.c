@@ -69,15 +69,19 @@ static gpcguard_guard *guard_of(JNIEnv *env, jlong handle) {
  * lengths up front Java checks the layout in five steps instead of scanning every byte.
  * One array and no call back into Java: the cheapest crossing JNI offers. The bytes are put
  * together in C first (on the stack for the usual verdict) and copied in with one
- * SetByteArrayRegion: each JNI call costs far more than the copy. */
-static jbyteArray verdict_to_java(JNIEnv *env, gpcguard_verdict *v) {
+ * SetByteArrayRegion: each JNI call costs far more than the copy. When `reuse` (may be NULL) is
+ * long enough the verdict is written at its start and `reuse` returned: allocating a Java array
+ * from native code is the dearest step of a request's crossing, and Java copies the verdict out
+ * of it in compiled code for much less. */
+static jbyteArray verdict_to_java(JNIEnv *env, gpcguard_verdict *v, jbyteArray reuse) {
     const char *oo = gpcguard_verdict_operation_outcome(v);
     const char *texts[5] = {gpcguard_verdict_error_code(v), gpcguard_verdict_message(v), oo ? oo : "",
                             gpcguard_verdict_audit_record(v), gpcguard_verdict_interaction_id(v)};
     size_t lens[5], total = 8 + 5 * 4;
     for (int i = 0; i < 5; i++) total += (lens[i] = texts[i] ? strlen(texts[i]) : 0) + 1;
     jbyte few[2048], *packed = total <= sizeof few ? few : (total <= INT32_MAX ? malloc(total) : NULL);
-    jbyteArray out = packed ? (*env)->NewByteArray(env, (jsize)total) : NULL;
+    jbyteArray out = NULL;
+    if (packed) out = reuse && (*env)->GetArrayLength(env, reuse) >= (jsize)total ? reuse : (*env)->NewByteArray(env, (jsize)total);
     if (out) {
         uint16_t status = gpcguard_verdict_http_status(v);
         uint32_t reason = (uint32_t)gpcguard_verdict_reason(v);
@@ -248,8 +252,9 @@ static void n_free(JNIEnv *env, jclass cls, jlong handle) { gpcguard_guard_free(
 
 /* One request: `data` holds method, target, then each header's name and value back to back
  * (ISO-8859-1 bytes as received); `lengths` = {method, target, name0, value0, name1, value1...}.
- * Every length is checked against `data` before the bytes are touched. */
-static jbyteArray n_checkRequest(JNIEnv *env, jclass cls, jlong handle, jbyteArray data, jintArray lengths, jlong now) {
+ * Every length is checked against `data` before the bytes are touched. The verdict comes back in
+ * `reuse` when it fits there (see verdict_to_java), else in a new array. */
+static jbyteArray n_checkRequest(JNIEnv *env, jclass cls, jlong handle, jbyteArray data, jintArray lengths, jlong now, jbyteArray reuse) {
     gpcguard_guard *g = guard_of(env, handle);
     if (!g) return NULL;
     if (!data || !lengths) {
@@ -327,7 +332,7 @@ static jbyteArray n_checkRequest(JNIEnv *env, jclass cls, jlong handle, jbyteArr
         throw_result(env, r, NULL);
         return NULL;
     }
-    return verdict_to_java(env, v);
+    return verdict_to_java(env, v, reuse);
 }
 
 /* A client certificate chain, leaf first, as DER byte arrays (X509Certificate.getEncoded()). */
@@ -369,7 +374,7 @@ static jbyteArray n_checkPeerDer(JNIEnv *env, jclass cls, jlong handle, jobjectA
         throw_result(env, r, NULL);
         return NULL;
     }
-    return verdict_to_java(env, v);
+    return verdict_to_java(env, v, NULL);
 out:
     for (jsize i = 0; i < got; i++) {
         (*env)->ReleaseByteArrayElements(env, arrays[i], elems[i], JNI_ABORT);
@@ -445,7 +450,7 @@ static const JNINativeMethod METHODS[] = {
     {"guardFromSettings", "([Ljava/lang/Object;[Ljava/lang/Object;)J", (void *)n_guardFromSettings},
     {"reload", "(J)V", (void *)n_reload},
     {"free", "(J)V", (void *)n_free},
-    {"checkRequest", "(J[B[IJ)[B", (void *)n_checkRequest},
+    {"checkRequest", "(J[B[IJ[B)[B", (void *)n_checkRequest},
     {"checkPeerDer", "(J[Ljava/lang/Object;J)[B", (void *)n_checkPeerDer},
     {"trustAnchorsPem", "(J)[B", (void *)n_trustAnchorsPem},
     {"applyToTcnativeContext", "(JJ)V", (void *)n_applyToTcnativeContext},

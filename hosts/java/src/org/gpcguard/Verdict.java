@@ -1,6 +1,7 @@
 package org.gpcguard;
 
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.Objects;
 
 /**
@@ -41,6 +42,21 @@ public final class Verdict {
      * NUL: Spine code, message, OperationOutcome, audit record, interaction.
      */
     static Verdict fromPacked(byte[] p) {
+        int[] starts = layout(p);
+        if (starts[5] != p.length) {
+            throw malformed();
+        }
+        int status = (p[2] & 0xff) << 8 | (p[3] & 0xff);
+        return new Verdict(p[0] == 1, status, Reason.fromNumber(be32(p, 4)), p[1] == 1, p, starts);
+    }
+
+    /** A packed verdict at the start of {@code buffer} (what follows it is not the verdict's), copied out. */
+    static Verdict fromPackedPrefix(byte[] buffer) {
+        return fromPacked(Arrays.copyOf(buffer, layout(buffer)[5]));
+    }
+
+    /** Where each string of a packed verdict starts, and (at 5) where the verdict ends. */
+    private static int[] layout(byte[] p) {
         if (p.length < HEAD) {
             throw malformed();
         }
@@ -55,11 +71,7 @@ public final class Verdict {
             }
         }
         starts[5] = (int) at;
-        if (at != p.length) {
-            throw malformed();
-        }
-        int status = (p[2] & 0xff) << 8 | (p[3] & 0xff);
-        return new Verdict(p[0] == 1, status, Reason.fromNumber(be32(p, 4)), p[1] == 1, p, starts);
+        return starts;
     }
 
     /** The fixed part of a packed verdict: 8 bytes of flags, status and reason, 5 string lengths. */
