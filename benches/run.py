@@ -299,12 +299,14 @@ NOTES = """
 - The allowed request includes the FHIR STU3 validation of the three resource claims at every
   depth (src/request/fhir/, spec §9.1): with it the allowed request went from 20,879 to about
   23,300 instructions (+11.5%, within the 15% allowed for it; the first version cost 24,800 before
-  the member lookup reused the reader's name digest), and the PyJWT ×40 instruction row misses
-  (38.7×). By source file (callgrind): src/request/fhir/ costs about 2,900 instructions per request and
-  the claims code around it about 1,450, where the claims code alone took about 1,900 before;
-  the JSON reading itself is unchanged. It is spread over the ~30 members and 8 objects of the
-  test pack's claims: a hash lookup per member, the type, form and cardinality of each value, and
-  each object's required elements and companions.
+  the member lookup reused the reader's name digest), and the PyJWT ×40 instruction row missed
+  (38.7×). The library in one codegen unit (23,333 → 22,669) and the payload read in place rather
+  than moved out through two `Result`s (→ about 22,440) brought it back over ×40. By source file
+  (callgrind): src/request/fhir/ costs about 2,900 instructions per request and the claims code
+  around it about 1,450, where the claims code alone took about 1,900 before; the JSON reading
+  itself is unchanged. It is spread over the ~30 members and 8 objects of the test pack's claims:
+  a hash lookup per member, the type, form and cardinality of each value, and each object's
+  required elements and companions.
 - The request-path rows measure benches/src/main.rs (reqbench), which links gpcguard's Rust API
   and C ABI functions built as the library's release build is: gpcguard in one codegen unit
   (Cargo.toml, benches/Cargo.toml). With the default 16 units the allowed request took 23,333
