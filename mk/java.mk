@@ -105,8 +105,10 @@ test-tomcat9: deps java release
 bench-java: java $(JAVA_BUILD)/abi_bench
 	hosts/java/bench/run.sh $(JAVA_BUILD) $(RUNS)
 
-# `make bench` gains the Java rows (bench.mk, included before this file, defines the list).
-BENCH_DEB_PACKAGES += libjackson2-databind-java
+# `make bench` gains the Java rows (bench.mk, included before this file, defines the list): JNI
+# against the C ABI and Java + Jackson, and a real Tomcat 10.1's requests/s with and without the
+# Valve (hosts/java/bench/tomcat.sh, its load client built there with OpenSSL).
+BENCH_DEB_PACKAGES += libjackson2-databind-java openjdk-17-jdk-headless tomcat10 libtomcat10-java curl libssl-dev
 bench: java $(JAVA_BUILD)/abi_bench
 bench: export GPCGUARD_JAVA_BENCH := $(JAVA_BUILD)
 

@@ -56,7 +56,7 @@ const CLAIM_NAMES: [&str; 11] = [
 
 mod payload;
 use payload::{Field, Resource, CONTENT, IDENTIFIER, MAX_CONTENT, SYSTEMS};
-pub use payload::{read, Payload};
+pub use payload::{read, read_into, Payload};
 
 /// The FHIR STU3 types of the resource claims ([`crate::request::fhir`]) and the elements the claim rules
 /// read, resolved in the table once.
