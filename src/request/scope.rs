@@ -5,6 +5,7 @@
 
 use crate::request::interactions::{Access, Compartment, Interaction};
 use crate::refusal::{Checked, Refusal};
+use crate::request::rules::{FirstFailure, Judge};
 use crate::verdict::Reason;
 
 /// The confidentiality suffix (GP Connect 1.5+): `conf/R` asks for sensitive records too.
@@ -51,27 +52,46 @@ fn name(compartment: Compartment, access: Access) -> &'static str {
     BASE_SCOPES.iter().find(|(_, c, a)| *c == compartment && *a == access).map_or("?", |(n, _, _)| n)
 }
 
-/// Whether `scope` permits `row`. With `enforce_scope` off only `conf/R` is still checked: it
-/// asks for sensitive records, which only the migrate interactions may release (spec §4.4), and
-/// turning off the read/write check must not widen that.
+/// Whether `scope` permits `row`, to the first failure.
 pub fn check(scope: &Scope, row: &Interaction, enforce_scope: bool) -> Checked<()> {
-    if scope.confidentiality == Some(Confidentiality::Restricted) && !row.migrate {
-        return Err(Refusal::new(
-            Reason::ScopeDenied,
-            format!("requested_scope conf/R (sensitive records) is only for the migrate interactions, not {}", row.id),
-        ));
+    judge(Some(scope), row, enforce_scope, &mut FirstFailure)
+}
+
+/// The scope rules, each told to `j`. With `enforce_scope` off only `conf/R` is still checked: it
+/// asks for sensitive records, which only the migrate interactions may release (spec §4.4), and
+/// turning off the read/write check must not widen that. `None`: `requested_scope` is not in
+/// the grammar (an explanation only).
+#[inline(always)]
+pub fn judge<J: Judge>(scope: Option<&Scope>, row: &Interaction, enforce_scope: bool, j: &mut J) -> Checked<()> {
+    const NO_SCOPE: &str = "requested_scope is not in the grammar";
+    j.after("conf/R only for the migrate interactions", scope, NO_SCOPE, |scope| {
+        if scope.confidentiality == Some(Confidentiality::Restricted) && !row.migrate {
+            return Err(Refusal::new(
+                Reason::ScopeDenied,
+                format!("requested_scope conf/R (sensitive records) is only for the migrate interactions, not {}", row.id),
+            ));
+        }
+        Ok(())
+    })?;
+    const PERMITS: &str = "requested_scope permits the interaction";
+    if !enforce_scope {
+        j.skip(PERMITS, "enforce_scope = false");
+        return Ok(());
     }
-    if enforce_scope && (scope.compartment != row.compartment || scope.access != row.access) {
-        return Err(Refusal::new(
-            Reason::ScopeDenied,
-            format!(
-                "requested_scope {} does not permit interaction {}, which needs {}",
-                name(scope.compartment, scope.access),
-                row.id,
-                name(row.compartment, row.access)
-            ),
-        ));
-    }
+    j.after(PERMITS, scope, NO_SCOPE, |scope| {
+        if scope.compartment != row.compartment || scope.access != row.access {
+            return Err(Refusal::new(
+                Reason::ScopeDenied,
+                format!(
+                    "requested_scope {} does not permit interaction {}, which needs {}",
+                    name(scope.compartment, scope.access),
+                    row.id,
+                    name(row.compartment, row.access)
+                ),
+            ));
+        }
+        Ok(())
+    })?;
     Ok(())
 }
 
