@@ -15,7 +15,7 @@ use crate::request::fhir::{TypeId, Types};
 use crate::request::interactions::Interaction;
 use crate::request::json::Span;
 use crate::refusal::{Checked, Refusal};
-use crate::request::rules::{FirstFailure, Judge};
+use crate::request::rules::{after, FirstFailure, Judge};
 use crate::request::scope::{self, Scope};
 use crate::verdict::Reason;
 
@@ -176,6 +176,21 @@ pub struct Established {
     pub scope: Option<Scope>,
 }
 
+/// `given!(j, RULE, field, |f| check)`: a rule of a claim's type or value, not applicable when
+/// the claim is absent since its presence rule has already failed (on the request path that one
+/// decided, so this never skips there).
+macro_rules! given {
+    ($j:expr, $rule:expr, $field:expr, |$f:ident| $check:expr) => {{
+        let $f = $field;
+        if J::EVERY && $f == Field::Absent {
+            $j.skip($rule, "the claim is absent");
+            Ok(None)
+        } else {
+            $j.rule($rule, $check)
+        }
+    }};
+}
+
 /// "`name` present", per claim of [`CLAIM_NAMES`] up to the practitioner.
 const PRESENT: [&str; PRACTITIONER + 1] = [
     "iss present", "sub present", "aud present", "exp present", "iat present", "reason_for_request present",
@@ -203,38 +218,38 @@ pub fn judge<'d, J: Judge>(p: &'d Payload<'_>, row: &Interaction, rules: &ClaimR
         _ => Err(invalid("the JWT claim requested_record is a GP Connect 0.x claim and is not allowed in 1.x")),
     })?;
 
-    given(j, "iss a non-empty string", found[ISS], |f| non_empty_string(p, f, "iss"))?;
-    let sub = given(j, "sub a non-empty string", found[SUB], |f| non_empty_string(p, f, "sub"))?;
-    let aud = given(j, "aud a non-empty string", found[AUD], |f| non_empty_string(p, f, "aud"))?;
+    given!(j, "iss a non-empty string", found[ISS], |f| non_empty_string(p, f, "iss"))?;
+    let sub = given!(j, "sub a non-empty string", found[SUB], |f| non_empty_string(p, f, "sub"))?;
+    let aud = given!(j, "aud a non-empty string", found[AUD], |f| non_empty_string(p, f, "aud"))?;
     const AUDIENCE: &str = "aud this provider's audience";
     match rules.audience {
         Some(expected) => {
-            j.after(AUDIENCE, aud, "aud is not a non-empty string", |aud| {
+            after!(j, AUDIENCE, aud, "aud is not a non-empty string", |aud| {
                 if aud == expected { Ok(()) } else { Err(invalid(format!("the JWT claim aud is not this provider's audience {expected}"))) }
             })?;
         }
         None => j.skip(AUDIENCE, "jwt_audience is not set, so any aud is accepted (spec §9)"),
     }
-    let exp = given(j, "exp an integer", found[EXP], |f| integer(f, "exp"))?;
-    let iat = given(j, "iat an integer", found[IAT], |f| integer(f, "iat"))?;
-    j.after("exp 300 seconds after iat", exp.zip(iat), "exp or iat is not an integer", |(exp, iat)| {
+    let exp = given!(j, "exp an integer", found[EXP], |f| integer(f, "exp"))?;
+    let iat = given!(j, "iat an integer", found[IAT], |f| integer(f, "iat"))?;
+    after!(j, "exp 300 seconds after iat", exp.zip(iat), "exp or iat is not an integer", |(exp, iat)| {
         if exp as i128 - iat as i128 == TOKEN_LIFETIME_SECONDS { Ok(()) } else { Err(invalid("the JWT claim exp is not exactly 300 seconds after iat")) }
     })?;
 
-    let reason = given(j, "reason_for_request a string", found[REASON], |f| {
+    let reason = given!(j, "reason_for_request a string", found[REASON], |f| {
         string(p, f).ok_or_else(|| invalid("the JWT claim reason_for_request is not a string"))
     })?;
     // Migrate interactions are for migration only; migration only through them (spec §3.1, §4.4).
-    let reason = j.after("reason_for_request for the interaction", reason, "reason_for_request is not a string", |reason| {
+    let reason = after!(j, "reason_for_request for the interaction", reason, "reason_for_request is not a string", |reason| {
         let expected = if row.migrate { "migration" } else { "directcare" };
         if reason == expected { Ok(reason) } else { Err(invalid(format!("the JWT claim reason_for_request must be {expected} for {}", row.id))) }
     })?;
     prov.reason_for_request = reason;
 
-    let scope_text = given(j, "requested_scope a string", found[SCOPE], |f| {
+    let scope_text = given!(j, "requested_scope a string", found[SCOPE], |f| {
         string(p, f).ok_or_else(|| invalid("the JWT claim requested_scope is not a string"))
     })?;
-    let scope = j.after("requested_scope in the grammar", scope_text, "requested_scope is not a string", |text| {
+    let scope = after!(j, "requested_scope in the grammar", scope_text, "requested_scope is not a string", |text| {
         scope::parse(text).ok_or_else(|| {
             invalid("the JWT claim requested_scope is not one of patient/*.read, patient/*.write, organization/*.read, organization/*.write, optionally followed by conf/N or conf/R")
         })
@@ -244,20 +259,20 @@ pub fn judge<'d, J: Judge>(p: &'d Payload<'_>, row: &Interaction, rules: &ClaimR
     }
 
     const NOT_A_DEVICE: &str = "requesting_device is not a valid Device";
-    let device = given(j, "requesting_device a JSON object", found[DEVICE], |f| object(f, DEVICE))?;
-    let device = j.after("requesting_device a FHIR STU3 Device", device, NOT_A_DEVICE, |()| resource(p, DEVICE))?;
-    let identifier = j.after("requesting_device.identifier (system and value)", device.as_ref(), NOT_A_DEVICE, device_identifier)?;
-    let model = j.after("requesting_device.model", device.as_ref(), NOT_A_DEVICE, |d| required_string(d, DEVICE_MODEL))?;
-    let version = j.after("requesting_device.version", device.as_ref(), NOT_A_DEVICE, |d| required_string(d, DEVICE_VERSION))?;
+    let device = given!(j, "requesting_device a JSON object", found[DEVICE], |f| object(f, DEVICE))?;
+    let device = after!(j, "requesting_device a FHIR STU3 Device", device, NOT_A_DEVICE, |()| resource(p, DEVICE))?;
+    let identifier = after!(j, "requesting_device.identifier (system and value)", device.as_ref(), NOT_A_DEVICE, |d| device_identifier(d))?;
+    let model = after!(j, "requesting_device.model", device.as_ref(), NOT_A_DEVICE, |d| required_string(d, DEVICE_MODEL))?;
+    let version = after!(j, "requesting_device.version", device.as_ref(), NOT_A_DEVICE, |d| required_string(d, DEVICE_VERSION))?;
     if model.is_some() && version.is_some() {
         prov.device = identifier;
     }
 
     const NOT_AN_ORGANIZATION: &str = "requesting_organization is not a valid Organization";
-    let organization = given(j, "requesting_organization a JSON object", found[ORGANIZATION], |f| object(f, ORGANIZATION))?;
-    let organization = j.after("requesting_organization a FHIR STU3 Organization", organization, NOT_AN_ORGANIZATION, |()| resource(p, ORGANIZATION))?;
-    let name = j.after("requesting_organization.name", organization.as_ref(), NOT_AN_ORGANIZATION, |o| required_string(o, ORGANIZATION_NAME))?;
-    let ods = j.after("requesting_organization: one ODS code identifier", organization.as_ref(), NOT_AN_ORGANIZATION, |o| one_identifier(o, 0, "ODS code"))?;
+    let organization = given!(j, "requesting_organization a JSON object", found[ORGANIZATION], |f| object(f, ORGANIZATION))?;
+    let organization = after!(j, "requesting_organization a FHIR STU3 Organization", organization, NOT_AN_ORGANIZATION, |()| resource(p, ORGANIZATION))?;
+    let name = after!(j, "requesting_organization.name", organization.as_ref(), NOT_AN_ORGANIZATION, |o| required_string(o, ORGANIZATION_NAME))?;
+    let ods = after!(j, "requesting_organization: one ODS code identifier", organization.as_ref(), NOT_AN_ORGANIZATION, |o| one_identifier(o, 0, "ODS code"))?;
     if name.is_some() {
         prov.ods_code = ods;
     }
@@ -271,31 +286,20 @@ pub fn judge<'d, J: Judge>(p: &'d Payload<'_>, row: &Interaction, rules: &ClaimR
         }
         f => j.rule("requesting_practitioner a JSON object", object(f, PRACTITIONER))?,
     };
-    let practitioner = j.after("requesting_practitioner a FHIR STU3 Practitioner", practitioner, NOT_A_PRACTITIONER, |()| resource(p, PRACTITIONER))?;
+    let practitioner = after!(j, "requesting_practitioner a FHIR STU3 Practitioner", practitioner, NOT_A_PRACTITIONER, |()| resource(p, PRACTITIONER))?;
     let practitioner = practitioner.as_ref();
-    let id = j.after("requesting_practitioner.id", practitioner, NOT_A_PRACTITIONER, |r| required_string(r, PRACTITIONER_ID))?;
-    let names = j.after("requesting_practitioner.name, each with a family", practitioner, NOT_A_PRACTITIONER, practitioner_names)?;
-    let user = j.after("requesting_practitioner: one SDS user id identifier", practitioner, NOT_A_PRACTITIONER, |r| one_identifier(r, 0, "SDS user id"))?;
-    let role = j.after("requesting_practitioner: SDS role profile ids with values", practitioner, NOT_A_PRACTITIONER, |r| identifiers(r, 1))?;
+    let id = after!(j, "requesting_practitioner.id", practitioner, NOT_A_PRACTITIONER, |r| required_string(r, PRACTITIONER_ID))?;
+    let names = after!(j, "requesting_practitioner.name, each with a family", practitioner, NOT_A_PRACTITIONER, |r| practitioner_names(r))?;
+    let user = after!(j, "requesting_practitioner: one SDS user id identifier", practitioner, NOT_A_PRACTITIONER, |r| one_identifier(r, 0, "SDS user id"))?;
+    let role = after!(j, "requesting_practitioner: SDS role profile ids with values", practitioner, NOT_A_PRACTITIONER, |r| identifiers(r, 1))?;
     if let (Some(_), Some(()), Some(user), Some((role, _))) = (id, names, user, role) {
         prov.sds_user_id = Some(user);
         prov.sds_role_id = role;
     }
-    j.after("sub is requesting_practitioner.id", sub.zip(id), "sub or requesting_practitioner.id is not established", |(sub, id)| {
+    after!(j, "sub is requesting_practitioner.id", sub.zip(id), "sub or requesting_practitioner.id is not established", |(sub, id)| {
         if id == sub { Ok(()) } else { Err(invalid("the JWT claim sub is not requesting_practitioner.id")) }
     })?;
     Ok(Established { exp, iat, scope })
-}
-
-/// A rule of a claim's type or value: not applicable when the claim is absent, since its
-/// presence rule has already failed (on the request path that one decided, so this never skips).
-#[inline(always)]
-fn given<J: Judge, T>(j: &mut J, rule: &'static str, f: Field, check: impl FnOnce(Field) -> Checked<T>) -> Checked<Option<T>> {
-    if J::EVERY && f == Field::Absent {
-        j.skip(rule, "the claim is absent");
-        return Ok(None);
-    }
-    j.rule(rule, check(f))
 }
 
 #[inline(always)]
@@ -328,10 +332,10 @@ pub fn check_times(claims: &Claims, now: i64, rules: &TimeRules) -> Checked<()> 
 #[inline(always)]
 pub fn judge_times<J: Judge>(exp: Option<i64>, iat: Option<i64>, now: i64, rules: &TimeRules, j: &mut J) -> Checked<()> {
     let skew = rules.clock_skew_seconds as i128;
-    j.after("exp not past (clock_skew_seconds)", exp, "exp is not an integer", |exp| expired(exp, now, skew))?;
+    after!(j, "exp not past (clock_skew_seconds)", exp, "exp is not an integer", |exp| expired(exp, now, skew))?;
     const IAT_NOT_FUTURE: &str = "iat not in the future (check_iat_future)";
     if rules.check_iat_future {
-        j.after(IAT_NOT_FUTURE, iat, "iat is not an integer", |iat| {
+        after!(j, IAT_NOT_FUTURE, iat, "iat is not an integer", |iat| {
             if iat as i128 > now as i128 + skew { Err(invalid(format!("the JWT claim iat is {} seconds in the future", iat.saturating_sub(now)))) } else { Ok(()) }
         })?;
     } else {
@@ -365,6 +369,7 @@ const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 8081828384858687888990919293949596979899";
 
 /// Appends `n` in decimal.
+#[inline]
 fn push_decimal(out: &mut String, n: i64) {
     // 20 bytes: i64::MIN is a sign and 19 digits.
     let mut text = [0u8; 20];

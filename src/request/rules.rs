@@ -20,20 +20,25 @@ pub trait Judge {
 
     /// Told a rule that does not apply to this token or configuration, and why.
     fn skip(&mut self, rule: &'static str, why: &'static str);
+}
 
-    /// A rule that needs `value`, established by an earlier rule: judged by `check` when it was,
-    /// else not applicable (`why`).
-    #[inline(always)]
-    fn after<V, T>(&mut self, rule: &'static str, value: Option<V>, why: &'static str, check: impl FnOnce(V) -> Checked<T>) -> Checked<Option<T>> {
-        match value {
-            Some(v) => self.rule(rule, check(v)),
+/// `after!(j, RULE, value, WHY, |v| check)`: a rule that needs `value` (an `Option`),
+/// established by an earlier rule: judged by `check` when it was, else not applicable (`WHY`).
+/// A macro, not a method taking a closure, so the check is always inlined on the request path;
+/// `check` is an expression, not a closure body: a `return` or `?` in it would leave the rule
+/// sequence itself and skip the rules after it, so it must have none.
+macro_rules! after {
+    ($j:expr, $rule:expr, $value:expr, $why:expr, |$v:pat_param| $check:expr) => {
+        match $value {
+            Some($v) => $j.rule($rule, $check),
             None => {
-                self.skip(rule, why);
+                $j.skip($rule, $why);
                 Ok(None)
             }
         }
-    }
+    };
 }
+pub(crate) use after;
 
 /// The request path: the first failure decides, nothing is recorded.
 pub struct FirstFailure;

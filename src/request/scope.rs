@@ -5,7 +5,7 @@
 
 use crate::request::interactions::{Access, Compartment, Interaction};
 use crate::refusal::{Checked, Refusal};
-use crate::request::rules::{FirstFailure, Judge};
+use crate::request::rules::{after, FirstFailure, Judge};
 use crate::verdict::Reason;
 
 /// The confidentiality suffix (GP Connect 1.5+): `conf/R` asks for sensitive records too.
@@ -64,23 +64,24 @@ pub fn check(scope: &Scope, row: &Interaction, enforce_scope: bool) -> Checked<(
 #[inline(always)]
 pub fn judge<J: Judge>(scope: Option<&Scope>, row: &Interaction, enforce_scope: bool, j: &mut J) -> Checked<()> {
     const NO_SCOPE: &str = "requested_scope is not in the grammar";
-    j.after("conf/R only for the migrate interactions", scope, NO_SCOPE, |scope| {
+    after!(j, "conf/R only for the migrate interactions", scope, NO_SCOPE, |scope| {
         if scope.confidentiality == Some(Confidentiality::Restricted) && !row.migrate {
-            return Err(Refusal::new(
+            Err(Refusal::new(
                 Reason::ScopeDenied,
                 format!("requested_scope conf/R (sensitive records) is only for the migrate interactions, not {}", row.id),
-            ));
+            ))
+        } else {
+            Ok(())
         }
-        Ok(())
     })?;
     const PERMITS: &str = "requested_scope permits the interaction";
     if !enforce_scope {
         j.skip(PERMITS, "enforce_scope = false");
         return Ok(());
     }
-    j.after(PERMITS, scope, NO_SCOPE, |scope| {
+    after!(j, PERMITS, scope, NO_SCOPE, |scope| {
         if scope.compartment != row.compartment || scope.access != row.access {
-            return Err(Refusal::new(
+            Err(Refusal::new(
                 Reason::ScopeDenied,
                 format!(
                     "requested_scope {} does not permit interaction {}, which needs {}",
@@ -88,9 +89,10 @@ pub fn judge<J: Judge>(scope: Option<&Scope>, row: &Interaction, enforce_scope: 
                     row.id,
                     name(row.compartment, row.access)
                 ),
-            ));
+            ))
+        } else {
+            Ok(())
         }
-        Ok(())
     })?;
     Ok(())
 }
