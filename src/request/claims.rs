@@ -254,9 +254,9 @@ pub fn judge<'d, J: Judge>(p: &'d Payload<'_>, row: &Interaction, rules: &ClaimR
             invalid("the JWT claim requested_scope is not one of patient/*.read, patient/*.write, organization/*.read, organization/*.write, optionally followed by conf/N or conf/R")
         })
     })?;
-    if scope.is_some() {
-        prov.scope = scope_text;
-    }
+    // The provenance of each claim once its rules are through: on the request path every rule
+    // before has passed when such a line runs (an explanation's provenance is not kept).
+    prov.scope = scope_text;
 
     const NOT_A_DEVICE: &str = "requesting_device is not a valid Device";
     let device = given!(j, "requesting_device a JSON object", found[DEVICE], |f| object(f, DEVICE))?;
@@ -264,18 +264,14 @@ pub fn judge<'d, J: Judge>(p: &'d Payload<'_>, row: &Interaction, rules: &ClaimR
     let identifier = after!(j, "requesting_device.identifier (system and value)", device.as_ref(), NOT_A_DEVICE, |d| device_identifier(d))?;
     let model = after!(j, "requesting_device.model", device.as_ref(), NOT_A_DEVICE, |d| required_string(d, DEVICE_MODEL))?;
     let version = after!(j, "requesting_device.version", device.as_ref(), NOT_A_DEVICE, |d| required_string(d, DEVICE_VERSION))?;
-    if model.is_some() && version.is_some() {
-        prov.device = identifier;
-    }
+    prov.device = identifier;
 
     const NOT_AN_ORGANIZATION: &str = "requesting_organization is not a valid Organization";
     let organization = given!(j, "requesting_organization a JSON object", found[ORGANIZATION], |f| object(f, ORGANIZATION))?;
     let organization = after!(j, "requesting_organization a FHIR STU3 Organization", organization, NOT_AN_ORGANIZATION, |()| resource(p, ORGANIZATION))?;
     let name = after!(j, "requesting_organization.name", organization.as_ref(), NOT_AN_ORGANIZATION, |o| required_string(o, ORGANIZATION_NAME))?;
     let ods = after!(j, "requesting_organization: one ODS code identifier", organization.as_ref(), NOT_AN_ORGANIZATION, |o| one_identifier(o, 0, "ODS code"))?;
-    if name.is_some() {
-        prov.ods_code = ods;
-    }
+    prov.ods_code = ods;
 
     // Absent only on a migrate interaction (else its presence rule failed): nothing to judge.
     const NOT_A_PRACTITIONER: &str = "requesting_practitioner is absent or not a valid Practitioner";
@@ -292,7 +288,8 @@ pub fn judge<'d, J: Judge>(p: &'d Payload<'_>, row: &Interaction, rules: &ClaimR
     let names = after!(j, "requesting_practitioner.name, each with a family", practitioner, NOT_A_PRACTITIONER, |r| practitioner_names(r))?;
     let user = after!(j, "requesting_practitioner: one SDS user id identifier", practitioner, NOT_A_PRACTITIONER, |r| one_identifier(r, 0, "SDS user id"))?;
     let role = after!(j, "requesting_practitioner: SDS role profile ids with values", practitioner, NOT_A_PRACTITIONER, |r| identifiers(r, 1))?;
-    if let (Some(_), Some(()), Some(user), Some((role, _))) = (id, names, user, role) {
+    // None on a migrate interaction without a practitioner.
+    if let (Some(()), Some(user), Some((role, _))) = (names, user, role) {
         prov.sds_user_id = Some(user);
         prov.sds_role_id = role;
     }

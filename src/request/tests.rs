@@ -888,4 +888,12 @@ fn explanation_lists_every_failed_rule_not_only_the_first() {
     }
     // The verdict: the first of the three.
     assert_eq!(why(&r.run()), (Reason::JwtClaimInvalid, "the JWT claim aud is an empty string"));
+    // A resource claim that is not an object fails that rule, and the rules of its content do not apply.
+    let r = Req::read_patient().claim("requesting_device", Some(json!("x")));
+    assert_eq!(why(&r.run()), (Reason::JwtClaimInvalid, "the JWT claim requesting_device is not a JSON object"));
+    let (token, iid) = token_and_interaction(&r);
+    let e = checker().explain_token(&token, &iid, r.now);
+    let device: Vec<&rules::Outcome> = e.rules.iter().filter(|j| j.rule.starts_with("requesting_device ") || j.rule.starts_with("requesting_device.")).map(|j| &j.outcome).collect();
+    let not_a_device = rules::Outcome::NotApplicable("requesting_device is not a valid Device");
+    assert_eq!(device[1..], [&rules::Outcome::Fail(Refusal::new(Reason::JwtClaimInvalid, "the JWT claim requesting_device is not a JSON object")), &not_a_device, &not_a_device, &not_a_device, &not_a_device]);
 }
