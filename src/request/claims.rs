@@ -262,14 +262,14 @@ pub fn judge<'d, J: Judge>(p: &'d Payload<'_>, row: &Interaction, rules: &ClaimR
     let device = given!(j, "requesting_device a JSON object", found[DEVICE], |f| object(f, DEVICE))?;
     let device = after!(j, "requesting_device a FHIR STU3 Device", device, NOT_A_DEVICE, |()| resource(p, DEVICE))?;
     let identifier = after!(j, "requesting_device.identifier (system and value)", device.as_ref(), NOT_A_DEVICE, |d| device_identifier(d))?;
-    let model = after!(j, "requesting_device.model", device.as_ref(), NOT_A_DEVICE, |d| required_string(d, DEVICE_MODEL))?;
-    let version = after!(j, "requesting_device.version", device.as_ref(), NOT_A_DEVICE, |d| required_string(d, DEVICE_VERSION))?;
+    after!(j, "requesting_device.model", device.as_ref(), NOT_A_DEVICE, |d| required_string(d, DEVICE_MODEL))?;
+    after!(j, "requesting_device.version", device.as_ref(), NOT_A_DEVICE, |d| required_string(d, DEVICE_VERSION))?;
     prov.device = identifier;
 
     const NOT_AN_ORGANIZATION: &str = "requesting_organization is not a valid Organization";
     let organization = given!(j, "requesting_organization a JSON object", found[ORGANIZATION], |f| object(f, ORGANIZATION))?;
     let organization = after!(j, "requesting_organization a FHIR STU3 Organization", organization, NOT_AN_ORGANIZATION, |()| resource(p, ORGANIZATION))?;
-    let name = after!(j, "requesting_organization.name", organization.as_ref(), NOT_AN_ORGANIZATION, |o| required_string(o, ORGANIZATION_NAME))?;
+    after!(j, "requesting_organization.name", organization.as_ref(), NOT_AN_ORGANIZATION, |o| required_string(o, ORGANIZATION_NAME))?;
     let ods = after!(j, "requesting_organization: one ODS code identifier", organization.as_ref(), NOT_AN_ORGANIZATION, |o| one_identifier(o, 0, "ODS code"))?;
     prov.ods_code = ods;
 
