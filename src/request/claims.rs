@@ -213,10 +213,7 @@ pub fn judge<'d, J: Judge>(p: &'d Payload<'_>, row: &Interaction, rules: &ClaimR
             j.rule(rule, present(found[i], CLAIM_NAMES[i]))?;
         }
     }
-    j.rule("requested_record absent (a 0.x claim)", match found[REQUESTED_RECORD] {
-        Field::Absent => Ok(()),
-        _ => Err(invalid("the JWT claim requested_record is a GP Connect 0.x claim and is not allowed in 1.x")),
-    })?;
+    j.rule("requested_record absent (a 0.x claim)", no_requested_record(found[REQUESTED_RECORD]))?;
 
     given!(j, "iss a non-empty string", found[ISS], |f| non_empty_string(p, f, "iss"))?;
     let sub = given!(j, "sub a non-empty string", found[SUB], |f| non_empty_string(p, f, "sub"))?;
@@ -224,36 +221,20 @@ pub fn judge<'d, J: Judge>(p: &'d Payload<'_>, row: &Interaction, rules: &ClaimR
     const AUDIENCE: &str = "aud this provider's audience";
     match rules.audience {
         Some(expected) => {
-            after!(j, AUDIENCE, aud, "aud is not a non-empty string", |aud| {
-                if aud == expected { Ok(()) } else { Err(invalid(format!("the JWT claim aud is not this provider's audience {expected}"))) }
-            })?;
+            after!(j, AUDIENCE, aud, "aud is absent or not a non-empty string", |aud| audience(aud, expected))?;
         }
         None => j.skip(AUDIENCE, "jwt_audience is not set, so any aud is accepted (spec §9)"),
     }
     let exp = given!(j, "exp an integer", found[EXP], |f| integer(f, "exp"))?;
     let iat = given!(j, "iat an integer", found[IAT], |f| integer(f, "iat"))?;
-    after!(j, "exp 300 seconds after iat", exp.zip(iat), "exp or iat is not an integer", |(exp, iat)| {
-        if exp as i128 - iat as i128 == TOKEN_LIFETIME_SECONDS { Ok(()) } else { Err(invalid("the JWT claim exp is not exactly 300 seconds after iat")) }
-    })?;
+    after!(j, "exp 300 seconds after iat", exp.zip(iat), "exp or iat is absent or not an integer", |(exp, iat)| lifetime(exp, iat))?;
 
-    let reason = given!(j, "reason_for_request a string", found[REASON], |f| {
-        string(p, f).ok_or_else(|| invalid("the JWT claim reason_for_request is not a string"))
-    })?;
-    // Migrate interactions are for migration only; migration only through them (spec §3.1, §4.4).
-    let reason = after!(j, "reason_for_request for the interaction", reason, "reason_for_request is not a string", |reason| {
-        let expected = if row.migrate { "migration" } else { "directcare" };
-        if reason == expected { Ok(reason) } else { Err(invalid(format!("the JWT claim reason_for_request must be {expected} for {}", row.id))) }
-    })?;
+    let reason = given!(j, "reason_for_request a string", found[REASON], |f| text(p, f, "reason_for_request"))?;
+    let reason = after!(j, "reason_for_request for the interaction", reason, "reason_for_request is absent or not a string", |r| reason_fits(r, row))?;
     prov.reason_for_request = reason;
 
-    let scope_text = given!(j, "requested_scope a string", found[SCOPE], |f| {
-        string(p, f).ok_or_else(|| invalid("the JWT claim requested_scope is not a string"))
-    })?;
-    let scope = after!(j, "requested_scope in the grammar", scope_text, "requested_scope is not a string", |text| {
-        scope::parse(text).ok_or_else(|| {
-            invalid("the JWT claim requested_scope is not one of patient/*.read, patient/*.write, organization/*.read, organization/*.write, optionally followed by conf/N or conf/R")
-        })
-    })?;
+    let scope_text = given!(j, "requested_scope a string", found[SCOPE], |f| text(p, f, "requested_scope"))?;
+    let scope = after!(j, "requested_scope in the grammar", scope_text, "requested_scope is absent or not a string", |t| scope_grammar(t))?;
     // The provenance of each claim once its rules are through: on the request path every rule
     // before has passed when such a line runs (an explanation's provenance is not kept).
     prov.scope = scope_text;
@@ -293,10 +274,56 @@ pub fn judge<'d, J: Judge>(p: &'d Payload<'_>, row: &Interaction, rules: &ClaimR
         prov.sds_user_id = Some(user);
         prov.sds_role_id = role;
     }
-    after!(j, "sub is requesting_practitioner.id", sub.zip(id), "sub or requesting_practitioner.id is not established", |(sub, id)| {
-        if id == sub { Ok(()) } else { Err(invalid("the JWT claim sub is not requesting_practitioner.id")) }
-    })?;
+    after!(j, "sub is requesting_practitioner.id", sub.zip(id), "sub or requesting_practitioner.id is not established", |(sub, id)| sub_is_practitioner_id(sub, id))?;
     Ok(Established { exp, iat, scope })
+}
+
+// The rules of `judge` that are not a type check, each named after what it checks (outside the
+// rule macros, which mutation testing cannot see into).
+
+#[inline(always)]
+fn no_requested_record(f: Field) -> Checked<()> {
+    match f {
+        Field::Absent => Ok(()),
+        _ => Err(invalid("the JWT claim requested_record is a GP Connect 0.x claim and is not allowed in 1.x")),
+    }
+}
+
+/// `jwt_audience`, when set, is the only `aud` accepted (spec §9 "aud").
+#[inline(always)]
+fn audience(aud: &str, expected: &str) -> Checked<()> {
+    if aud == expected { Ok(()) } else { Err(invalid(format!("the JWT claim aud is not this provider's audience {expected}"))) }
+}
+
+/// `exp` exactly [`TOKEN_LIFETIME_SECONDS`] after `iat` (spec §4.2).
+#[inline(always)]
+fn lifetime(exp: i64, iat: i64) -> Checked<()> {
+    if exp as i128 - iat as i128 == TOKEN_LIFETIME_SECONDS { Ok(()) } else { Err(invalid("the JWT claim exp is not exactly 300 seconds after iat")) }
+}
+
+#[inline(always)]
+fn text<'d>(p: &'d Payload<'_>, f: Field, name: &str) -> Checked<&'d str> {
+    string(p, f).ok_or_else(|| invalid(format!("the JWT claim {name} is not a string")))
+}
+
+/// Migrate interactions are for migration only; migration only through them (spec §3.1, §4.4).
+#[inline(always)]
+fn reason_fits<'d>(reason: &'d str, row: &Interaction) -> Checked<&'d str> {
+    let expected = if row.migrate { "migration" } else { "directcare" };
+    if reason == expected { Ok(reason) } else { Err(invalid(format!("the JWT claim reason_for_request must be {expected} for {}", row.id))) }
+}
+
+#[inline(always)]
+fn scope_grammar(text: &str) -> Checked<Scope> {
+    scope::parse(text).ok_or_else(|| {
+        invalid("the JWT claim requested_scope is not one of patient/*.read, patient/*.write, organization/*.read, organization/*.write, optionally followed by conf/N or conf/R")
+    })
+}
+
+/// `sub` is the practitioner's id (spec §9 "sub").
+#[inline(always)]
+fn sub_is_practitioner_id(sub: &str, id: &str) -> Checked<()> {
+    if id == sub { Ok(()) } else { Err(invalid("the JWT claim sub is not requesting_practitioner.id")) }
 }
 
 #[inline(always)]
@@ -329,16 +356,19 @@ pub fn check_times(claims: &Claims, now: i64, rules: &TimeRules) -> Checked<()> 
 #[inline(always)]
 pub fn judge_times<J: Judge>(exp: Option<i64>, iat: Option<i64>, now: i64, rules: &TimeRules, j: &mut J) -> Checked<()> {
     let skew = rules.clock_skew_seconds as i128;
-    after!(j, "exp not past (clock_skew_seconds)", exp, "exp is not an integer", |exp| expired(exp, now, skew))?;
+    after!(j, "exp not past (clock_skew_seconds)", exp, "exp is absent or not an integer", |exp| expired(exp, now, skew))?;
     const IAT_NOT_FUTURE: &str = "iat not in the future (check_iat_future)";
     if rules.check_iat_future {
-        after!(j, IAT_NOT_FUTURE, iat, "iat is not an integer", |iat| {
-            if iat as i128 > now as i128 + skew { Err(invalid(format!("the JWT claim iat is {} seconds in the future", iat.saturating_sub(now)))) } else { Ok(()) }
-        })?;
+        after!(j, IAT_NOT_FUTURE, iat, "iat is absent or not an integer", |iat| iat_not_future(iat, now, skew))?;
     } else {
         j.skip(IAT_NOT_FUTURE, "check_iat_future = false (GP Connect 1.2.3+: providers shall not validate iat, spec §4.2)");
     }
     Ok(())
+}
+
+#[inline(always)]
+fn iat_not_future(iat: i64, now: i64, skew: i128) -> Checked<()> {
+    if iat as i128 > now as i128 + skew { Err(invalid(format!("the JWT claim iat is {} seconds in the future", iat.saturating_sub(now)))) } else { Ok(()) }
 }
 
 /// `exp` before `now - skew`: `JwtExpired`.

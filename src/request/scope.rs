@@ -63,37 +63,43 @@ pub fn check(scope: &Scope, row: &Interaction, enforce_scope: bool) -> Checked<(
 /// the grammar (an explanation only).
 #[inline(always)]
 pub fn judge<J: Judge>(scope: Option<&Scope>, row: &Interaction, enforce_scope: bool, j: &mut J) -> Checked<()> {
-    const NO_SCOPE: &str = "requested_scope is not in the grammar";
-    after!(j, "conf/R only for the migrate interactions", scope, NO_SCOPE, |scope| {
-        if scope.confidentiality == Some(Confidentiality::Restricted) && !row.migrate {
-            Err(Refusal::new(
-                Reason::ScopeDenied,
-                format!("requested_scope conf/R (sensitive records) is only for the migrate interactions, not {}", row.id),
-            ))
-        } else {
-            Ok(())
-        }
-    })?;
+    const NO_SCOPE: &str = "requested_scope is absent, not a string or not in the grammar";
+    after!(j, "conf/R only for the migrate interactions", scope, NO_SCOPE, |scope| restricted_only_for_migrate(scope, row))?;
     const PERMITS: &str = "requested_scope permits the interaction";
-    if !enforce_scope {
+    if enforce_scope {
+        after!(j, PERMITS, scope, NO_SCOPE, |scope| permits(scope, row))?;
+    } else {
         j.skip(PERMITS, "enforce_scope = false");
-        return Ok(());
     }
-    after!(j, PERMITS, scope, NO_SCOPE, |scope| {
-        if scope.compartment != row.compartment || scope.access != row.access {
-            Err(Refusal::new(
-                Reason::ScopeDenied,
-                format!(
-                    "requested_scope {} does not permit interaction {}, which needs {}",
-                    name(scope.compartment, scope.access),
-                    row.id,
-                    name(row.compartment, row.access)
-                ),
-            ))
-        } else {
-            Ok(())
-        }
-    })?;
+    Ok(())
+}
+
+/// `conf/R` asks for sensitive records, which only the migrate interactions may release (spec §4.4).
+#[inline(always)]
+fn restricted_only_for_migrate(scope: &Scope, row: &Interaction) -> Checked<()> {
+    if scope.confidentiality == Some(Confidentiality::Restricted) && !row.migrate {
+        return Err(Refusal::new(
+            Reason::ScopeDenied,
+            format!("requested_scope conf/R (sensitive records) is only for the migrate interactions, not {}", row.id),
+        ));
+    }
+    Ok(())
+}
+
+/// The scope's compartment and access are the interaction's (spec §4.4).
+#[inline(always)]
+fn permits(scope: &Scope, row: &Interaction) -> Checked<()> {
+    if scope.compartment != row.compartment || scope.access != row.access {
+        return Err(Refusal::new(
+            Reason::ScopeDenied,
+            format!(
+                "requested_scope {} does not permit interaction {}, which needs {}",
+                name(scope.compartment, scope.access),
+                row.id,
+                name(row.compartment, row.access)
+            ),
+        ));
+    }
     Ok(())
 }
 
