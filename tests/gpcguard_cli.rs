@@ -220,7 +220,7 @@ fn check_request_token_explains_the_token_alone() {
     for (bad, why) in [
         ("eyJhbGciOiJIUzI1NiJ9.e30.c2ln".to_owned(), "JWT_MALFORMED: the bearer token is signed"),
         (format!("{}.{}.", b64url(br#"{"alg":"none","typ":"JWT"}"#), b64url(b"{\"iss\":")), "JWT_MALFORMED: the JWT payload is not valid JSON"),
-        (format!("{}.{}=.", b64url(br#"{"alg":"none","typ":"JWT"}"#), b64url(b"{}")), "JWT_MALFORMED"),
+        (format!("{}.{}=.", b64url(br#"{"alg":"none","typ":"JWT"}"#), b64url(b"{}")), "JWT_MALFORMED: the JWT payload is not strict base64url without padding"),
     ] {
         let o = gpcguard(&["check-request", "--config", &config(), "--token", &bad]);
         assert_eq!(code(&o), 1, "{}", text(&o));
