@@ -1,0 +1,90 @@
+//! Chains the guard accepted, so that a host re-checking the client certificate on every request
+//! (spec §1: the certificate is judged by the current state, also after a reload) does not repeat
+//! the whole verification while nothing it depends on has changed.
+//!
+//! A verification is a function of the chain, the loaded state and the time. The key is the
+//! chain (SHA-256 over each certificate's DER, length-prefixed, leaf first); the entry names the
+//! state (`State::nonce`), the second it was verified at and the chain's first notAfter, and
+//! `Guard::check_peer` uses it only while `State::verification_holds` (the rule session tickets
+//! follow too). Only acceptances are kept: a refusal is always verified again in full.
+//!
+//! Bounded: a fixed number of slots, chosen by the key, each under its own lock; a new entry
+//! overwrites whatever shared its slot. A slot that is busy or whose lock is poisoned counts as
+//! a miss (full verification): a check never waits here, and a worker forked while another
+//! thread held a slot's lock cannot block on it forever.
+
+use std::sync::Mutex;
+
+use openssl::sha::Sha256;
+use openssl::x509::{X509Ref, X509};
+
+/// An acceptance, as verified once.
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    /// The `State::nonce` of the state that verified the chain.
+    pub state: [u8; 16],
+    /// The `now` of that verification (Unix seconds).
+    pub verified_at: i64,
+    /// The earliest notAfter of the chain's own certificates (`chain_not_after`).
+    pub chain_not_after: i64,
+    /// The verdict's message.
+    pub message: String,
+}
+
+struct Entry {
+    key: [u8; 32],
+    accepted: Accepted,
+}
+
+/// The accepted chains of one guard.
+pub struct PeerCache {
+    slots: Box<[Mutex<Option<Entry>>]>,
+}
+
+impl Default for PeerCache {
+    fn default() -> Self {
+        PeerCache::new()
+    }
+}
+
+impl PeerCache {
+    /// How many chains it keeps at most: more distinct client certificates than a provider sees
+    /// from the Spine's SSP between two reloads.
+    pub const SLOTS: usize = 1024;
+
+    pub fn new() -> PeerCache {
+        PeerCache { slots: (0..Self::SLOTS).map(|_| Mutex::new(None)).collect() }
+    }
+
+    fn slot(&self, key: &[u8; 32]) -> &Mutex<Option<Entry>> {
+        let n = u64::from_le_bytes(key[..8].try_into().unwrap_or_default());
+        &self.slots[(n % Self::SLOTS as u64) as usize]
+    }
+
+    /// The acceptance kept for exactly this chain, if `holds` says it still holds.
+    pub fn find(&self, key: &[u8; 32], holds: impl FnOnce(&Accepted) -> bool) -> Option<Accepted> {
+        let slot = self.slot(key).try_lock().ok()?;
+        let entry = slot.as_ref().filter(|e| e.key == *key)?;
+        holds(&entry.accepted).then(|| entry.accepted.clone())
+    }
+
+    /// Keeps an acceptance of this chain, replacing whatever held its slot.
+    pub fn keep(&self, key: [u8; 32], accepted: Accepted) {
+        if let Ok(mut slot) = self.slot(&key).try_lock() {
+            *slot = Some(Entry { key, accepted });
+        }
+    }
+}
+
+/// The cache key of a chain as judged: SHA-256 over the DER of the leaf, then of each presented
+/// certificate, each preceded by its length. None (no caching) when a certificate cannot be
+/// encoded.
+pub fn chain_key(leaf: &X509Ref, presented: &[X509]) -> Option<[u8; 32]> {
+    let mut h = Sha256::new();
+    for cert in std::iter::once(leaf).chain(presented.iter().map(|c| &**c)) {
+        let der = cert.to_der().ok()?;
+        h.update(&(der.len() as u64).to_le_bytes());
+        h.update(&der);
+    }
+    Some(h.finish())
+}
