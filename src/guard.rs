@@ -220,10 +220,13 @@ impl Guard {
         match state.pki.verify(leaf, &chain, now) {
             Ok(()) => {
                 let message = format!("client certificate {} accepted", name_text(leaf.subject_name()));
-                // Kept only where it can hold (`accepted_still_holds`).
-                if let (Some(key), true) = (key, state.loaded_at <= now) {
-                    let chain_not_after = chain_not_after(leaf, chain.iter().copied());
-                    self.accepted_chains.keep(key, Accepted { state: state.nonce, verified_at: now, chain_not_after, message: message.clone() });
+                if let Some(key) = key {
+                    let accepted = Accepted { state: state.nonce, verified_at: now, chain_not_after: chain_not_after(leaf, chain.iter().copied()), message: message.clone() };
+                    // Kept only when it would hold even now: one that never can must not
+                    // displace one that does.
+                    if accepted_still_holds(state, &accepted, now) {
+                        self.accepted_chains.keep(key, accepted);
+                    }
                 }
                 Verdict::allow(message, "", String::new())
             }

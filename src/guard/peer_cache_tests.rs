@@ -281,3 +281,34 @@ fn sixteen_threads_and_reloads_never_accept_a_refused_chain() {
     let checks = g.counters().get(Check::Certificate, Reason::Allowed) + g.counters().get(Check::Certificate, Reason::CertRevoked);
     assert!(full(&g) < checks, "some checks were hits ({} full verifications of {checks} checks)", full(&g));
 }
+
+/// More chains than slots: at most `PeerCache::SLOTS` are kept, and a chain whose slot holds
+/// another chain's acceptance is verified in full (the whole key is compared, not the slot).
+#[test]
+fn the_cache_is_bounded_and_a_shared_slot_is_no_match() {
+    let dir = test_pki();
+    let g = guard_of(dir);
+    let (valid, revoked) = (cert(dir, "client-valid.pem"), cert(dir, "client-revoked.pem"));
+    let (sub, other) = (cert(dir, "sub-ca.pem"), cert(dir, "other-sub-ca.pem"));
+    let n = PeerCache::SLOTS + 100;
+    // Distinct presented chains: the bits of i, one certificate each, after a leading SubCA.
+    let presented = |i: usize| -> Vec<X509> {
+        let bits = usize::BITS - i.leading_zeros();
+        (0..bits).map(|b| if i >> b & 1 == 1 { sub.clone() } else { other.clone() }).collect()
+    };
+    let now = system_now();
+    for i in 0..n {
+        assert_eq!(g.check_peer(&valid, &presented(i), now).reason, Reason::Allowed);
+    }
+    assert_eq!(full(&g), n as u64);
+    for i in 0..n {
+        let v = g.check_peer(&revoked, &presented(i), now);
+        assert_eq!(v.reason, Reason::CertRevoked, "chain {i} (its slot holds a valid chain's acceptance): {}", v.message);
+    }
+    assert_eq!(full(&g), 2 * n as u64, "every refused chain verified in full");
+    for i in 0..n {
+        assert_eq!(g.check_peer(&valid, &presented(i), now).reason, Reason::Allowed);
+    }
+    let again = full(&g) - 2 * n as u64;
+    assert!(again >= (n - PeerCache::SLOTS) as u64, "{n} chains, {} slots: at least {} verified again, not {again}", PeerCache::SLOTS, n - PeerCache::SLOTS);
+}
