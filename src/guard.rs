@@ -240,9 +240,9 @@ impl Guard {
 mod peer_cache_tests;
 
 /// A kept acceptance still holds at `now` under `state`: `State::verification_holds`, and `now`
-/// is no earlier than the verification (a certificate not yet valid then may be now) nor than
-/// the state's load (`Pki::stable_until` counts what comes into force only after the load:
-/// before it, a CRL or CA already in force at load may not have been yet).
+/// is no earlier than the verification (before it, a certificate may not have been valid yet)
+/// nor than the state's load (`Pki::stable_until` counts only what comes into force after the
+/// load: before it, a CRL or CA in force at load may not have been yet).
 fn accepted_still_holds(state: &State, accepted: &Accepted, now: i64) -> bool {
     state.loaded_at <= accepted.verified_at && accepted.verified_at <= now && state.verification_holds(&accepted.state, accepted.chain_not_after, now)
 }
