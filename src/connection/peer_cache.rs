@@ -88,3 +88,51 @@ pub fn chain_key(leaf: &X509Ref, presented: &[X509]) -> Option<[u8; 32]> {
     }
     Some(h.finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepted(message: &str) -> Accepted {
+        Accepted { state: [1; 16], verified_at: 10, chain_not_after: 20, message: message.into() }
+    }
+
+    #[test]
+    fn finds_only_the_same_key_and_only_while_it_holds() {
+        let c = PeerCache::new();
+        let (a, b) = ([7u8; 32], [8u8; 32]);
+        c.keep(a, accepted("a"));
+        assert_eq!(c.find(&a, |_| true).map(|x| x.message), Some("a".into()));
+        assert!(c.find(&a, |_| false).is_none(), "not when the rule says it no longer holds");
+        assert!(c.find(&b, |_| true).is_none());
+        // Same slot (the slot is chosen by the first 8 bytes), another key: no match, and it
+        // replaces the entry.
+        let mut shares = a;
+        shares[31] ^= 1;
+        assert!(std::ptr::eq(c.slot(&a), c.slot(&shares)));
+        assert!(c.find(&shares, |_| true).is_none());
+        c.keep(shares, accepted("shares"));
+        assert!(c.find(&a, |_| true).is_none());
+    }
+
+    #[test]
+    fn a_busy_or_poisoned_slot_is_a_miss() {
+        let c = PeerCache::new();
+        let key = [9u8; 32];
+        c.keep(key, accepted("k"));
+        {
+            let _busy = c.slot(&key).lock().unwrap();
+            assert!(c.find(&key, |_| true).is_none(), "busy: a miss, never a wait");
+            c.keep(key, accepted("other")); // skipped, not blocked
+        }
+        assert_eq!(c.find(&key, |_| true).map(|x| x.message), Some("k".into()));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _held = c.slot(&key).lock().unwrap();
+            panic!("poison the slot");
+        }));
+        assert!(c.slot(&key).is_poisoned());
+        assert!(c.find(&key, |_| true).is_none(), "poisoned: a miss (full verification)");
+        c.keep(key, accepted("after"));
+        assert!(c.find(&key, |_| true).is_none());
+    }
+}
