@@ -10,8 +10,8 @@ use openssl::x509::{X509Ref, X509};
 
 use crate::config::{Config, Settings};
 use crate::error::Result;
-use crate::connection::peer_cache::{chain_key, Accepted, PeerCache};
-use crate::connection::pki::{chain_not_after, name_text, Pki};
+use crate::connection::peer_cache::{chain_key, der_chain_key, Accepted, PeerCache};
+use crate::connection::pki::{chain_not_after, name_text, parse_der_chain, Pki};
 use crate::request::{Request, RequestChecker};
 use crate::status::{Check, Counters};
 use crate::connection::tls::ServerIdentity;
@@ -203,13 +203,40 @@ impl Guard {
     pub fn check_peer(&self, leaf: &X509Ref, presented: &[X509], now: i64) -> Verdict {
         let state = self.state.load();
         let key = chain_key(leaf, presented);
-        let cached = key.as_ref().and_then(|k| self.accepted_chains.find(k, |a| accepted_still_holds(&state, a, now)));
-        let v = match cached {
-            Some(accepted) => Verdict::allow(accepted.message, "", String::new()),
+        let v = match key.as_ref().and_then(|k| self.cached(&state, k, now)) {
+            Some(v) => v,
             None => self.verify_peer(&state, key, leaf, presented, now),
         };
         self.count(Check::Certificate, v.reason);
         v
+    }
+
+    /// `check_peer` for a chain given as DER certificates (leaf first), parsed within the
+    /// current state's limits. The peer cache is asked before parsing: bytes this state
+    /// accepted parse, within its limits, to the same chain again. Bytes that do not parse are
+    /// refused (and, as before the cache, not counted).
+    pub fn check_peer_der(&self, ders: &[&[u8]], now: i64) -> Verdict {
+        let state = self.state.load();
+        let key = (!ders.is_empty()).then(|| der_chain_key(ders.iter().copied()));
+        if let Some(v) = key.as_ref().and_then(|k| self.cached(&state, k, now)) {
+            self.count(Check::Certificate, v.reason);
+            return v;
+        }
+        let limits = &state.settings.limits;
+        match parse_der_chain(ders, limits.max_peer_certificates, limits.max_peer_chain_bytes) {
+            Ok(certs) => {
+                let v = self.verify_peer(&state, key, &certs[0], &certs[1..], now);
+                self.count(Check::Certificate, v.reason);
+                v
+            }
+            Err(r) => Verdict::refuse(r.reason, r.message, &state.settings.error_code_system),
+        }
+    }
+
+    /// The verdict of a kept acceptance of the chain `key`, if it still holds.
+    fn cached(&self, state: &State, key: &[u8; 32], now: i64) -> Option<Verdict> {
+        let accepted = self.accepted_chains.find(key, |a| accepted_still_holds(state, a, now))?;
+        Some(Verdict::allow(accepted.message, "", String::new()))
     }
 
     /// The full verification of `check_peer`; an acceptance is kept under `key`.

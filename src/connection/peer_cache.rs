@@ -80,13 +80,20 @@ impl PeerCache {
 /// certificate, each preceded by its length. None (no caching) when a certificate cannot be
 /// encoded.
 pub fn chain_key(leaf: &X509Ref, presented: &[X509]) -> Option<[u8; 32]> {
+    let ders = std::iter::once(leaf).chain(presented.iter().map(|c| &**c)).map(|c| c.to_der().ok()).collect::<Option<Vec<_>>>()?;
+    Some(der_chain_key(ders.iter().map(|d| d.as_slice())))
+}
+
+/// The key of a chain given as DER (leaf first), the form of `chain_key`: for bytes a host
+/// gives, it is computed before they are parsed (with OpenSSL 3.0, parsing two certificates
+/// costs about as much as verifying them), and the same bytes always parse to the same chain.
+pub fn der_chain_key<'a>(ders: impl Iterator<Item = &'a [u8]>) -> [u8; 32] {
     let mut h = Sha256::new();
-    for cert in std::iter::once(leaf).chain(presented.iter().map(|c| &**c)) {
-        let der = cert.to_der().ok()?;
+    for der in ders {
         h.update(&(der.len() as u64).to_le_bytes());
-        h.update(&der);
+        h.update(der);
     }
-    Some(h.finish())
+    h.finish()
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use super::guard::gpcguard_guard;
 use super::verdict::gpcguard_verdict;
 use super::{clear_out, bytes_arg, ffi_boundary, gpcguard_result, require_non_null, write_out};
 use crate::guard::{system_now, Guard};
-use crate::connection::pki::{parse_der_chain, parse_pem_chain, too_many_certificates, CertRefusal};
+use crate::connection::pki::{parse_pem_chain, too_many_certificates, CertRefusal};
 use crate::verdict::Verdict;
 
 /// One DER certificate: `len` bytes at `data`.
@@ -85,21 +85,21 @@ pub extern "C" fn gpcguard_check_peer_der(
             return super::fail(gpcguard_result::GPCGUARD_NULL_PARAMETER, "`certs` is NULL with a non-zero count");
         }
         let guard = unsafe { &(*guard).inner };
-        let limits = guard.state().settings.limits.clone();
-        let chain = if count > limits.max_peer_certificates {
-            Err(too_many_certificates(count, limits.max_peer_certificates))
-        } else {
-            let items = if count == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(certs, count) } };
-            let mut ders = Vec::with_capacity(count);
-            for (i, c) in items.iter().enumerate() {
-                match unsafe { bytes_arg(c.data, c.len, &format!("certs[{i}].data")) } {
-                    Ok(b) => ders.push(b),
-                    Err(r) => return r,
-                }
+        let max_certs = guard.state().settings.limits.max_peer_certificates;
+        if count > max_certs {
+            return unsafe { write_out(out, gpcguard_verdict::new(judge(guard, Err(too_many_certificates(count, max_certs)), now))) };
+        }
+        let items = if count == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(certs, count) } };
+        let mut ders = Vec::with_capacity(count);
+        for (i, c) in items.iter().enumerate() {
+            match unsafe { bytes_arg(c.data, c.len, &format!("certs[{i}].data")) } {
+                Ok(b) => ders.push(b),
+                Err(r) => return r,
             }
-            parse_der_chain(&ders, limits.max_peer_certificates, limits.max_peer_chain_bytes)
-        };
-        unsafe { write_out(out, gpcguard_verdict::new(judge(guard, chain, now))) }
+        }
+        let now = if now == 0 { system_now() } else { now };
+        // Parsed there, after the peer cache is asked: parsing is most of a re-check's cost.
+        unsafe { write_out(out, gpcguard_verdict::new(guard.check_peer_der(&ders, now))) }
     })
 }
 

@@ -312,3 +312,43 @@ fn the_cache_is_bounded_and_a_shared_slot_is_no_match() {
     let again = full(&g) - 2 * n as u64;
     assert!(again >= (n - PeerCache::SLOTS) as u64, "{n} chains, {} slots: at least {} verified again, not {again}", PeerCache::SLOTS, n - PeerCache::SLOTS);
 }
+
+/// The DER path (the Tomcat Valve's `gpcguard_check_peer_der`) asks the cache before parsing:
+/// only the very bytes accepted hit; one byte changed, a trailing byte, a reload, and the chain
+/// is parsed and verified in full.
+#[test]
+fn der_bytes_hit_only_when_identical_and_under_the_same_state() {
+    let dir = pki_copy("der");
+    let g = guard_of(&dir);
+    let (leaf, sub) = (cert(&dir, "client-later-revoked.pem"), cert(&dir, "sub-ca.pem"));
+    let (leaf_der, sub_der) = (leaf.to_der().unwrap(), sub.to_der().unwrap());
+    let now = system_now();
+    let first = g.check_peer_der(&[&leaf_der, &sub_der], now);
+    assert_eq!(first.reason, Reason::Allowed, "{}", first.message);
+    assert_eq!(first, fresh_verdict(&dir, &leaf, std::slice::from_ref(&sub), now));
+    assert_eq!(g.check_peer_der(&[&leaf_der, &sub_der], now), first);
+    assert_eq!(g.check_peer(&leaf, std::slice::from_ref(&sub), now), first, "the same chain as objects");
+    assert_eq!(full(&g), 1);
+    assert_eq!(g.counters().get(Check::Certificate, Reason::Allowed), 3);
+
+    // The last byte of the signature changed: another key, parsed, and refused every time.
+    let mut forged = leaf_der.clone();
+    *forged.last_mut().unwrap() ^= 1;
+    let mut trailing = leaf_der.clone();
+    trailing.push(0);
+    for (what, bytes, reason) in [("forged signature", &forged, Reason::CertUntrusted), ("trailing byte", &trailing, Reason::CertMalformed)] {
+        let v = g.check_peer_der(&[bytes, &sub_der], now);
+        assert_eq!(v.reason, reason, "{what}: {}", v.message);
+        assert_eq!(g.check_peer_der(&[bytes, &sub_der], now), v, "{what}: refused again, never from the cache");
+    }
+    assert_eq!(full(&g), 3, "the forged chain verified twice; the unparsable one never reached verification");
+    assert_eq!(g.check_peer_der(&[&leaf_der], now).reason, Reason::Allowed, "without the SubCA: another entry");
+    assert_eq!(full(&g), 4);
+
+    revoke_later(&dir);
+    g.reload().unwrap();
+    let v = g.check_peer_der(&[&leaf_der, &sub_der], now);
+    assert_eq!(v.reason, Reason::CertRevoked, "{}", v.message);
+    assert_eq!(v, fresh_verdict(&dir, &leaf, std::slice::from_ref(&sub), now));
+    assert_eq!(full(&g), 5);
+}
