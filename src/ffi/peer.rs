@@ -66,9 +66,9 @@ pub extern "C" fn gpcguard_check_peer_pem(
 /// Judges a client certificate chain given as `count` DER certificates (leaf first), as Java's
 /// `X509Certificate.getEncoded()` gives them, at `now` (0 = the system clock). `count = 0` is
 /// `GPCGUARD_REASON_CERT_MISSING`.
-/// A chain (the same certificates, in the same order) the guard's current state already accepted
-/// is not verified again while that acceptance holds (docs/SECURITY.md, "Re-checks per
-/// request"); a refusal is always verified in full; the verdict is the same either way.
+/// A chain (the same bytes, in the same order) the guard's current state already accepted is
+/// neither parsed nor verified again while that acceptance holds (docs/SECURITY.md, "Re-checks
+/// per request"); a refusal is always verified in full; the verdict is the same either way.
 /// Errors: `GPCGUARD_NULL_PARAMETER` (also for a NULL `data` with a non-zero `len`).
 #[no_mangle]
 pub extern "C" fn gpcguard_check_peer_der(
