@@ -383,6 +383,9 @@ enum gpcguard_result gpcguard_guard_trust_anchors_pem(const struct gpcguard_guar
  * anchor is built from the configured intermediates only; the intermediates given here are never
  * links of it (a refusal names one that is not configured). Empty input is
  * `GPCGUARD_REASON_CERT_MISSING` (496); unparsable input `GPCGUARD_REASON_CERT_MALFORMED` (495).
+ * A chain (the same certificates, in the same order) the guard's current state already accepted
+ * is not verified again while that acceptance holds (docs/SECURITY.md, "Re-checks per
+ * request"); a refusal is always verified in full; the verdict is the same either way.
  * Errors: `GPCGUARD_NULL_PARAMETER`.
  */
 enum gpcguard_result gpcguard_check_peer_pem(const struct gpcguard_guard *guard,
@@ -395,6 +398,9 @@ enum gpcguard_result gpcguard_check_peer_pem(const struct gpcguard_guard *guard,
  * Judges a client certificate chain given as `count` DER certificates (leaf first), as Java's
  * `X509Certificate.getEncoded()` gives them, at `now` (0 = the system clock). `count = 0` is
  * `GPCGUARD_REASON_CERT_MISSING`.
+ * A chain (the same bytes, in the same order) the guard's current state already accepted is
+ * neither parsed nor verified again while that acceptance holds (docs/SECURITY.md, "Re-checks
+ * per request"); a refusal is always verified in full; the verdict is the same either way.
  * Errors: `GPCGUARD_NULL_PARAMETER` (also for a NULL `data` with a non-zero `len`).
  */
 enum gpcguard_result gpcguard_check_peer_der(const struct gpcguard_guard *guard,
@@ -407,7 +413,9 @@ enum gpcguard_result gpcguard_check_peer_der(const struct gpcguard_guard *guard,
  * Re-verifies the client certificate of a TLS connection (server side) against the guard's
  * current state at the system clock: it does not trust the handshake's earlier result, so it
  * also catches a certificate revoked by a reload since the handshake, and a session resumed
- * through a context of another guard or of none. No peer certificate is
+ * through a context of another guard or of none: it is never satisfied by the handshake, only
+ * by the current state, which may reuse its own acceptance of the same chain while it holds
+ * (see `gpcguard_check_peer_pem`). No peer certificate is
  * `GPCGUARD_REASON_CERT_MISSING` (496).
  * Errors: `GPCGUARD_NULL_PARAMETER`.
  */

@@ -10,7 +10,8 @@ use openssl::x509::{X509Ref, X509};
 
 use crate::config::{Config, Settings};
 use crate::error::Result;
-use crate::connection::pki::{name_text, Pki};
+use crate::connection::peer_cache::{chain_key, der_chain_key, Accepted, PeerCache};
+use crate::connection::pki::{chain_not_after, name_text, parse_der_chain, Pki};
 use crate::request::{Request, RequestChecker};
 use crate::status::{Check, Counters};
 use crate::connection::tls::ServerIdentity;
@@ -46,6 +47,17 @@ impl State {
         openssl::rand::rand_bytes(&mut nonce).map_err(|e| crate::error::Error::tls("RAND_bytes", e))?;
         Ok(State { settings, pki, requests, server, nonce, generation, loaded_at: system_now() })
     }
+
+    /// A client chain accepted under the state named `verified_under` is still accepted at `now`
+    /// without verifying it again: that state is this one (no reload since, in this process: no
+    /// CRL, anchor or intermediate changed), none of the chain's own certificates has expired
+    /// (`chain_not_after`), and no configured CA or CRL has aged out or come into force
+    /// (`Pki::stable_until`). Meaningful only for a `now` no earlier than the acceptance and
+    /// than this state's load: session tickets are judged at the system clock, and the peer
+    /// cache, whose callers pass their own `now`, checks both (`accepted_still_holds`).
+    pub fn verification_holds(&self, verified_under: &[u8; 16], chain_not_after: i64, now: i64) -> bool {
+        *verified_under == self.nonce && now <= chain_not_after && now <= self.pki.stable_until()
+    }
 }
 
 /// Told of every client certificate a TLS handshake refused (reason, message), so a host can log
@@ -70,6 +82,11 @@ pub struct Guard {
     /// Verdict counters: `own_counters`, or memory the host shares between its processes.
     counters: AtomicPtr<Counters>,
     own_counters: Box<Counters>,
+    /// Chains accepted, so a re-check per request is cheap while it still holds.
+    accepted_chains: PeerCache,
+    /// Full chain verifications done by `check_peer`, for the tests of the cache.
+    #[cfg(test)]
+    full_verifications: AtomicU64,
 }
 
 impl Guard {
@@ -87,6 +104,9 @@ impl Guard {
             reloading: Mutex::new(()),
             counters: AtomicPtr::new(std::ptr::null_mut()),
             own_counters: Box::new(Counters::new()),
+            accepted_chains: PeerCache::new(),
+            #[cfg(test)]
+            full_verifications: AtomicU64::new(0),
         })
     }
 
@@ -114,6 +134,9 @@ impl Guard {
             reloading: Mutex::new(()),
             counters: AtomicPtr::new(std::ptr::null_mut()),
             own_counters: Box::new(Counters::new()),
+            accepted_chains: PeerCache::new(),
+            #[cfg(test)]
+            full_verifications: AtomicU64::new(0),
         }
     }
 
@@ -174,17 +197,81 @@ impl Guard {
         v
     }
 
-    /// Judges a client certificate chain (leaf, then whatever the peer sent) at `now`.
+    /// Judges a client certificate chain (leaf, then whatever the peer sent) at `now`. An
+    /// acceptance of exactly this chain (same bytes, same order) found in the peer cache is
+    /// reused while it holds (see `accepted_still_holds`); anything else is verified in full.
     pub fn check_peer(&self, leaf: &X509Ref, presented: &[X509], now: i64) -> Verdict {
         let state = self.state.load();
-        let chain: Vec<&X509Ref> = presented.iter().map(|c| &**c).collect();
-        let v = match state.pki.verify(leaf, &chain, now) {
-            Ok(()) => Verdict::allow(format!("client certificate {} accepted", name_text(leaf.subject_name())), "", String::new()),
-            Err(r) => Verdict::refuse(r.reason, r.message, &state.settings.error_code_system),
+        let key = chain_key(leaf, presented);
+        let v = match key.as_ref().and_then(|k| self.cached(&state, k, now)) {
+            Some(v) => v,
+            None => self.verify_peer(&state, key, leaf, presented, now),
         };
         self.count(Check::Certificate, v.reason);
         v
     }
+
+    /// `check_peer` for a chain given as DER certificates (leaf first), parsed within the
+    /// current state's limits. The peer cache is asked before parsing: bytes this state
+    /// accepted parse, within its limits, to the same chain again. Bytes that do not parse are
+    /// refused (and, as before the cache, not counted).
+    pub fn check_peer_der(&self, ders: &[&[u8]], now: i64) -> Verdict {
+        let state = self.state.load();
+        let key = (!ders.is_empty()).then(|| der_chain_key(ders.iter().copied()));
+        if let Some(v) = key.as_ref().and_then(|k| self.cached(&state, k, now)) {
+            self.count(Check::Certificate, v.reason);
+            return v;
+        }
+        let limits = &state.settings.limits;
+        match parse_der_chain(ders, limits.max_peer_certificates, limits.max_peer_chain_bytes) {
+            Ok(certs) => {
+                let v = self.verify_peer(&state, key, &certs[0], &certs[1..], now);
+                self.count(Check::Certificate, v.reason);
+                v
+            }
+            Err(r) => Verdict::refuse(r.reason, r.message, &state.settings.error_code_system),
+        }
+    }
+
+    /// The verdict of a kept acceptance of the chain `key`, if it still holds.
+    fn cached(&self, state: &State, key: &[u8; 32], now: i64) -> Option<Verdict> {
+        let accepted = self.accepted_chains.find(key, |a| accepted_still_holds(state, a, now))?;
+        Some(Verdict::allow(accepted.message, "", String::new()))
+    }
+
+    /// The full verification of `check_peer`; an acceptance is kept under `key`.
+    fn verify_peer(&self, state: &State, key: Option<[u8; 32]>, leaf: &X509Ref, presented: &[X509], now: i64) -> Verdict {
+        #[cfg(test)]
+        self.full_verifications.fetch_add(1, Ordering::Relaxed);
+        let chain: Vec<&X509Ref> = presented.iter().map(|c| &**c).collect();
+        match state.pki.verify(leaf, &chain, now) {
+            Ok(()) => {
+                let message = format!("client certificate {} accepted", name_text(leaf.subject_name()));
+                if let Some(key) = key {
+                    let accepted = Accepted { state: state.nonce, verified_at: now, chain_not_after: chain_not_after(leaf, chain.iter().copied()), message: message.clone() };
+                    // Kept only when it would hold even now: one that never can must not
+                    // displace one that does.
+                    if accepted_still_holds(state, &accepted, now) {
+                        self.accepted_chains.keep(key, accepted);
+                    }
+                }
+                Verdict::allow(message, "", String::new())
+            }
+            // Refusals are never kept: each is verified again, and says why afresh.
+            Err(r) => Verdict::refuse(r.reason, r.message, &state.settings.error_code_system),
+        }
+    }
+}
+
+#[cfg(test)]
+mod peer_cache_tests;
+
+/// A kept acceptance still holds at `now` under `state`: `State::verification_holds`, and `now`
+/// is no earlier than the verification (before it, a certificate may not have been valid yet)
+/// nor than the state's load (`Pki::stable_until` counts only what comes into force after the
+/// load: before it, a CRL or CA in force at load may not have been yet).
+fn accepted_still_holds(state: &State, accepted: &Accepted, now: i64) -> bool {
+    state.loaded_at <= accepted.verified_at && accepted.verified_at <= now && state.verification_holds(&accepted.state, accepted.chain_not_after, now)
 }
 
 /// Now as Unix seconds, for calls given `now = 0`. A clock before 1970 reads as the far future,

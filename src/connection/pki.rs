@@ -737,6 +737,13 @@ pub fn stable_until<'a>(cas: impl Iterator<Item = &'a X509Ref>, crls: impl Itera
     ends.into_iter().fold(until, i64::min)
 }
 
+/// The earliest notAfter (Unix) of the leaf and the certificates the peer presented: how long a
+/// verification of this chain can hold at most, beside `Pki::stable_until` (which covers every
+/// configured CA, so every link the path can be built from).
+pub fn chain_not_after<'a>(leaf: &X509Ref, presented: impl Iterator<Item = &'a X509Ref>) -> i64 {
+    presented.map(|c| unix_time(c.not_after())).fold(unix_time(leaf.not_after()), i64::min)
+}
+
 /// The system clock in Unix seconds (0 before 1970: never stable then).
 fn system_time() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)

@@ -33,7 +33,7 @@ use crate::config::Settings;
 use crate::error::{Error, ErrorKind, Result};
 use crate::guard::{system_now, Guard, State};
 use crate::connection::ossl;
-use crate::connection::pki::{name_text, read_cert_file, unix_time, CertRefusal};
+use crate::connection::pki::{chain_not_after, name_text, read_cert_file, CertRefusal};
 use crate::verdict::Reason;
 use crate::status::Check;
 
@@ -299,15 +299,14 @@ impl TicketStamp {
     const LEN: usize = 32;
 
     fn of(guard: &Guard, state: &State, leaf: &X509Ref, presented: &[&X509Ref]) -> TicketStamp {
-        let chain_not_after = presented.iter().map(|c| unix_time(c.not_after())).fold(unix_time(leaf.not_after()), i64::min);
-        TicketStamp { guard_id: guard.id(), state: state.nonce, chain_not_after }
+        TicketStamp { guard_id: guard.id(), state: state.nonce, chain_not_after: chain_not_after(leaf, presented.iter().copied()) }
     }
 
-    /// The peer's verification still holds without being repeated: it was made under `state`
-    /// of `guard` (no reload since, in this process: so no CRL or anchor changed), the peer's
-    /// chain has not expired, and no configured CA or CRL has aged out (`Pki::stable_until`).
+    /// The peer's verification still holds without being repeated: it was made by `guard`
+    /// under its current `state` (`State::verification_holds`, at the system clock, so never
+    /// before the state was loaded).
     fn holds_under(&self, guard: &Guard, state: &State, now: i64) -> bool {
-        self.guard_id == guard.id() && self.state == state.nonce && now <= self.chain_not_after && now <= state.pki.stable_until()
+        self.guard_id == guard.id() && state.verification_holds(&self.state, self.chain_not_after, now)
     }
 
     fn to_bytes(&self) -> [u8; Self::LEN] {

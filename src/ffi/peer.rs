@@ -1,5 +1,7 @@
 //! Peer-certificate checks as calls, for hosts that terminate TLS themselves (or re-check per
 //! request). Each writes a new verdict to `*out`, owned by the caller (`gpcguard_verdict_free`).
+//! Each goes through `Guard::check_peer`, so a re-check of a chain the current state accepted
+//! reuses that acceptance while it holds (the guard's peer cache).
 
 use foreign_types::ForeignTypeRef;
 use openssl::ssl::SslRef;
@@ -10,7 +12,7 @@ use super::guard::gpcguard_guard;
 use super::verdict::gpcguard_verdict;
 use super::{clear_out, bytes_arg, ffi_boundary, gpcguard_result, require_non_null, write_out};
 use crate::guard::{system_now, Guard};
-use crate::connection::pki::{parse_der_chain, parse_pem_chain, too_many_certificates, CertRefusal};
+use crate::connection::pki::{parse_pem_chain, too_many_certificates, CertRefusal};
 use crate::verdict::Verdict;
 
 /// One DER certificate: `len` bytes at `data`.
@@ -33,6 +35,9 @@ fn judge(guard: &Guard, chain: Result<Vec<X509>, CertRefusal>, now: i64) -> Verd
 /// anchor is built from the configured intermediates only; the intermediates given here are never
 /// links of it (a refusal names one that is not configured). Empty input is
 /// `GPCGUARD_REASON_CERT_MISSING` (496); unparsable input `GPCGUARD_REASON_CERT_MALFORMED` (495).
+/// A chain (the same certificates, in the same order) the guard's current state already accepted
+/// is not verified again while that acceptance holds (docs/SECURITY.md, "Re-checks per
+/// request"); a refusal is always verified in full; the verdict is the same either way.
 /// Errors: `GPCGUARD_NULL_PARAMETER`.
 #[no_mangle]
 pub extern "C" fn gpcguard_check_peer_pem(
@@ -61,6 +66,9 @@ pub extern "C" fn gpcguard_check_peer_pem(
 /// Judges a client certificate chain given as `count` DER certificates (leaf first), as Java's
 /// `X509Certificate.getEncoded()` gives them, at `now` (0 = the system clock). `count = 0` is
 /// `GPCGUARD_REASON_CERT_MISSING`.
+/// A chain (the same bytes, in the same order) the guard's current state already accepted is
+/// neither parsed nor verified again while that acceptance holds (docs/SECURITY.md, "Re-checks
+/// per request"); a refusal is always verified in full; the verdict is the same either way.
 /// Errors: `GPCGUARD_NULL_PARAMETER` (also for a NULL `data` with a non-zero `len`).
 #[no_mangle]
 pub extern "C" fn gpcguard_check_peer_der(
@@ -77,28 +85,30 @@ pub extern "C" fn gpcguard_check_peer_der(
             return super::fail(gpcguard_result::GPCGUARD_NULL_PARAMETER, "`certs` is NULL with a non-zero count");
         }
         let guard = unsafe { &(*guard).inner };
-        let limits = guard.state().settings.limits.clone();
-        let chain = if count > limits.max_peer_certificates {
-            Err(too_many_certificates(count, limits.max_peer_certificates))
-        } else {
-            let items = if count == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(certs, count) } };
-            let mut ders = Vec::with_capacity(count);
-            for (i, c) in items.iter().enumerate() {
-                match unsafe { bytes_arg(c.data, c.len, &format!("certs[{i}].data")) } {
-                    Ok(b) => ders.push(b),
-                    Err(r) => return r,
-                }
+        let max_certs = guard.state().settings.limits.max_peer_certificates;
+        if count > max_certs {
+            return unsafe { write_out(out, gpcguard_verdict::new(judge(guard, Err(too_many_certificates(count, max_certs)), now))) };
+        }
+        let items = if count == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(certs, count) } };
+        let mut ders = Vec::with_capacity(count);
+        for (i, c) in items.iter().enumerate() {
+            match unsafe { bytes_arg(c.data, c.len, &format!("certs[{i}].data")) } {
+                Ok(b) => ders.push(b),
+                Err(r) => return r,
             }
-            parse_der_chain(&ders, limits.max_peer_certificates, limits.max_peer_chain_bytes)
-        };
-        unsafe { write_out(out, gpcguard_verdict::new(judge(guard, chain, now))) }
+        }
+        let now = if now == 0 { system_now() } else { now };
+        // Parsed there, after the peer cache is asked: parsing is most of a re-check's cost.
+        unsafe { write_out(out, gpcguard_verdict::new(guard.check_peer_der(&ders, now))) }
     })
 }
 
 /// Re-verifies the client certificate of a TLS connection (server side) against the guard's
 /// current state at the system clock: it does not trust the handshake's earlier result, so it
 /// also catches a certificate revoked by a reload since the handshake, and a session resumed
-/// through a context of another guard or of none. No peer certificate is
+/// through a context of another guard or of none: it is never satisfied by the handshake, only
+/// by the current state, which may reuse its own acceptance of the same chain while it holds
+/// (see `gpcguard_check_peer_pem`). No peer certificate is
 /// `GPCGUARD_REASON_CERT_MISSING` (496).
 /// Errors: `GPCGUARD_NULL_PARAMETER`.
 #[no_mangle]
