@@ -398,6 +398,10 @@ mod tests {
         assert_eq!(trim_ows(b" \ta b\t "), b"a b");
         assert_eq!(trim_ows(b"\r\na\r\n"), b"\r\na\r\n");
         assert_eq!(trim_ows(b"   "), b"");
+        // Space or tab at one end only: the fast path must not take these for untrimmed.
+        for v in [&b" ab"[..], b"\tab", b"ab ", b"ab\t", b" ab\t", b"\tab "] {
+            assert_eq!(trim_ows(v), b"ab", "{:?}", String::from_utf8_lossy(v));
+        }
         assert_eq!(trim_ows(b""), b"");
     }
 
