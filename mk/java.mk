@@ -31,10 +31,10 @@ TOMCAT9_CP  := $(subst $(eval) ,:,$(addprefix /usr/share/java/tomcat9-,catalina.
 JAVA_SOURCES := $(shell find hosts/java/src -name '*.java' 2>/dev/null) \
                 $(shell find hosts/tomcat/src10 -name '*.java' 2>/dev/null)
 TOMCAT9_SOURCES := $(shell find hosts/tomcat/src9 -name '*.java' 2>/dev/null)
-# The Valve, the Filter and the JMX control are the same for both Tomcats but for the servlet
-# package (jakarta / javax): the Tomcat 9 ones are made from the Tomcat 10 sources, so each rule
-# is written once.
-TOMCAT9_SHARED := GpcGuardValve GpcGuardFilter GpcGuardControl GpcGuardControlMBean
+# The Valve, the Filter, the JMX control and the listeners' base class (configuration, reloads,
+# failed startup) are the same for both Tomcats but for the servlet package (jakarta / javax):
+# the Tomcat 9 ones are made from the Tomcat 10 sources, so each rule is written once.
+TOMCAT9_SHARED := GpcGuardValve GpcGuardFilter GpcGuardControl GpcGuardControlMBean GpcGuardListenerBase
 JAVA_TESTS  := $(shell find hosts/java/test -name '*.java' 2>/dev/null)
 
 .PHONY: java test-java
@@ -79,13 +79,14 @@ test-java: deps java
 	  -jar $(JUNIT_JAR) --disable-banner --fail-if-no-tests \
 	  -cp $(JAVA_JAR):$(JAVA_BUILD)/test-classes --scan-classpath $(JAVA_BUILD)/test-classes
 
-# Real Tomcat 10.1 (Debian's tomcat10, catalina.sh run, JSSE) driven by curl and openssl s_client.
+# Real Tomcat 10.1 (Debian's tomcat10, catalina.sh run, JSSE) driven by curl and openssl s_client,
+# and `gpcguard probe` (the release build's command) against it, as against Tomcat 9 below.
 .PHONY: test-tomcat10
 EXTRA_TESTS += test-tomcat10
 test-hosts: test-tomcat10
 
-test-tomcat10: deps java
-	hosts/tomcat/test10.sh $(JAVA_BUILD)
+test-tomcat10: deps java release
+	hosts/tomcat/test10.sh $(JAVA_BUILD) $(LIBDIR)/gpcguard
 
 # Real Tomcat 9 with the APR/native connector (the security page's attributes), embedded from
 # Debian's libtomcat9-java jars with Debian's tcnative; sslscan sees exactly the Spine suites.
@@ -94,8 +95,8 @@ DEB_PACKAGES += sslscan
 EXTRA_TESTS += test-tomcat9
 test-hosts: test-tomcat9
 
-test-tomcat9: deps java
-	hosts/tomcat/test9.sh $(JAVA_BUILD)
+test-tomcat9: deps java release
+	hosts/tomcat/test9.sh $(JAVA_BUILD) $(LIBDIR)/gpcguard
 
 # `make bench-java`: JNI against the C ABI and against the same checks in Java (Jackson from
 # Debian, installed by make bench's packages); prints the rows `make bench` puts in
@@ -104,8 +105,10 @@ test-tomcat9: deps java
 bench-java: java $(JAVA_BUILD)/abi_bench
 	hosts/java/bench/run.sh $(JAVA_BUILD) $(RUNS)
 
-# `make bench` gains the Java rows (bench.mk, included before this file, defines the list).
-BENCH_DEB_PACKAGES += libjackson2-databind-java
+# `make bench` gains the Java rows (bench.mk, included before this file, defines the list): JNI
+# against the C ABI and Java + Jackson, and a real Tomcat 10.1's requests/s with and without the
+# Valve (hosts/java/bench/tomcat.sh, its load client built there with OpenSSL).
+BENCH_DEB_PACKAGES += libjackson2-databind-java openjdk-17-jdk-headless tomcat10 libtomcat10-java curl libssl-dev
 bench: java $(JAVA_BUILD)/abi_bench
 bench: export GPCGUARD_JAVA_BENCH := $(JAVA_BUILD)
 

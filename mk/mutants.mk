@@ -24,7 +24,7 @@ MUTANTS_TOOLS   := build/tools
 CARGO_MUTANTS   := $(MUTANTS_TOOLS)/bin/cargo-mutants
 MUTANTS_VERDICT_FILES := src/request/ssp.rs src/request/interactions.rs src/request/jwt.rs \
 	src/request/claims.rs src/request/claims/payload.rs src/request/fhir/validate.rs \
-	src/request/fhir/primitive.rs src/request/scope.rs src/connection/pki.rs \
+	src/request/fhir/primitive.rs src/request/scope.rs src/request/rules.rs src/connection/pki.rs \
 	src/connection/profile.rs src/connection/tls.rs src/config.rs
 MUTANTS_FILES   ?= $(MUTANTS_VERDICT_FILES)
 MUTANTS_JOBS    ?= 1

@@ -209,11 +209,186 @@ fn check_request_token_explains_the_token_alone() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(text(&o).contains("\"alg\": \"none\""), "{}", text(&o));
     assert!(text(&o).contains("\"requested_scope\": \"patient/*.read\""), "{}", text(&o));
-    // The same token for an organisation read: the scope step refuses.
+    // The same token for an organisation read: the scope rule refuses.
     let o = gpcguard(&["check-request", "--config", &config(), "--token", &t, "--interaction", "fhir:rest:read:metadata-1"]);
     assert_eq!(code(&o), 1, "{}", text(&o));
-    assert!(text(&o).contains("  FAIL  scope                       SCOPE_DENIED"), "{}", text(&o));
-    let o = gpcguard(&["check-request", "--config", &config(), "--token", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln"]);
-    assert_eq!(code(&o), 1);
-    assert!(text(&o).contains("FAIL  Authorization/JWT envelope  JWT_MALFORMED"), "{}", text(&o));
+    let failed: Vec<_> = rule_lines(&text(&o)).into_iter().filter(|r| r.status == "FAIL").collect();
+    assert_eq!(failed.len(), 1, "{}", text(&o));
+    assert_eq!((failed[0].step.as_str(), failed[0].rule.as_str()), ("scope", "requested_scope permits the interaction"));
+    assert!(failed[0].detail.starts_with("SCOPE_DENIED: requested_scope patient/*.read does not permit interaction"), "{}", text(&o));
+    // A token that cannot be read: the envelope says why, and no rule is judged.
+    for (bad, why) in [
+        ("eyJhbGciOiJIUzI1NiJ9.e30.c2ln".to_owned(), "JWT_MALFORMED: the bearer token is signed"),
+        (format!("{}.{}.", b64url(br#"{"alg":"none","typ":"JWT"}"#), b64url(b"{\"iss\":")), "JWT_MALFORMED: the JWT payload is not valid JSON"),
+        (format!("{}.{}=.", b64url(br#"{"alg":"none","typ":"JWT"}"#), b64url(b"{}")), "JWT_MALFORMED: the JWT payload is not strict base64url without padding"),
+    ] {
+        let o = gpcguard(&["check-request", "--config", &config(), "--token", &bad]);
+        assert_eq!(code(&o), 1, "{}", text(&o));
+        assert!(text(&o).contains(&format!("FAIL  Authorization/JWT envelope  {why}")), "{}", text(&o));
+        assert_eq!(rule_lines(&text(&o)), vec![], "{}", text(&o));
+        assert!(text(&o).contains("-     claims                      not reached"), "{}", text(&o));
+    }
+}
+
+/// Strict base64url without padding, as GP Connect tokens are encoded.
+fn b64url(data: &[u8]) -> String {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..c.len() + 1 {
+            out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// When the tokens below were issued; they are judged 10 s later (`--at`).
+const IAT: i64 = 1_800_000_000;
+
+/// The provider test pack's claims for the metadata read (`organization/*.read`), issued at [`IAT`].
+fn good_claims() -> serde_json::Value {
+    serde_json::json!({
+        "iss": "https://consumersupplier.thirdparty.nhs.uk/", "sub": "1", "aud": "https://provider.thirdparty.nhs.uk/A20047/STU3/1/gpconnect",
+        "exp": IAT + 300, "iat": IAT, "reason_for_request": "directcare", "requested_scope": "organization/*.read",
+        "requesting_device": {"resourceType": "Device", "identifier": [{"system": "https://consumersupplier.com/Id/device-identifier", "value": "CONS-APP-4"}], "model": "Consumer product name", "version": "5.3.0"},
+        "requesting_organization": {"resourceType": "Organization", "identifier": [{"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "A11111"}], "name": "Consumer organisation name"},
+        "requesting_practitioner": {"resourceType": "Practitioner", "id": "1", "identifier": [{"system": "https://fhir.nhs.uk/Id/sds-user-id", "value": "111111111"}, {"system": "https://fhir.nhs.uk/Id/sds-role-profile-id", "value": "22222222222222"}], "name": [{"family": "Demo", "given": ["Clinician"], "prefix": ["Dr"]}]}
+    })
+}
+
+fn unsigned(claims: &serde_json::Value) -> String {
+    format!("{}.{}.", b64url(br#"{"alg":"none","typ":"JWT"}"#), b64url(claims.to_string().as_bytes()))
+}
+
+/// Every claim, time and scope rule, in the settled order (spec §4.2, §4.4, §9; API.md "Order of
+/// checks"), as `check-request --token` lists them.
+const RULES: [(&str, &str); 42] = [
+    ("claims", "iss present"), ("claims", "sub present"), ("claims", "aud present"), ("claims", "exp present"), ("claims", "iat present"),
+    ("claims", "reason_for_request present"), ("claims", "requested_scope present"), ("claims", "requesting_device present"),
+    ("claims", "requesting_organization present"), ("claims", "requesting_practitioner present"),
+    ("claims", "requested_record absent (a 0.x claim)"),
+    ("claims", "iss a non-empty string"), ("claims", "sub a non-empty string"), ("claims", "aud a non-empty string"),
+    ("claims", "aud this provider's audience"), ("claims", "exp an integer"), ("claims", "iat an integer"), ("claims", "exp 300 seconds after iat"),
+    ("claims", "reason_for_request a string"), ("claims", "reason_for_request for the interaction"),
+    ("claims", "requested_scope a string"), ("claims", "requested_scope in the grammar"),
+    ("claims", "requesting_device a JSON object"), ("claims", "requesting_device a FHIR STU3 Device"),
+    ("claims", "requesting_device.identifier (system and value)"), ("claims", "requesting_device.model"), ("claims", "requesting_device.version"),
+    ("claims", "requesting_organization a JSON object"), ("claims", "requesting_organization a FHIR STU3 Organization"),
+    ("claims", "requesting_organization.name"), ("claims", "requesting_organization: one ODS code identifier"),
+    ("claims", "requesting_practitioner a JSON object"), ("claims", "requesting_practitioner a FHIR STU3 Practitioner"),
+    ("claims", "requesting_practitioner.id"), ("claims", "requesting_practitioner.name, each with a family"),
+    ("claims", "requesting_practitioner: one SDS user id identifier"), ("claims", "requesting_practitioner: SDS role profile ids with values"),
+    ("claims", "sub is requesting_practitioner.id"),
+    ("times", "exp not past (clock_skew_seconds)"), ("times", "iat not in the future (check_iat_future)"),
+    ("scope", "conf/R only for the migrate interactions"), ("scope", "requested_scope permits the interaction"),
+];
+
+/// A rule line of `check-request --token`: `  pass  STEP   RULE`, `  FAIL  STEP   RULE  REASON: message`
+/// or `  -     STEP   RULE  not applicable: why`.
+#[derive(Debug, PartialEq)]
+struct RuleLine {
+    status: String,
+    step: String,
+    rule: String,
+    detail: String,
+}
+
+fn rule_lines(out: &str) -> Vec<RuleLine> {
+    out.lines()
+        .filter_map(|l| {
+            let (status, rest) = [("pass", "  pass  "), ("FAIL", "  FAIL  "), ("-", "  -     ")].into_iter().find_map(|(s, p)| l.strip_prefix(p).map(|r| (s, r)))?;
+            // STEP padded to 6, one space, the rule (the steps' lines pad their names to 27).
+            let (step, rest) = (rest.get(..6)?.trim_end(), rest.get(6..)?.strip_prefix(' ')?);
+            if !["claims", "times", "scope"].contains(&step) || rest.starts_with(' ') {
+                return None;
+            }
+            let (rule, detail) = rest.split_once("  ").unwrap_or((rest, ""));
+            Some(RuleLine { status: status.into(), step: step.into(), rule: rule.trim_end().into(), detail: detail.trim_start().into() })
+        })
+        .collect()
+}
+
+fn line_after<'o>(out: &'o str, prefix: &str) -> &'o str {
+    out.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no line {prefix:?} in\n{out}"))
+}
+
+fn explain_token(config: &str, token: &str) -> Output {
+    let at = (IAT + 10).to_string();
+    gpcguard(&["check-request", "--config", config, "--at", &at, "--token", token, "--interaction", "fhir:rest:read:metadata-1"])
+}
+
+#[test]
+fn check_request_token_lists_every_failed_rule_with_its_message() {
+    // Three faults in three claims: aud empty, the device without a model, a practitioner id that is not sub.
+    let mut claims = good_claims();
+    claims["aud"] = "".into();
+    claims["requesting_device"].as_object_mut().unwrap().remove("model");
+    claims["requesting_practitioner"]["id"] = "2".into();
+    let token = unsigned(&claims);
+    let o = explain_token(&config(), &token);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let out = text(&o);
+    let lines = rule_lines(&out);
+    let listed: Vec<(&str, &str)> = lines.iter().map(|l| (l.step.as_str(), l.rule.as_str())).collect();
+    assert_eq!(listed, RULES, "{out}");
+    let failed: Vec<(&str, &str)> = lines.iter().filter(|l| l.status == "FAIL").map(|l| (l.rule.as_str(), l.detail.as_str())).collect();
+    assert_eq!(
+        failed,
+        [
+            ("aud a non-empty string", "JWT_CLAIM_INVALID: the JWT claim aud is an empty string"),
+            ("requesting_device.model", "JWT_CLAIM_INVALID: requesting_device.model is missing"),
+            ("sub is requesting_practitioner.id", "JWT_CLAIM_INVALID: the JWT claim sub is not requesting_practitioner.id"),
+        ],
+        "{out}"
+    );
+    // Not applicable here: the audience (no jwt_audience, and aud failed) and a future iat (check_iat_future off).
+    let na: Vec<&str> = lines.iter().filter(|l| l.status == "-").map(|l| l.rule.as_str()).collect();
+    assert_eq!(na, ["aud this provider's audience", "iat not in the future (check_iat_future)"], "{out}");
+    assert_eq!(lines.iter().filter(|l| l.status == "pass").count(), 37, "{out}");
+    assert!(out.contains("rules     42 in all: 37 pass, 3 fail, 2 not applicable"), "{out}");
+    assert!(out.contains("\"aud\": \"\""), "the decoded payload: {out}");
+
+    // The list agrees with the verdict: the first failed rule is the verdict's step and message, ...
+    assert_eq!(line_after(&out, "verdict   "), "refused at claims: JWT_CLAIM_INVALID (BAD_REQUEST), status 400", "{out}");
+    assert_eq!(line_after(&out, "message   "), "the JWT claim aud is an empty string", "{out}");
+    // ... and a host's check of a captured request with this token refuses with that message.
+    let at = (IAT + 10).to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gpcguard"))
+        .args(["check-request", "--config", &config(), "--at", &at, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(request("918999198993", &token).as_bytes()).unwrap();
+    let host = child.wait_with_output().unwrap();
+    assert_eq!(code(&host), 1, "{}", text(&host));
+    assert_eq!(line_after(&text(&host), "message   "), "the JWT claim aud is an empty string", "{}", text(&host));
+    assert!(text(&host).contains("  FAIL  claims                      JWT_CLAIM_INVALID: the JWT claim aud is an empty string"), "{}", text(&host));
+
+    // Once aud is right, the next failed rule decides.
+    claims["aud"] = "https://provider.thirdparty.nhs.uk/A20047/STU3/1/gpconnect".into();
+    let o = explain_token(&config(), &unsigned(&claims));
+    let out = text(&o);
+    assert_eq!(rule_lines(&out).iter().filter(|l| l.status == "FAIL").count(), 2, "{out}");
+    assert_eq!(line_after(&out, "message   "), "requesting_device.model is missing", "{out}");
+}
+
+#[test]
+fn check_request_token_lists_every_rule_as_pass_for_a_good_token() {
+    // The optional rules on, so that every rule applies: the audience and a future iat.
+    let strict = pki().join("strict.toml");
+    let mut text_in = std::fs::read_to_string(pki().join("provider.toml")).unwrap();
+    text_in.push_str("jwt_audience = \"https://provider.thirdparty.nhs.uk/A20047/STU3/1/gpconnect\"\ncheck_iat_future = true\n");
+    std::fs::write(&strict, text_in).unwrap();
+    let o = explain_token(strict.to_str().unwrap(), &unsigned(&good_claims()));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = text(&o);
+    let lines = rule_lines(&out);
+    let listed: Vec<(&str, &str)> = lines.iter().map(|l| (l.step.as_str(), l.rule.as_str())).collect();
+    assert_eq!(listed, RULES, "{out}");
+    assert!(lines.iter().all(|l| l.status == "pass" && l.detail.is_empty()), "{out}");
+    assert!(out.contains("rules     42 in all: 42 pass, 0 fail, 0 not applicable"), "{out}");
+    assert_eq!(line_after(&out, "verdict   "), "the token is acceptable for urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1", "{out}");
 }

@@ -439,6 +439,19 @@ impl Bench {
                     ok
                 })
             }
+            // The verdict counter of the C ABI's check_request (status, spec: live status), alone:
+            // what `gpcguard_check_request` adds to a check by counting its verdict. `loop_only`
+            // is the harness's own cost per iteration, subtracted from it.
+            "count_verdict" => {
+                let path = std::env::var("GPCGUARD_BENCH_CONFIG").expect("count_verdict needs GPCGUARD_BENCH_CONFIG");
+                let config = gpcguard::config::Config::from_file(std::path::Path::new(&path)).expect("config");
+                let g = gpcguard::guard::Guard::new(&config).expect("guard");
+                Box::new(move || {
+                    g.count(gpcguard::status::Check::Request, black_box(Reason::Allowed));
+                    true
+                })
+            }
+            "loop_only" => Box::new(move || black_box(true)),
             "serde_floor" => Box::new(move || serde_floor(black_box(&fx.token), self.now)),
             "jsonwebtoken_hs256" => Box::new(move || self.jwt.check(black_box(&self.hs256), unix_now())),
             other => panic!("unknown workload {other}"),

@@ -74,3 +74,42 @@ protocol_checks() {
     gpc_fail "client-initiated renegotiation refused" "$(tail -n 8 "$work/reneg.out")"
   fi
 }
+
+# Resumed sessions after a revocation. session_request: one SSP read request with GOOD, closing
+# the connection (so s_client -ign_eof ends when the server has answered).
+session_request() {
+  printf 'GET %s/Patient/2 HTTP/1.1\r\nHost: localhost\r\nSsp-TraceID: %s\r\nSsp-From: %s\r\nSsp-To: %s\r\nSsp-InteractionID: %s:fhir:rest:read:patient-1\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n' \
+    "$ROOT" "$GPC_TRACE" "$GPC_ASID_FROM" "$GPC_ASID_TO" "$GPC_IID" "$GOOD"
+}
+# session_handshake CERT OUT S_CLIENT_ARGS...: a TLS 1.2 connection presenting CERT that sends
+# session_request; s_client's whole output (session details, response) in OUT.
+session_handshake() {
+  local cert=$1 out=$2 sni=(-servername localhost); shift 2
+  [[ " $* " == *" -noservername "* ]] && sni=()
+  session_request | timeout 15 openssl s_client -connect "127.0.0.1:$tls_port" "${sni[@]}" -tls1_2 -ign_eof \
+    -CAfile "$pki/root-ca.pem" -cert "$pki/$cert.pem" -key "$pki/$cert.key" "$@" > "$out" 2>&1
+}
+# The HTTP status s_client's output OUT holds ("" for none).
+session_status() { grep -ao 'HTTP/1.1 [0-9]*' "$1" | head -n 1 | cut -d' ' -f2; }
+
+# probe_checks GPCGUARD: `gpcguard probe` (what operators run) against this Tomcat, with the
+# test sub-CA to make its certificates: every row passes and it exits 0. Output in $work/probe.out.
+PROBE_ROWS="tls-1.2-only cipher-suites cipher-order client-certificate-required renegotiation-refused allowed-request
+cache-control-no-store hsts ssp-headers ssp-to interaction-endpoint bearer-token test-ca-control certificate-expired
+certificate-wrong-fqdn certificate-unrelated-ca certificate-revoked"
+probe_checks() {
+  local gpcguard=$1 rc=0 row got
+  timeout 300 "$gpcguard" probe "https://localhost:$tls_port$ROOT" --config "$pki/provider.toml" --server-ca "$pki/root-ca.pem" \
+    --client "$pki/client-valid.pem" --client-key "$pki/client-valid.key" \
+    --test-ca "$pki/sub-ca.pem" --test-ca-key "$pki/sub-ca.key" > "$work/probe.out" 2>&1 || rc=$?
+  cat "$work/probe.out"
+  for row in $PROBE_ROWS; do
+    got=$(grep -E "^(PASS|FAIL|SKIP)  $row " "$work/probe.out" | cut -c1-4 || true)
+    if [ "$got" = PASS ]; then
+      gpc_pass "probe: $row PASS"
+    else
+      gpc_fail "probe: $row" "wanted PASS, got '${got:-no row}': $(grep -A1 -E "^(FAIL|SKIP)  $row " "$work/probe.out" | tail -n 1)"
+    fi
+  done
+  [ "$rc" = 0 ] && gpc_pass "probe: exit 0" || gpc_fail "probe: exit 0" "exit $rc: $(tail -n 3 "$work/probe.out")"
+}

@@ -3,12 +3,14 @@
 # CATALINA_BASE whose server.xml is the README's minimal one with a deliberately weak
 # SSLHostConfig, driven by curl and openssl s_client.
 #
-#   hosts/tomcat/test10.sh BUILD_DIR     (BUILD_DIR holds gpcguard.jar and libgpcguard_jni.so)
+#   hosts/tomcat/test10.sh BUILD_DIR GPCGUARD   (BUILD_DIR holds gpcguard.jar and libgpcguard_jni.so;
+#                                            GPCGUARD is the gpcguard command, for its probe)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../test-helpers.sh"
 . "$here/test-common.sh"
-build=$(cd "${1:?usage: test10.sh BUILD_DIR}" && pwd)
+build=$(cd "${1:?usage: test10.sh BUILD_DIR GPCGUARD}" && pwd)
+gpcguard=$(realpath "${2:?usage: test10.sh BUILD_DIR GPCGUARD (the gpcguard command)}")
 CATALINA_HOME=${CATALINA_HOME:-/usr/share/tomcat10}
 JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-$(dpkg --print-architecture)}
 export JAVA_HOME
@@ -57,7 +59,7 @@ XML
 # start_tomcat BASE: catalina.sh run in the background ($tomcat_pid: catalina.sh execs the JVM).
 start_tomcat() {
   CATALINA_BASE=$1 CATALINA_HOME=$CATALINA_HOME CATALINA_PID= \
-  CATALINA_OPTS="-Dgpcguard.jni.library=$build/libgpcguard_jni.so -Xmx256m -Dcom.sun.management.jmxremote.port=$jmx_port \
+  CATALINA_OPTS="-Dgpcguard.jni.library=$build/libgpcguard_jni.so -Xmx256m -Djavax.net.debug= -Dcom.sun.management.jmxremote.port=$jmx_port \
     -Dcom.sun.management.jmxremote.host=127.0.0.1 -Dcom.sun.management.jmxremote.authenticate=false \
     -Dcom.sun.management.jmxremote.ssl=false" \
     "$CATALINA_HOME/bin/catalina.sh" run > "$1/logs/stdout.log" 2>&1 &
@@ -111,6 +113,19 @@ else
   gpc_fail "TLS 1.2 handshake" "$(grep -E 'Cipher|Protocol|alert|error' "$work/s.out" | head -5)"
 fi
 protocol_checks
+# The renegotiation above fails whatever JSSE decides: Tomcat's NIO channel, reading after the
+# handshake, runs JSSE's task for the new ClientHello and then closes the connection when JSSE
+# has anything to send, so the client sees the same silence either way. What differs is JSSE's
+# own decision, which it logs (with -Djavax.net.debug= empty, to the JUL logger javax.net.ssl,
+# kept at SEVERE by test/logging.properties): with the listener's
+# jdk.tls.rejectClientInitiatedRenegotiation=true it refuses the ClientHello as a fatal error;
+# without it, it answers with a ServerHello and logs nothing.
+for _ in $(seq 50); do catalina_log "$base" | grep -q 'Client initiated renegotiation is not allowed' && break; sleep 0.1; done
+if catalina_log "$base" | grep -q 'Fatal (HANDSHAKE_FAILURE): Client initiated renegotiation is not allowed'; then
+  gpc_pass "JSSE itself refused the client-initiated renegotiation (jdk.tls.rejectClientInitiatedRenegotiation in force)"
+else
+  gpc_fail "JSSE refused the client-initiated renegotiation" "$(catalina_log "$base" | grep 'SSLLogger' | tail -n 3)"
+fi
 
 echo "== client certificates refused at the handshake"
 handshake_refused "no certificate" none
@@ -178,7 +193,13 @@ else
   gpc_fail "a malformed request-target: 400 with the guard headers" "$(tr -d '\r' < "$work/raw400" | head -n 8 | tr '\n' ' ')"
 fi
 
+echo "== gpcguard probe (the operators' self-assessment) against this Tomcat"
+probe_checks "$gpcguard"
+
 echo "== CRL swap and reload (reloadInterval) with no restart"
+# A TLS session of client-later-revoked, saved while its certificate is good (resumed below).
+session_handshake client-later-revoked "$work/sess-full.out" -sess_out "$work/later-revoked.sess"
+saved=$(session_status "$work/sess-full.out")
 mkfifo "$work/ka.in"
 openssl s_client -quiet -connect "127.0.0.1:$tls_port" -servername localhost -CAfile "$pki/root-ca.pem" \
   -cert "$pki/client-later-revoked.pem" -key "$pki/client-later-revoked.key" < "$work/ka.in" > "$work/ka.out" 2>&1 &
@@ -210,6 +231,16 @@ else
   gpc_fail "kept-alive connection answered 495" "second response: '$second': $(tail -c 600 "$work/ka.out")"
 fi
 kill "$ka_pid" 2>/dev/null; ka_pid=
+# JSSE resumes the saved session without asking the TrustManager (tickets are off, the session
+# ID is in JSSE's cache): the Valve's per-request re-check of the peer answers 495.
+session_handshake client-later-revoked "$work/sess-resumed.out" -sess_in "$work/later-revoked.sess"
+resumed=$(session_status "$work/sess-resumed.out")
+if [ "$saved" = 200 ] && grep -q '^Reused, TLSv1.2' "$work/sess-resumed.out" && [ "$resumed" = 495 ] \
+   && grep -q '"code":"BAD_REQUEST"' "$work/sess-resumed.out" && grep -q 'later revoked is revoked' "$work/sess-resumed.out"; then
+  gpc_pass "a session of client-later-revoked saved before the CRL swap resumes (Reused) and is answered 495 naming the revocation"
+else
+  gpc_fail "resumed session answered 495" "before: $saved; resumed: '$resumed' $(grep -aE '^(New|Reused)|alert' "$work/sess-resumed.out" | head -n 3) $(tail -c 400 "$work/sess-resumed.out")"
+fi
 
 echo "== a failed reload (JMX operation) keeps the old state"
 printf 'not a CRL\n' > "$pki/sub-ca.crl"

@@ -5,12 +5,14 @@
 # org.gpcguard.tomcat9.GpcGuardListener, the Valve (root context) and the javax Filter
 # (/filtered), driven by curl, openssl s_client and sslscan.
 #
-#   hosts/tomcat/test9.sh BUILD_DIR     (BUILD_DIR holds gpcguard.jar and libgpcguard_jni.so)
+#   hosts/tomcat/test9.sh BUILD_DIR GPCGUARD   (BUILD_DIR holds gpcguard.jar and libgpcguard_jni.so;
+#                                            GPCGUARD is the gpcguard command, for its probe)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../test-helpers.sh"
 . "$here/test-common.sh"
-build=$(cd "${1:?usage: test9.sh BUILD_DIR}" && pwd)
+build=$(cd "${1:?usage: test9.sh BUILD_DIR GPCGUARD}" && pwd)
+gpcguard=$(realpath "${2:?usage: test9.sh BUILD_DIR GPCGUARD (the gpcguard command)}")
 JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-$(dpkg --print-architecture)}
 TCNATIVE_DIR=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
 T9=/usr/share/java
@@ -31,12 +33,15 @@ mkdir -p "$work/classes" "$work/webroot$ROOT/Patient"
 printf '{"resourceType":"Patient","id":"2"}' > "$work/webroot$ROOT/Patient/2"
 "$JAVA_HOME/bin/javac" -d "$work/classes" -cp "$build/gpcguard.jar:$cp9" "$here/test/Tomcat9Main.java" || exit 1
 
-# start_tomcat BASE CONFIG: the embedded Tomcat 9 on fresh ports; output in BASE/stdout.log.
+# start_tomcat BASE CONFIG [RELOAD_INTERVAL]: the embedded Tomcat 9 on fresh ports, JMX on
+# $jmx_port; output in BASE/stdout.log.
 start_tomcat() {
   mkdir -p "$1"
-  tls_port=$(gpc_free_port); plain_port=$(gpc_free_port)
+  tls_port=$(gpc_free_port); plain_port=$(gpc_free_port); jmx_port=$(gpc_free_port)
   "$JAVA_HOME/bin/java" -Xmx256m -Djava.library.path="$TCNATIVE_DIR" -Dgpcguard.jni.library="$build/libgpcguard_jni.so" \
-    -cp "$work/classes:$build/gpcguard.jar:$cp9" Tomcat9Main "$1" "$pki" "$2" "$tls_port" "$plain_port" "$work/webroot" \
+    -Dcom.sun.management.jmxremote.port="$jmx_port" -Dcom.sun.management.jmxremote.host=127.0.0.1 \
+    -Dcom.sun.management.jmxremote.authenticate=false -Dcom.sun.management.jmxremote.ssl=false \
+    -cp "$work/classes:$build/gpcguard.jar:$cp9" Tomcat9Main "$1" "$pki" "$2" "$tls_port" "$plain_port" "$work/webroot" ${3:-} \
     > "$1/stdout.log" 2>&1 &
   tomcat_pid=$!
 }
@@ -52,14 +57,19 @@ else
 fi
 kill "$tomcat_pid" 2>/dev/null; wait "$tomcat_pid" 2>/dev/null; tomcat_pid=
 
+# wait_started BASE: until the plain connector answers; exits the test if Tomcat died.
+wait_started() {
+  for _ in $(seq 600); do
+    curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$plain_port/" && return 0
+    kill -0 "$tomcat_pid" 2>/dev/null || { echo "Tomcat exited:"; tail -n 30 "$1/stdout.log"; exit 1; }
+    sleep 0.2
+  done
+}
+
 echo "== starting the embedded Tomcat 9 (APR, the page's attributes)"
 base=$work/base
 start_tomcat "$base" "$pki/provider.toml"
-for _ in $(seq 600); do
-  curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$plain_port/" && break
-  kill -0 "$tomcat_pid" 2>/dev/null || { echo "Tomcat exited:"; tail -n 30 "$base/stdout.log"; exit 1; }
-  sleep 0.2
-done
+wait_started "$base"
 if grep -q 'gpcguard policy applied to the native SSL_CTX of connector port' "$base/stdout.log"; then
   gpc_pass "the policy is applied to the APR connector's native SSL_CTX ($(grep -o 'tcnative [0-9.]*' "$base/stdout.log" | head -1))"
 else
@@ -129,7 +139,13 @@ refused "Filter: no Authorization" 400 BAD_REQUEST client-valid "${READ[@]}" "ht
 refused "Filter: plain HTTP, no certificate (496)" 496 BAD_REQUEST none "${READ[@]}" -H "Authorization: Bearer $GOOD" \
   "http://127.0.0.1:$plain_port/filtered$ROOT/Patient/2"
 
+echo "== gpcguard probe (the operators' self-assessment) against this Tomcat"
+probe_checks "$gpcguard"
+
 echo "== CRL swap and reload (reloadInterval) with no restart"
+# A TLS session (ticket) of client-later-revoked, saved while its certificate is good.
+session_handshake client-later-revoked "$work/sess-full.out" -sess_out "$work/later-revoked.sess"
+saved=$(session_status "$work/sess-full.out")
 mkfifo "$work/ka.in"
 timeout 60 openssl s_client -quiet -connect "127.0.0.1:$tls_port" -servername localhost -CAfile "$pki/root-ca.pem" \
   -cert "$pki/client-later-revoked.pem" -key "$pki/client-later-revoked.key" < "$work/ka.in" > "$work/ka.out" 2>&1 &
@@ -160,6 +176,17 @@ else
   gpc_fail "kept-alive connection answered 495" "second response: '$second': $(tail -c 600 "$work/ka.out")"
 fi
 kill "$ka_pid" 2>/dev/null; ka_pid=
+# gpcguard's ticket callback: the ticket's stamp is of the state before the reload, so the
+# certificate is verified again, fails, and the client gets a full handshake, which refuses the
+# certificate it sends with the alert that names it. Nothing is answered.
+session_handshake client-later-revoked "$work/sess-resumed.out" -sess_in "$work/later-revoked.sess"
+resumed=$(session_status "$work/sess-resumed.out")
+if [ "$saved" = 200 ] && grep -q 'TLS session ticket:' "$work/sess-full.out" && [ -z "$resumed" ] \
+   && ! grep -q '^Reused' "$work/sess-resumed.out" && grep -qi 'alert certificate revoked' "$work/sess-resumed.out"; then
+  gpc_pass "a session (ticket) of client-later-revoked saved before the CRL swap is not resumed: full handshake refused with alert certificate revoked"
+else
+  gpc_fail "resumed session refused" "before: $saved; after: status '$resumed' $(grep -aE '^(New|Reused)|alert' "$work/sess-resumed.out" | head -n 3) $(tail -c 400 "$work/sess-resumed.out")"
+fi
 
 echo "== logs"
 audit=$(cat "$base/gpcguard-audit.log" 2>/dev/null)
@@ -168,6 +195,44 @@ if grep -q 'read:patient-1' <<< "$audit" && ! grep -qF "$(cut -d. -f2 <<< "$GOOD
   gpc_pass "audit lines in their own log, no token in any log"
 else
   gpc_fail "audit lines" "$(head -c 500 <<< "$audit")"
+fi
+
+echo "== Tomcat re-creates its SSL contexts (reloadSslHostConfigs over JMX), no listener reload"
+kill "$tomcat_pid" 2>/dev/null; wait "$tomcat_pid" 2>/dev/null; tomcat_pid=
+base=$work/reloadssl
+start_tomcat "$base" "$pki/provider.toml" 0     # no reloadInterval: nothing re-applies by the clock
+wait_started "$base"
+url=https://localhost:$tls_port$ROOT
+"$JAVA_HOME/bin/java" "$here/test/JmxReload.java" "$jmx_port" 'Tomcat:type=ThreadPool,name=*' reloadSslHostConfigs > "$work/jmx-ssl.out" 2>&1
+if grep -q '^invoked reloadSslHostConfigs on Tomcat:type=ThreadPool,name="https-openssl-apr' "$work/jmx-ssl.out"; then
+  gpc_pass "reloadSslHostConfigs invoked on the APR connector over JMX"
+else
+  gpc_fail "reloadSslHostConfigs over JMX" "$(cat "$work/jmx-ssl.out")"
+fi
+# Clients that send SNI (curl and s_client here) are moved by tcnative to the re-created context.
+if s_client -tls1_2 -cipher 'ECDHE-RSA-AES256-SHA:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384' \
+   && grep -q 'Cipher is ECDHE-RSA-AES256-GCM-SHA384' "$work/s.out"; then
+  gpc_pass "after reloadSslHostConfigs: server order still picks ECDHE-RSA-AES256-GCM-SHA384"
+else
+  gpc_fail "after reloadSslHostConfigs: server order" "$(grep -E 'Cipher|alert|error' "$work/s.out" | head -n 4)"
+fi
+tls_refused "after reloadSslHostConfigs: revoked client certificate" client-revoked "certificate revoked"
+tls_refused "after reloadSslHostConfigs: client certificate for another FQDN" client-wrong-fqdn "bad certificate"
+tls_refused "after reloadSslHostConfigs: client certificate from an unrelated CA" client-unrelated "unknown ca"
+fetch client-valid "${READ[@]}" -H "Authorization: Bearer $GOOD" "$url/Patient/2"
+if [ "$status" = 200 ] && grep -q 'gpcguard policy applied to the re-created native SSL_CTX' "$base/stdout.log"; then
+  gpc_pass "after reloadSslHostConfigs: client-valid 200; the listener logged applying the policy to the re-created context"
+else
+  gpc_fail "after reloadSslHostConfigs: client-valid 200, policy re-applied" "status $status $(cat "$work/curl.err"); $(grep -i gpcguard "$base/stdout.log" | tail -n 3)"
+fi
+# Connections without SNI stay on the context of the connector's bind, which Tomcat no longer
+# references once replaced: after a full GC (and its finalizers) it must still be there.
+for _ in 1 2; do "$JAVA_HOME/bin/java" "$here/test/JmxReload.java" "$jmx_port" 'java.lang:type=Memory' gc >> "$work/jmx-ssl.out" 2>&1; done
+session_handshake client-valid "$work/nosni.out" -noservername
+if [ "$(session_status "$work/nosni.out")" = 200 ] && kill -0 "$tomcat_pid" 2>/dev/null; then
+  gpc_pass "after reloadSslHostConfigs and a full GC: a connection without SNI (the bind context) still served 200"
+else
+  gpc_fail "after reloadSslHostConfigs and a full GC: the bind context serves" "$(grep -aE 'HTTP/1.1|alert|errno' "$work/nosni.out" | head -n 3) $(tail -n 5 "$base/stdout.log")"
 fi
 
 gpc_summary

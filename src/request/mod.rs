@@ -12,6 +12,8 @@
 //! [`audit`] the audit record.
 //! [`RequestChecker::explain`] runs the same check with a [`Trace`] told of each step's outcome
 //! (the operators' `gpcguard check-request`); the host path uses [`NoTrace`], which compiles away.
+//! [`RequestChecker::explain_token`] also judges every claim, time and scope rule of a token on
+//! its own, through the same rule sequences ([`rules`]) the check runs to the first failure.
 
 pub mod audit;
 pub mod base64url;
@@ -20,6 +22,7 @@ pub mod fhir;
 pub mod interactions;
 pub mod json;
 pub mod jwt;
+pub mod rules;
 pub mod scope;
 pub mod ssp;
 
@@ -87,6 +90,15 @@ pub struct Step {
     pub outcome: std::result::Result<String, Refusal>,
 }
 
+/// A token explained ([`RequestChecker::explain_token`]).
+#[derive(Clone, Debug)]
+pub struct TokenExplanation {
+    /// The check's steps up to the one that decided: the verdict.
+    pub steps: Vec<Step>,
+    /// Every claim, time and scope rule on its own, in the check's order.
+    pub rules: Vec<rules::Judged>,
+}
+
 /// A trace that keeps every step, for [`RequestChecker::explain`].
 #[derive(Default, Debug)]
 pub struct Steps(pub Vec<Step>);
@@ -136,9 +148,32 @@ impl RequestChecker {
     }
 
     /// Explains a bearer token alone, as the check of a request for `interaction_id` would
-    /// judge it at `now`: the envelope, the claims, the times and the scope steps, through the
-    /// same functions as [`check`](Self::check), up to the first refusal.
-    pub fn explain_token(&self, token: &[u8], interaction_id: &str, now: i64) -> Vec<Step> {
+    /// judge it at `now`. `steps`: the envelope, claims, times and scope steps through the same
+    /// functions as [`check`](Self::check), up to the first refusal (the verdict). `rules`: every
+    /// claim, time and scope rule judged on its own, in the order the check runs them, so all
+    /// that is wrong with a token shows at once; empty when the envelope refuses (nothing to
+    /// judge them on).
+    pub fn explain_token(&self, token: &[u8], interaction_id: &str, now: i64) -> TokenExplanation {
+        let mut every = rules::EveryRule::new(STEPS[4]);
+        let steps = self.token_steps(token, interaction_id, now, &mut every);
+        TokenExplanation { steps, rules: every.judged }
+    }
+
+    /// Every claim, time and scope rule of `payload` for `row` at `now`, told to `every`.
+    fn judge_every_rule(&self, payload: &claims::Payload<'_>, row: &Interaction, now: i64, every: &mut rules::EveryRule) {
+        let rules = ClaimRules { elements: self.elements, audience: self.jwt_audience.as_deref() };
+        // EveryRule goes on after a failure: the sequences never return Err to it.
+        every.step = STEPS[4];
+        let found = claims::judge(payload, row, &rules, &mut Provenance::default(), every).unwrap_or_default();
+        every.step = STEPS[5];
+        let _ = claims::judge_times(found.exp, found.iat, now, &self.times, every);
+        every.step = STEPS[6];
+        let _ = scope::judge(found.scope.as_ref(), row, self.enforce_scope, every);
+    }
+
+    /// The steps of a token's check to the first refusal, as [`check`](Self::check) runs them;
+    /// once the envelope has passed, every rule is also told to `every`.
+    fn token_steps(&self, token: &[u8], interaction_id: &str, now: i64, every: &mut rules::EveryRule) -> Vec<Step> {
         let mut steps = Steps::default();
         let Some(row) = self.table.find(interaction_id.as_bytes()) else {
             let r = Refusal::new(Reason::InteractionUnknown, format!("{interaction_id} is not a GP Connect STU3 1.x interaction this library knows"));
@@ -160,9 +195,11 @@ impl RequestChecker {
         if token.len() > self.limits.max_authorization_bytes {
             attempt!(0, Err(too_large(format!("the token is {} bytes, more than max_authorization_bytes ({})", token.len(), self.limits.max_authorization_bytes))));
         }
-        let payload = attempt!(3, jwt::decode_unsigned(token, &self.limits));
-        let payload = attempt!(3, claims::read(&payload, &self.limits, self.elements));
+        let decoded = attempt!(3, jwt::decode_unsigned(token, &self.limits));
+        let mut payload = claims::Payload::empty();
+        attempt!(3, claims::read_into(&decoded, &self.limits, self.elements, &mut payload));
         steps.passed(STEPS[3], &|| "unsigned JWT, header {\"alg\":\"none\",\"typ\":\"JWT\"}, payload strict JSON".to_owned());
+        self.judge_every_rule(&payload, row, now, every);
         let rules = ClaimRules { elements: self.elements, audience: self.jwt_audience.as_deref() };
         let claims = attempt!(4, claims::check(&payload, row, &rules, &mut prov));
         steps.passed(STEPS[4], &|| format!("every claim present and right for {}", row.id));
@@ -236,8 +273,10 @@ impl RequestChecker {
         // 4. Authorization and the JWT envelope.
         let authorization = attempt!(3, scan.authorization());
         let token = attempt!(3, jwt::bearer_token(authorization));
-        let payload = attempt!(3, jwt::decode_unsigned(token, &self.limits));
-        let payload = attempt!(3, claims::read(&payload, &self.limits, self.elements));
+        let decoded = attempt!(3, jwt::decode_unsigned(token, &self.limits));
+        // Read in place: the payload is about a kilobyte, not moved out through a Result.
+        let mut payload = claims::Payload::empty();
+        attempt!(3, claims::read_into(&decoded, &self.limits, self.elements, &mut payload));
         if T::ENABLED {
             trace.passed(STEPS[3], &|| "Bearer token of an unsigned JWT, header {\"alg\":\"none\",\"typ\":\"JWT\"}, payload strict JSON".to_owned());
         }

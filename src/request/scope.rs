@@ -5,6 +5,7 @@
 
 use crate::request::interactions::{Access, Compartment, Interaction};
 use crate::refusal::{Checked, Refusal};
+use crate::request::rules::{after, FirstFailure, Judge};
 use crate::verdict::Reason;
 
 /// The confidentiality suffix (GP Connect 1.5+): `conf/R` asks for sensitive records too.
@@ -51,17 +52,44 @@ fn name(compartment: Compartment, access: Access) -> &'static str {
     BASE_SCOPES.iter().find(|(_, c, a)| *c == compartment && *a == access).map_or("?", |(n, _, _)| n)
 }
 
-/// Whether `scope` permits `row`. With `enforce_scope` off only `conf/R` is still checked: it
-/// asks for sensitive records, which only the migrate interactions may release (spec §4.4), and
-/// turning off the read/write check must not widen that.
+/// Whether `scope` permits `row`, to the first failure.
 pub fn check(scope: &Scope, row: &Interaction, enforce_scope: bool) -> Checked<()> {
+    judge(Some(scope), row, enforce_scope, &mut FirstFailure)
+}
+
+/// The scope rules, each told to `j`. With `enforce_scope` off only `conf/R` is still checked: it
+/// asks for sensitive records, which only the migrate interactions may release (spec §4.4), and
+/// turning off the read/write check must not widen that. `None`: `requested_scope` is not in
+/// the grammar (an explanation only).
+#[inline(always)]
+pub fn judge<J: Judge>(scope: Option<&Scope>, row: &Interaction, enforce_scope: bool, j: &mut J) -> Checked<()> {
+    const NO_SCOPE: &str = "requested_scope is absent, not a string or not in the grammar";
+    after!(j, "conf/R only for the migrate interactions", scope, NO_SCOPE, |scope| restricted_only_for_migrate(scope, row))?;
+    const PERMITS: &str = "requested_scope permits the interaction";
+    if enforce_scope {
+        after!(j, PERMITS, scope, NO_SCOPE, |scope| permits(scope, row))?;
+    } else {
+        j.skip(PERMITS, "enforce_scope = false");
+    }
+    Ok(())
+}
+
+/// `conf/R` asks for sensitive records, which only the migrate interactions may release (spec §4.4).
+#[inline(always)]
+fn restricted_only_for_migrate(scope: &Scope, row: &Interaction) -> Checked<()> {
     if scope.confidentiality == Some(Confidentiality::Restricted) && !row.migrate {
         return Err(Refusal::new(
             Reason::ScopeDenied,
             format!("requested_scope conf/R (sensitive records) is only for the migrate interactions, not {}", row.id),
         ));
     }
-    if enforce_scope && (scope.compartment != row.compartment || scope.access != row.access) {
+    Ok(())
+}
+
+/// The scope's compartment and access are the interaction's (spec §4.4).
+#[inline(always)]
+fn permits(scope: &Scope, row: &Interaction) -> Checked<()> {
+    if scope.compartment != row.compartment || scope.access != row.access {
         return Err(Refusal::new(
             Reason::ScopeDenied,
             format!(

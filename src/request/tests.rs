@@ -772,3 +772,128 @@ fn future_iat_at_now_plus_skew_and_one_more() {
         assert!(r.run_with(&RequestChecker::new(&s).unwrap()).allowed());
     }
 }
+
+/// One change of a token's claims (a path of `testkit::with`, and the value, `None` to remove).
+type Change = (&'static str, Option<Value>);
+
+/// Changes that each break one claim rule (some two), across every rule of claims, times and scope.
+fn claim_faults() -> Vec<Change> {
+    vec![
+        ("iss", None), ("iss", Some(json!(""))), ("iss", Some(json!(1))),
+        ("sub", None), ("sub", Some(json!(""))), ("sub", Some(json!("2"))),
+        ("aud", None), ("aud", Some(json!(""))), ("aud", Some(json!([]))),
+        ("exp", None), ("exp", Some(json!("1"))), ("exp", Some(json!(1.5))), ("exp", Some(json!(kit::IAT + 301))), ("exp", Some(json!(kit::IAT + 5))),
+        ("iat", None), ("iat", Some(json!(kit::IAT - 1))), ("iat", Some(json!(null))),
+        ("reason_for_request", None), ("reason_for_request", Some(json!("migration"))), ("reason_for_request", Some(json!(1))),
+        ("requested_scope", None), ("requested_scope", Some(json!("badScope"))), ("requested_scope", Some(json!("organization/*.write"))),
+        ("requested_scope", Some(json!("patient/*.read conf/R"))), ("requested_scope", Some(json!(1))),
+        ("requested_record", Some(json!({"resourceType": "Patient"}))),
+        ("requesting_device", None), ("requesting_device", Some(json!("x"))), ("requesting_device", Some(json!({}))),
+        ("requesting_device.resourceType", Some(json!("Organization"))), ("requesting_device.zz", Some(json!(1))),
+        ("requesting_device.identifier", None), ("requesting_device.identifier.0.value", None),
+        ("requesting_device.model", None), ("requesting_device.version", None),
+        ("requesting_organization", None), ("requesting_organization", Some(json!([]))),
+        ("requesting_organization.name", None), ("requesting_organization.identifier", None), ("requesting_organization.identifier.0.value", None),
+        ("requesting_practitioner", None), ("requesting_practitioner", Some(json!(1))),
+        ("requesting_practitioner.resourceType", Some(json!("Patient"))),
+        ("requesting_practitioner.id", None), ("requesting_practitioner.id", Some(json!("2"))),
+        ("requesting_practitioner.name", None), ("requesting_practitioner.name.0.family", None),
+        ("requesting_practitioner.identifier", None), ("requesting_practitioner.identifier.1.value", None),
+    ]
+}
+
+/// The token and interaction of a request, for [`RequestChecker::explain_token`].
+fn token_and_interaction(r: &Req) -> (Vec<u8>, String) {
+    let value = |name: &[u8]| r.headers.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    (value(b"Authorization")[7..].to_vec(), String::from_utf8(value(b"Ssp-InteractionID")).unwrap())
+}
+
+/// Every rule judged on its own (the operators' `check-request --token`) agrees with the check a
+/// host runs: the first rule to fail has the verdict's step, reason and message; an allowed
+/// token fails no rule; every rule is listed each time, in one order. Each fault alone and every
+/// pair of faults, for a direct-care, a migrate and an organisation interaction, with the
+/// optional rules off and on, inside the token's lifetime and after it.
+#[test]
+fn every_rule_explanation_agrees_with_the_verdict() {
+    let mut strict = settings();
+    strict.jwt_audience = Some("https://authorize.fhir.nhs.net/token".into());
+    strict.check_iat_future = true;
+    let mut lax = settings();
+    lax.enforce_scope = false;
+    let checkers = [checker(), RequestChecker::new(&strict).unwrap(), RequestChecker::new(&lax).unwrap()];
+    let faults = claim_faults();
+    let mut changes: Vec<Vec<&Change>> = vec![vec![]];
+    for (i, a) in faults.iter().enumerate() {
+        changes.push(vec![a]);
+        // A second fault elsewhere (not inside a claim the first one replaced).
+        let top = |c: &Change| c.0.split('.').next().unwrap();
+        changes.extend(faults[i + 1..].iter().filter(|b| top(a) != top(b)).map(|b| vec![a, b]));
+    }
+    let mut names: Option<Vec<&'static str>> = None;
+    let (mut compared, mut several) = (0, 0);
+    for tail in ["fhir:rest:read:patient-1", "fhir:operation:gpc.migratestructuredrecord-1", "fhir:rest:read:metadata-1"] {
+        for change in &changes {
+            let mut r = Req::of(tail);
+            for (path, value) in change {
+                r = r.claim(path, value.clone());
+            }
+            for now in [kit::NOW, kit::IAT + 1000] {
+                r.now = now;
+                let (token, iid) = token_and_interaction(&r);
+                for c in &checkers {
+                    let v = r.run_with(c);
+                    let e = c.explain_token(&token, &iid, now);
+                    let listed: Vec<&'static str> = e.rules.iter().map(|j| j.rule).collect();
+                    assert_eq!(&listed, names.get_or_insert_with(|| listed.clone()), "{tail} {change:?}: every rule, in one order");
+                    let failed: Vec<&rules::Judged> = e.rules.iter().filter(|j| matches!(j.outcome, rules::Outcome::Fail(_))).collect();
+                    let decided = e.steps.last().unwrap();
+                    match failed.first() {
+                        None => assert!(v.allowed(), "{tail} {change:?}: refused ({}) with no rule failed", v.message),
+                        Some(first) => {
+                            let rules::Outcome::Fail(f) = &first.outcome else { unreachable!() };
+                            assert_eq!((f.reason, f.message.as_str()), (v.reason, v.message.as_str()), "{tail} {change:?} at {now}: rule {}", first.rule);
+                            assert_eq!(first.step, decided.step, "{tail} {change:?}");
+                            assert_eq!(decided.outcome.as_ref().unwrap_err(), f);
+                            compared += 1;
+                            several += usize::from(failed.len() > 1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(names.unwrap().len(), 42);
+    assert!(compared > 10_000 && several > 5_000, "{compared} refusals compared, {several} with more than one rule failed");
+}
+
+/// Three faults in three claims: the explanation names all three, each with the message the
+/// request path gives when it is the first; the rules that hold pass.
+#[test]
+fn explanation_lists_every_failed_rule_not_only_the_first() {
+    let r = Req::read_patient()
+        .claim("aud", Some(json!("")))
+        .claim("requesting_device.model", None)
+        .claim("requesting_practitioner.id", Some(json!("2")));
+    let (token, iid) = token_and_interaction(&r);
+    let e = checker().explain_token(&token, &iid, r.now);
+    let outcome = |rule: &str| e.rules.iter().find(|j| j.rule == rule).unwrap_or_else(|| panic!("no rule {rule}")).outcome.clone();
+    let fail = |message: &str| rules::Outcome::Fail(Refusal::new(Reason::JwtClaimInvalid, message));
+    assert_eq!(outcome("aud a non-empty string"), fail("the JWT claim aud is an empty string"));
+    assert_eq!(outcome("requesting_device.model"), fail("requesting_device.model is missing"));
+    assert_eq!(outcome("sub is requesting_practitioner.id"), fail("the JWT claim sub is not requesting_practitioner.id"));
+    let failed = e.rules.iter().filter(|j| matches!(j.outcome, rules::Outcome::Fail(_))).count();
+    assert_eq!(failed, 3);
+    for rule in ["iss a non-empty string", "requesting_device.version", "requesting_practitioner.id", "requested_scope in the grammar", "requested_scope permits the interaction"] {
+        assert_eq!(outcome(rule), rules::Outcome::Pass, "{rule}");
+    }
+    // The verdict: the first of the three.
+    assert_eq!(why(&r.run()), (Reason::JwtClaimInvalid, "the JWT claim aud is an empty string"));
+    // A resource claim that is not an object fails that rule, and the rules of its content do not apply.
+    let r = Req::read_patient().claim("requesting_device", Some(json!("x")));
+    assert_eq!(why(&r.run()), (Reason::JwtClaimInvalid, "the JWT claim requesting_device is not a JSON object"));
+    let (token, iid) = token_and_interaction(&r);
+    let e = checker().explain_token(&token, &iid, r.now);
+    let device: Vec<&rules::Outcome> = e.rules.iter().filter(|j| j.rule.starts_with("requesting_device ") || j.rule.starts_with("requesting_device.")).map(|j| &j.outcome).collect();
+    let not_a_device = rules::Outcome::NotApplicable("requesting_device is not a valid Device");
+    assert_eq!(device[1..], [&rules::Outcome::Fail(Refusal::new(Reason::JwtClaimInvalid, "the JWT claim requesting_device is not a JSON object")), &not_a_device, &not_a_device, &not_a_device, &not_a_device]);
+}

@@ -21,7 +21,8 @@ import org.gpcguard.tomcat9.GpcGuardValve;
  * An embedded Tomcat 9 as the GP Connect reference provider runs it, from Debian's jars: the APR
  * connector with the security page's own attributes, the gpcguard listener and Valve, and a
  * context "/filtered" guarded by the javax Filter instead. Usage:
- *   Tomcat9Main BASE PKI CONFIG TLS_PORT PLAIN_PORT WEBROOT
+ *   Tomcat9Main BASE PKI CONFIG TLS_PORT PLAIN_PORT WEBROOT [RELOAD_INTERVAL]
+ * (the listener's reloadInterval, 1 second unless given).
  */
 public final class Tomcat9Main {
     /** The test application's metadata endpoint: it sets its own caching headers, which gpcguard replaces. */
@@ -52,7 +53,7 @@ public final class Tomcat9Main {
         tomcat.getServer().addLifecycleListener(new AprLifecycleListener());
         GpcGuardListener guard = new GpcGuardListener();
         guard.setConfig(config);
-        guard.setReloadInterval(1);
+        guard.setReloadInterval(args.length > 6 ? Integer.parseInt(args[6]) : 1);
         tomcat.getServer().addLifecycleListener(guard);
 
         // The security page's Tomcat/APR example, attribute for attribute.

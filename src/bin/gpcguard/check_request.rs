@@ -4,6 +4,7 @@
 use std::io::Read;
 
 use gpcguard::request::base64url::{base64url_decode, decoded_len};
+use gpcguard::request::rules::{Judged, Outcome};
 use gpcguard::request::{Request, Step};
 use serde_json::Value;
 
@@ -18,13 +19,16 @@ pub const COMMAND: Command = Command {
 or standard input and prints each check in the settled order (size limits, SSP headers,\n\
 interaction, Authorization/JWT envelope, claims, times, scope) with its outcome, then the verdict,\n\
 HTTP status, OperationOutcome and audit record a host would answer and log.\n\
-With --token: the token's decoded header and payload and the envelope, claim, time and scope\n\
-checks, for the interaction given by --interaction (default the foundations metadata read).\n\
+With --token: the token's decoded header and payload, the envelope, then every claim, time and\n\
+scope rule judged on its own (pass, FAIL with the library's message, or not applicable), so all\n\
+that is wrong with the token shows at once, then the verdict (the first rule to fail decides), for\n\
+the interaction given by --interaction (default the foundations metadata read). A token that\n\
+cannot be read (envelope, base64url, JSON) stops at that.\n\
 Exit status: 0 allowed, 1 refused, 2 error.",
     options: &[
         Opt { name: "config", value: Some("FILE"), help: "the gpcguard configuration (default /etc/gpcguard/provider.toml)" },
         Opt { name: "at", value: Some("TIME"), help: "judge at TIME (Unix seconds or YYYY-MM-DDTHH:MM:SSZ) instead of now" },
-        Opt { name: "token", value: Some("TOKEN"), help: "explain this bearer token (the part after `Bearer `) alone" },
+        Opt { name: "token", value: Some("TOKEN"), help: "explain this bearer token (the part after `Bearer `) alone: every claim rule" },
         Opt { name: "interaction", value: Some("ID"), help: "with --token: the interaction to judge it for (full URN or the part after urn:nhs:names:services:gpconnect:)" },
     ],
 };
@@ -54,13 +58,21 @@ pub fn run(args: &[String]) -> i32 {
         let interaction = given.value("interaction").unwrap_or(DEFAULT_INTERACTION);
         let interaction = if interaction.starts_with("urn:") { interaction.to_owned() } else { format!("urn:nhs:names:services:gpconnect:{interaction}") };
         explain_token_parts(token.as_bytes());
-        println!("checks for {interaction}, at {}", iso(now));
-        let steps = state.requests.explain_token(token.as_bytes(), &interaction, now);
-        print_steps(&steps);
-        return match steps.last() {
-            Some(Step { outcome: Err(r), .. }) => {
+        let explained = state.requests.explain_token(token.as_bytes(), &interaction, now);
+        if explained.rules.is_empty() {
+            // The token cannot be read (or the interaction is unknown): no rule can be judged.
+            println!("checks for {interaction}, at {}", iso(now));
+            print_steps(&explained.steps);
+        } else {
+            println!("rules for {interaction}, at {} (each judged on its own; the first to fail decides the verdict)", iso(now));
+            print_steps(&explained.steps[..1]);
+            print_rules(&explained.rules);
+        }
+        return match explained.steps.last() {
+            Some(Step { step, outcome: Err(r) }) => {
                 let a = r.reason.answer();
-                println!("verdict   refused: {} ({}), status {}", a.name, a.spine_code, a.http_status);
+                println!("verdict   refused at {step}: {} ({}), status {}", a.name, a.spine_code, a.http_status);
+                println!("message   {}", r.message);
                 1
             }
             _ => {
@@ -120,6 +132,29 @@ fn print_steps(steps: &[Step]) {
             println!("  -     {name:<27} not reached (the first failure decides)");
         }
     }
+}
+
+/// Every claim, time and scope rule with its outcome, then how many of each.
+fn print_rules(rules: &[Judged]) {
+    let width = rules.iter().map(|r| r.rule.len()).max().unwrap_or(0);
+    let (mut pass, mut fail, mut na) = (0, 0, 0);
+    for r in rules {
+        match &r.outcome {
+            Outcome::Pass => {
+                pass += 1;
+                println!("  pass  {:<6} {}", r.step, r.rule);
+            }
+            Outcome::Fail(f) => {
+                fail += 1;
+                println!("  FAIL  {:<6} {:<width$}  {}: {}", r.step, r.rule, f.reason.answer().name, f.message);
+            }
+            Outcome::NotApplicable(why) => {
+                na += 1;
+                println!("  -     {:<6} {:<width$}  not applicable: {why}", r.step, r.rule);
+            }
+        }
+    }
+    println!("rules     {} in all: {pass} pass, {fail} fail, {na} not applicable", rules.len());
 }
 
 /// The token's header and payload as decoded, for reading (the strict checks follow).

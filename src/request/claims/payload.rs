@@ -83,6 +83,11 @@ pub struct Payload<'a> {
 }
 
 impl Payload<'_> {
+    /// Nothing read yet: every claim absent.
+    pub fn empty() -> Self {
+        Payload { strings: Strings::default(), claims: [Field::Absent; CLAIM_NAMES.len()], resources: Default::default() }
+    }
+
     pub(super) fn str(&self, s: Span) -> &str {
         self.strings.get(s)
     }
@@ -95,8 +100,15 @@ fn malformed(e: JsonError) -> Refusal {
 /// Reads the decoded payload: strict JSON (else `JwtMalformed`), an object (else `JwtMalformed`),
 /// nested no deeper than `max_json_depth`.
 pub fn read<'a>(payload: &'a [u8], limits: &Limits, elements: &FhirElements) -> Checked<Payload<'a>> {
-    let mut claims = [Field::Absent; CLAIM_NAMES.len()];
-    let mut resources: [Resource; 3] = Default::default();
+    let mut out = Payload::empty();
+    read_into(payload, limits, elements, &mut out)?;
+    Ok(out)
+}
+
+/// [`read`] into `out` (as [`Payload::empty`] made it), where the check keeps it: the payload
+/// (about a kilobyte) is filled in place, not moved out through a `Result` twice.
+pub fn read_into<'a>(payload: &'a [u8], limits: &Limits, elements: &FhirElements, out: &mut Payload<'a>) -> Checked<()> {
+    let Payload { claims, resources, .. } = out;
     let (is_object, strings) = json::read(payload, limits.max_json_depth, |r| {
         let item = r.item(1)?;
         if item != Item::Object {
@@ -120,7 +132,8 @@ pub fn read<'a>(payload: &'a [u8], limits: &Limits, elements: &FhirElements) -> 
     if !is_object {
         return Err(Refusal::new(Reason::JwtMalformed, "the JWT payload is not a JSON object"));
     }
-    Ok(Payload { strings, claims, resources })
+    out.strings = strings;
+    Ok(())
 }
 
 /// A value at `depth`, as a [`Field`].

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use foreign_types::ForeignTypeRef;
 use openssl::pkey::{PKey, Private};
-use openssl::ssl::{Ssl, SslContext, SslContextBuilder, SslMethod, SslStream, SslVerifyMode, SslVersion};
+use openssl::ssl::{ErrorCode, Ssl, SslContext, SslContextBuilder, SslMethod, SslStream, SslVerifyMode, SslVersion};
 use openssl::x509::X509;
 
 /// Where the provider is.
@@ -182,6 +182,11 @@ pub fn try_renegotiation(mut s: Session, t: &Target) -> Result<String, String> {
         return Err("this client could not start a renegotiation".into());
     }
     if let Err(e) = s.stream.do_handshake() {
+        // The read timed out: the server neither renegotiated nor said why (JSSE behind Tomcat's
+        // NIO channel is silent whether or not JSSE itself refused the ClientHello).
+        if e.code() == ErrorCode::WANT_READ {
+            return Err(format!("renegotiation not completed: no answer to the new ClientHello in {} s (no alert, no ServerHello)", TIMEOUT.as_secs()));
+        }
         return Err(format!("renegotiation refused: {}", e.ssl_error().map(|e| e.to_string()).unwrap_or_else(|| e.to_string())));
     }
     let req = format!("GET {}/metadata HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\n\r\n", t.root, t.host, t.port);

@@ -241,7 +241,17 @@ fn tls_rows(p: &Probe) -> Vec<Row> {
     rows.push(if accepted.is_empty() {
         row("cipher-suites", "only AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH suites", false, format!("no suite of the {} offered was accepted", all.len()))
     } else if outside.is_empty() {
-        row("cipher-suites", "only AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH suites", true, format!("{} of {} suites accepted, all in the policy: {listed}", accepted.len(), all.len()))
+        // Not every policy suite is required (JSSE, for one, has no CCM suites), but say which the
+        // server's key could do and it did not.
+        let auth = |s: &str| if s.contains("-ECDSA-") { "ECDSA" } else if s.contains("-DSS-") { "DSS" } else { "RSA" };
+        let missing = policy
+            .iter()
+            .filter(|s| all.contains(s) && !accepted.contains(s) && accepted.iter().any(|a| auth(a) == auth(s)))
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let missing = if missing.is_empty() { String::new() } else { format!("; policy suites for this key type not accepted: {missing}") };
+        row("cipher-suites", "only AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH suites", true, format!("{} of {} suites accepted, all in the policy: {listed}{missing}", accepted.len(), all.len()))
     } else {
         let bad = outside.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
         row("cipher-suites", "only AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH suites", false, format!("accepted outside the policy: {bad} (accepted: {listed})"))

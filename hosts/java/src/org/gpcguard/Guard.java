@@ -89,7 +89,10 @@ public final class Guard implements AutoCloseable {
         ReentrantReadWriteLock.ReadLock r = lock.readLock();
         r.lock();
         try {
-            return Verdict.fromPacked(Native.checkRequest(open(), request.data(), lengths, now));
+            byte[] reuse = request.verdictBuffer();
+            byte[] packed = Native.checkRequest(open(), request.data(), lengths, now, reuse);
+            // The verdict owns its bytes: one written into the request's buffer is copied out.
+            return packed == reuse ? Verdict.fromPackedPrefix(packed) : Verdict.fromPacked(packed);
         } finally {
             r.unlock();
         }

@@ -52,8 +52,11 @@ final class Native {
     static native long guardFromSettings(Object[] keysUtf8, Object[] valuesUtf8) throws GpcGuardException;
     static native void reload(long guard) throws GpcGuardException;
     static native void free(long guard);
-    /** The verdict packed as Verdict.fromPacked reads it. */
-    static native byte[] checkRequest(long guard, byte[] data, int[] lengths, long now) throws GpcGuardException;
+    /**
+     * The verdict packed as Verdict.fromPacked reads it: at the start of {@code reuse} (then
+     * {@code reuse} itself is returned) when it fits there, else in a new array of its length.
+     */
+    static native byte[] checkRequest(long guard, byte[] data, int[] lengths, long now, byte[] reuse) throws GpcGuardException;
     static native byte[] checkPeerDer(long guard, Object[] certs, long now) throws GpcGuardException;
     static native byte[] trustAnchorsPem(long guard) throws GpcGuardException;
     static native void applyToTcnativeContext(long guard, long tcnativeContext) throws GpcGuardException;

@@ -14,6 +14,9 @@ public final class RequestBytes {
     private byte[] data = new byte[1024];
     private int size;
     private int[] lengths = new int[2 + 2 * 16];
+    /** Where the native library writes the verdict of this request when it fits (the usual one
+     * does), so that no Java array is allocated from native code; Guard copies it out. */
+    private final byte[] verdict = new byte[2048];
     /** Segments written: 0 = nothing, 1 = method, 2 = target, then 2 per header. */
     private int segments;
 
@@ -80,6 +83,10 @@ public final class RequestBytes {
 
     byte[] data() {
         return data;
+    }
+
+    byte[] verdictBuffer() {
+        return verdict;
     }
 
     /** The lengths array for the native call (a copy of exactly the written segments). */

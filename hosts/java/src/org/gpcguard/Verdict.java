@@ -1,6 +1,7 @@
 package org.gpcguard;
 
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.Objects;
 
 /**
@@ -12,7 +13,7 @@ public final class Verdict {
     private final boolean allowed;
     private final int httpStatus;
     private final Reason reason;
-    /** The five strings as the library wrote them (UTF-8, NUL-terminated), never exposed. */
+    /** The packed verdict: the five strings as the library wrote them (UTF-8, each followed by a NUL), never exposed. */
     private final byte[] texts;
     private final int[] starts;
     private final boolean hasOutcome;
@@ -36,26 +37,52 @@ public final class Verdict {
 
     /**
      * Reads the array the native library made in the same call that judged: allowed,
-     * has-OperationOutcome, status (2 bytes), reason (4 bytes, big-endian), then five
-     * NUL-terminated UTF-8 strings: Spine code, message, OperationOutcome, audit record, interaction.
+     * has-OperationOutcome, status (2 bytes), reason (4 bytes, big-endian), the five strings'
+     * byte lengths (4 bytes each, big-endian), then the five strings, UTF-8, each followed by a
+     * NUL: Spine code, message, OperationOutcome, audit record, interaction.
      */
     static Verdict fromPacked(byte[] p) {
-        int[] starts = new int[6];
-        int at = 8;
-        for (int i = 0; i < 5; i++) {
-            starts[i] = at;
-            while (at < p.length && p[at] != 0) {
-                at++;
-            }
-            at++;
-        }
-        starts[5] = at;
-        if (p.length < 8 || at != p.length) {
-            throw new IllegalStateException("gpcguard: a malformed verdict from the native library");
+        int[] starts = layout(p);
+        if (starts[5] != p.length) {
+            throw malformed();
         }
         int status = (p[2] & 0xff) << 8 | (p[3] & 0xff);
-        int reason = (p[4] & 0xff) << 24 | (p[5] & 0xff) << 16 | (p[6] & 0xff) << 8 | (p[7] & 0xff);
-        return new Verdict(p[0] == 1, status, Reason.fromNumber(reason), p[1] == 1, p, starts);
+        return new Verdict(p[0] == 1, status, Reason.fromNumber(be32(p, 4)), p[1] == 1, p, starts);
+    }
+
+    /** A packed verdict at the start of {@code buffer} (what follows it is not the verdict's), copied out. */
+    static Verdict fromPackedPrefix(byte[] buffer) {
+        return fromPacked(Arrays.copyOf(buffer, layout(buffer)[5]));
+    }
+
+    /** Where each string of a packed verdict starts, and (at 5) where the verdict ends. */
+    private static int[] layout(byte[] p) {
+        if (p.length < HEAD) {
+            throw malformed();
+        }
+        int[] starts = new int[6];
+        long at = HEAD;
+        for (int i = 0; i < 5; i++) {
+            starts[i] = (int) at;
+            at += (be32(p, 8 + 4 * i) & 0xffffffffL) + 1;
+            // Each string ends in the NUL the library wrote after it, within the array.
+            if (at > p.length || p[(int) at - 1] != 0) {
+                throw malformed();
+            }
+        }
+        starts[5] = (int) at;
+        return starts;
+    }
+
+    /** The fixed part of a packed verdict: 8 bytes of flags, status and reason, 5 string lengths. */
+    private static final int HEAD = 8 + 5 * 4;
+
+    private static int be32(byte[] p, int i) {
+        return (p[i] & 0xff) << 24 | (p[i + 1] & 0xff) << 16 | (p[i + 2] & 0xff) << 8 | (p[i + 3] & 0xff);
+    }
+
+    private static IllegalStateException malformed() {
+        return new IllegalStateException("gpcguard: a malformed verdict from the native library");
     }
 
     private String text(int i) {

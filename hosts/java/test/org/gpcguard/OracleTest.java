@@ -9,6 +9,7 @@ import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -90,7 +91,23 @@ class OracleTest {
         r.add(new Req("bytes 0x80-0xFF in the query", "GET",
                 concat(latin1(TestPki.ROOT + "/Patient?identifier="), highBytes()),
                 TestPki.headers("fhir:rest:search:patient-1", good)));
+        r.add(new Req(LARGE, "GET", patient, TestPki.headers(read, large(good))));
         return r;
+    }
+
+    /** A request whose verdict is larger than a RequestBytes' verdict buffer (2048 bytes), so the
+     * library returns it in an array of its own: claim values of 200 non-ASCII characters, which
+     * the audit record bounds to 128 and escapes as six bytes each. */
+    private static final String LARGE = "a verdict larger than the request's verdict buffer";
+
+    private static String large(String token) {
+        String[] parts = token.split("\\.");
+        String claims = new String(Base64.getUrlDecoder().decode(parts[1]), StandardCharsets.UTF_8);
+        String big = "\u00e9".repeat(200);
+        for (String v : new String[] {"A11111", "111111111", "22222222222222", "CONS-APP-4"}) {
+            claims = claims.replace("\"" + v + "\"", "\"" + big + "\"");
+        }
+        return parts[0] + "." + TestPki.b64url(claims) + ".";
     }
 
     private static String hex(byte[] b) {
@@ -144,6 +161,13 @@ class OracleTest {
                         + " " + hex(v.message()) + " " + hex(v.operationOutcome()) + " " + hex(v.auditRecord()) + " "
                         + hex(v.interactionId());
                 assertEquals(expected.get(i), got, q.name + ": " + v);
+                if (q.name.equals(LARGE)) {
+                    int packed = 8 + 5 * 4 + 5;
+                    for (String t : new String[] {v.errorCode(), v.message(), v.operationOutcome(), v.auditRecord(), v.interactionId()}) {
+                        packed += t == null ? 0 : t.getBytes(StandardCharsets.UTF_8).length;
+                    }
+                    assertTrue(packed > 2048, LARGE + ": only " + packed + " bytes");
+                }
                 if (v.allowed()) {
                     allowed++;
                     assertEquals(null, v.operationOutcome());
@@ -152,7 +176,7 @@ class OracleTest {
                 }
             }
         }
-        assertEquals(2, allowed, "the two well-formed requests are allowed");
+        assertEquals(3, allowed, "the three well-formed requests are allowed");
     }
 
     @Test

@@ -2,9 +2,9 @@ package org.gpcguard.tomcat;
 
 /** The standard MBean (org.gpcguard:type=GpcGuard) through which JMX reloads the listener's guard. */
 public final class GpcGuardControl implements GpcGuardControlMBean {
-    private final GpcGuardListener listener;
+    private final GpcGuardListenerBase listener;
 
-    GpcGuardControl(GpcGuardListener listener) {
+    GpcGuardControl(GpcGuardListenerBase listener) {
         this.listener = listener;
     }
 

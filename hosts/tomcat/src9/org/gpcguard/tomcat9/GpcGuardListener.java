@@ -1,29 +1,22 @@
 package org.gpcguard.tomcat9;
 
-import java.lang.management.ManagementFactory;
-import java.nio.file.Path;
-import java.util.IdentityHashMap;
+import java.lang.reflect.Method;
 import java.util.Map;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.WeakHashMap;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-import javax.management.MBeanServer;
-import javax.management.ObjectName;
-import org.apache.catalina.Lifecycle;
-import org.apache.catalina.LifecycleEvent;
-import org.apache.catalina.LifecycleListener;
 import org.apache.catalina.Server;
 import org.apache.catalina.Service;
 import org.apache.catalina.connector.Connector;
+import org.apache.coyote.AbstractProtocol;
 import org.apache.coyote.ProtocolHandler;
 import org.apache.coyote.http11.AbstractHttp11Protocol;
 import org.apache.tomcat.jni.Library;
+import org.apache.tomcat.jni.SSLContext;
 import org.apache.tomcat.util.net.SSLHostConfig;
+import org.apache.tomcat.util.net.SSLHostConfigCertificate;
+import org.apache.tomcat.util.net.openssl.OpenSSLContext;
 import org.gpcguard.GpcGuardException;
-import org.gpcguard.Guard;
 
 /**
  * Tomcat 9 with the APR/native connector (Http11AprProtocol, AprLifecycleListener, tcnative), the
@@ -32,113 +25,32 @@ import org.gpcguard.Guard;
  * no renegotiation, gpcguard's verify and ticket callbacks, alerts naming the failure: the same TLS
  * as the nginx and Apache modules. The context pointer (SSLHostConfig.getOpenSslContext()) is
  * used only when tcnative's version is known and its SSL_CTX points back to it; otherwise, or for
- * a TLS connector without a native context (JSSE), startup fails. Reload by JMX
- * (org.gpcguard:type=GpcGuard) or every {@code reloadInterval} seconds; a reload also re-applies
- * the policy to contexts Tomcat re-created (reloadSslHostConfigs).
+ * a TLS connector without a native context (JSSE), startup fails. Contexts Tomcat re-creates
+ * ({@code reloadSslHostConfigs}) get the policy before any connection is moved to them, or no
+ * connection is (see guardSni). Reload by JMX (org.gpcguard:type=GpcGuard) or every
+ * {@code reloadInterval} seconds.
  *
  * <pre>{@code <Listener className="org.apache.catalina.core.AprLifecycleListener"/>
  * <Listener className="org.gpcguard.tomcat9.GpcGuardListener" config="/etc/gpcguard/provider.toml"/>}</pre>
  */
-public final class GpcGuardListener implements LifecycleListener {
+public final class GpcGuardListener extends GpcGuardListenerBase {
     private static final Logger LOG = Logger.getLogger(GpcGuardListener.class.getName());
 
-    private static volatile Guard shared;
-
-    private String config;
-    private int reloadInterval;
-    private Guard guard;
-    private Server server;
-    private ScheduledExecutorService reloader;
-    private ObjectName mbeanName;
-    private final AtomicLong reloads = new AtomicLong();
-    private volatile String lastReloadError = "";
-    /** Guarded host configurations and the native context the policy was last applied to. */
-    private final Map<SSLHostConfig, Long> applied = new IdentityHashMap<>();
-
-    public void setConfig(String config) {
-        this.config = config;
-    }
-
-    public String getConfig() {
-        return config;
-    }
-
-    /** Seconds between automatic reloads; 0 (the default) for none. */
-    public void setReloadInterval(int seconds) {
-        this.reloadInterval = seconds;
-    }
-
-    public int getReloadInterval() {
-        return reloadInterval;
-    }
-
-    static Guard requireGuard() {
-        Guard g = shared;
-        if (g == null) {
-            throw new IllegalStateException("no gpcguard guard: add <Listener className=\"" + GpcGuardListener.class.getName()
-                    + "\" config=\"/etc/gpcguard/provider.toml\"/> under <Server>");
-        }
-        return g;
-    }
+    /**
+     * The native contexts that have the policy, by the Java object that owns each (Tomcat's
+     * OpenSSLContext): weak, so a context Tomcat dropped is forgotten with it.
+     */
+    private final Map<Object, Boolean> applied = new WeakHashMap<>();
 
     @Override
-    public void lifecycleEvent(LifecycleEvent event) {
-        if (!(event.getLifecycle() instanceof Server)) {
-            return;
-        }
-        server = (Server) event.getLifecycle();
-        switch (event.getType()) {
-            case Lifecycle.BEFORE_INIT_EVENT:
-                load();
-                break;
-            case Lifecycle.AFTER_INIT_EVENT:
-                applyToNativeContexts(true);
-                break;
-            case Lifecycle.AFTER_START_EVENT:
-                startReloads();
-                break;
-            case Lifecycle.BEFORE_STOP_EVENT:
-                stopReloads();
-                break;
-            case Lifecycle.AFTER_DESTROY_EVENT:
-                if (shared == guard) {
-                    shared = null;
-                }
-                if (guard != null) {
-                    guard.close();
-                }
-                break;
-            default:
-                break;
-        }
+    protected void afterInit(Server server) {
+        applyToNativeContexts(true);
     }
 
-    /** Refuses to go on, removing the connectors first so nothing is served while Tomcat stops. */
-    private RuntimeException failStartup(String message, Throwable cause) {
-        LOG.log(Level.SEVERE, message, cause);
-        if (server != null) {
-            for (Service service : server.findServices()) {
-                for (Connector connector : service.findConnectors()) {
-                    service.removeConnector(connector);
-                }
-            }
-        }
-        return new IllegalStateException(message, cause);
-    }
-
-    private void load() {
-        if (config == null || config.isEmpty()) {
-            throw failStartup("GpcGuardListener: the attribute config (the gpcguard TOML file) is required", null);
-        }
-        try {
-            guard = Guard.fromFile(Path.of(config));
-        } catch (GpcGuardException e) {
-            throw failStartup("GpcGuardListener: the gpcguard configuration " + config + " is unusable: " + e.getMessage(), e);
-        } catch (RuntimeException | UnsatisfiedLinkError e) {
-            throw failStartup("GpcGuardListener: gpcguard could not be loaded: " + e.getMessage(), e);
-        }
-        shared = guard;
-        LOG.info("gpcguard " + Guard.version() + " loaded " + config);
+    /** Also applies the policy to any context Tomcat re-created that no connection has reached yet. */
+    @Override
+    protected void afterReload() {
+        applyToNativeContexts(false);
     }
 
     /** tcnative's context struct begins {apr_pool_t *pool; SSL_CTX *ctx;} in every version since 1.1.34. */
@@ -153,7 +65,10 @@ public final class GpcGuardListener implements LifecycleListener {
         }
     }
 
-    /** Applies the policy to each TLS SSLHostConfig's native context that has not had it yet. */
+    /**
+     * Applies the policy to each TLS SSLHostConfig's native context that has not had it yet and,
+     * at startup, puts {@link GuardedSni} between tcnative and each connector's endpoint.
+     */
     private synchronized void applyToNativeContexts(boolean starting) {
         try {
             requireKnownTcnative();
@@ -164,105 +79,167 @@ public final class GpcGuardListener implements LifecycleListener {
             LOG.severe("gpcguard: " + e.getMessage());
             return;
         }
-        for (Service service : server.findServices()) {
+        for (Service service : server().findServices()) {
             for (Connector connector : service.findConnectors()) {
                 ProtocolHandler ph = connector.getProtocolHandler();
                 if (!(ph instanceof AbstractHttp11Protocol) || !((AbstractHttp11Protocol<?>) ph).isSSLEnabled()) {
                     continue; // plain connectors: the Valve refuses their requests (no certificate, 496)
                 }
-                for (SSLHostConfig c : ((AbstractHttp11Protocol<?>) ph).findSslHostConfigs()) {
-                    Long ctx = c.getOpenSslContext();
+                AbstractHttp11Protocol<?> http = (AbstractHttp11Protocol<?>) ph;
+                for (SSLHostConfig c : http.findSslHostConfigs()) {
                     String where = "connector port " + connector.getPort() + " host " + c.getHostName();
-                    if (ctx == null || ctx == 0) {
-                        String m = "GpcGuardListener: " + where + " has no native (OpenSSL) context: use "
-                                + "Http11AprProtocol with the AprLifecycleListener";
-                        if (starting) {
-                            throw failStartup(m, null);
-                        }
-                        LOG.severe(m);
-                        continue;
+                    Long ctx = applyOnce(c, where, !starting);
+                    if (starting && (ctx == null || !ctx.equals(c.getOpenSslContext()))) {
+                        throw failStartup("GpcGuardListener: the policy could not be applied to the native context of " + where
+                                + " (see above); nothing is served without it", null);
                     }
-                    if (ctx.equals(applied.get(c))) {
-                        continue;
-                    }
-                    try {
-                        guard.applyToTcnativeContext(ctx);
-                    } catch (GpcGuardException | RuntimeException e) {
-                        if (starting) {
-                            throw failStartup("GpcGuardListener: the policy could not be applied to " + where + ": " + e.getMessage(), e);
-                        }
-                        LOG.log(Level.SEVERE, "gpcguard: the policy could not be applied to the re-created context of " + where, e);
-                        continue;
-                    }
-                    applied.put(c, ctx);
-                    LOG.info("gpcguard policy applied to the native SSL_CTX of " + where + " (tcnative "
-                            + Library.TCN_MAJOR_VERSION + "." + Library.TCN_MINOR_VERSION + "." + Library.TCN_PATCH_VERSION + ")");
+                }
+                if (starting) {
+                    guardSni(connector, http);
                 }
             }
         }
     }
 
-    private void startReloads() {
+    /**
+     * Tomcat's OpenSSLContext owning the native context of {@code c}, and that context's address
+     * as the owner itself holds it (its package-private getSSLContextID()): read from one object,
+     * so a context Tomcat is replacing never pairs the new address with the old owner.
+     */
+    private static final class Owned {
+        final Object owner;
+        final long ctx;
+
+        Owned(Object owner, long ctx) {
+            this.owner = owner;
+            this.ctx = ctx;
+        }
+    }
+
+    private static Owned owned(SSLHostConfig c) throws ReflectiveOperationException {
+        for (SSLHostConfigCertificate cert : c.getCertificates()) {
+            Object owner = cert.getSslContext();
+            if (!(owner instanceof OpenSSLContext)) {
+                return null;
+            }
+            Method id = OpenSSLContext.class.getDeclaredMethod("getSSLContextID");
+            id.setAccessible(true);
+            long ctx = (Long) id.invoke(owner);
+            return ctx == 0 ? null : new Owned(owner, ctx);
+        }
+        return null;
+    }
+
+    /**
+     * Applies the policy to the native context of {@code c} unless it has it already (contexts are
+     * known by their owner, so a freed context's address reused by a new one is applied anew, and
+     * none is applied twice: applying replaces what handshakes in flight use). Returns the
+     * context once it carries the policy, else null with the reason logged.
+     */
+    private synchronized Long applyOnce(SSLHostConfig c, String where, boolean recreated) {
+        Owned o;
         try {
-            MBeanServer mbs = ManagementFactory.getPlatformMBeanServer();
-            mbeanName = new ObjectName("org.gpcguard:type=GpcGuard");
-            if (!mbs.isRegistered(mbeanName)) {
-                mbs.registerMBean(new GpcGuardControl(this), mbeanName);
-            }
-        } catch (Exception e) {
-            LOG.log(Level.WARNING, "gpcguard: the JMX reload operation could not be registered", e);
+            o = owned(c);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            LOG.log(Level.SEVERE, "gpcguard: the native context of " + where + " cannot be identified", e);
+            return null;
         }
-        if (reloadInterval > 0) {
-            reloader = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "gpcguard-reload");
-                t.setDaemon(true);
-                return t;
-            });
-            reloader.scheduleWithFixedDelay(() -> {
-                try {
-                    reload();
-                } catch (Exception e) {
-                    // logged by reload(); the old state stays in force
+        if (o == null) {
+            LOG.severe("gpcguard: " + where + " has no native (OpenSSL) context: use Http11AprProtocol with the AprLifecycleListener");
+            return null;
+        }
+        if (applied.containsKey(o.owner)) {
+            return o.ctx;
+        }
+        try {
+            guard().applyToTcnativeContext(o.ctx);
+        } catch (GpcGuardException | RuntimeException e) {
+            LOG.log(Level.SEVERE, "gpcguard: the policy could not be applied to " + where, e);
+            return null;
+        }
+        applied.put(o.owner, Boolean.TRUE);
+        LOG.info("gpcguard policy applied to the " + (recreated ? "re-created " : "") + "native SSL_CTX of " + where
+                + " (tcnative " + Library.TCN_MAJOR_VERSION + "." + Library.TCN_MINOR_VERSION + "." + Library.TCN_PATCH_VERSION + ")");
+        return o.ctx;
+    }
+
+    /**
+     * Every APR connection starts on the context its connector had at bind (gpcguard's); tcnative
+     * then asks the endpoint, by the client's server name, for the context to move the connection
+     * to. After {@code reloadSslHostConfigs} that is a context Tomcat just made with only its own
+     * settings, so the listener answers in the endpoint's place: the endpoint's choice once the
+     * policy is on it, else 0 (the connection stays on the context it started on, which has it).
+     */
+    @SuppressWarnings("deprecation") // tcnative's Java API, deprecated in Tomcat 9 as 10.1 drops APR; this route needs it
+    private void guardSni(Connector connector, AbstractHttp11Protocol<?> http) {
+        String where = "connector port " + connector.getPort();
+        try {
+            Method getEndpoint = AbstractProtocol.class.getDeclaredMethod("getEndpoint");
+            getEndpoint.setAccessible(true);
+            Object endpoint = getEndpoint.invoke(http);
+            SSLHostConfig first = null;
+            for (SSLHostConfig c : http.findSslHostConfigs()) {
+                if (c.getHostName().equals(http.getDefaultSSLHostConfigName())) {
+                    first = c;
                 }
-            }, reloadInterval, reloadInterval, TimeUnit.SECONDS);
+            }
+            if (!(endpoint instanceof SSLContext.SNICallBack) || first == null || first.getOpenSslContext() == null) {
+                throw failStartup("GpcGuardListener: " + where + " is not an APR endpoint with a default SSLHostConfig", null);
+            }
+            Owned start = owned(first);
+            if (start == null) {
+                throw failStartup("GpcGuardListener: " + where + " has no native context owned by Tomcat's OpenSSLContext", null);
+            }
+            SSLContext.registerDefault(first.getOpenSslContext(), new GuardedSni((SSLContext.SNICallBack) endpoint, http, where, start.owner));
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            if (e instanceof IllegalStateException) {
+                throw (IllegalStateException) e;
+            }
+            throw failStartup("GpcGuardListener: the server-name lookup of " + where + " could not be guarded: " + e, e);
         }
     }
 
-    private void stopReloads() {
-        if (reloader != null) {
-            reloader.shutdownNow();
-            reloader = null;
+    /** tcnative's server-name callback for one connector (see guardSni). */
+    private final class GuardedSni implements SSLContext.SNICallBack {
+        private final SSLContext.SNICallBack endpoint;
+        private final AbstractHttp11Protocol<?> http;
+        private final String where;
+        /**
+         * The Java owner of the context every connection starts on. The endpoint keeps only its
+         * address, and once reloadSslHostConfigs replaces it in the SSLHostConfig nothing else
+         * would: its finalizer would free the context new connections still start on.
+         */
+        private final Object startContext;
+
+        GuardedSni(SSLContext.SNICallBack endpoint, AbstractHttp11Protocol<?> http, String where, Object startContext) {
+            this.endpoint = endpoint;
+            this.http = http;
+            this.where = where;
+            this.startContext = startContext;
         }
-        if (mbeanName != null) {
+
+        @Override
+        public long getSslContext(String sniHostName) {
             try {
-                ManagementFactory.getPlatformMBeanServer().unregisterMBean(mbeanName);
-            } catch (Exception e) {
-                // already gone
+                long ctx = endpoint.getSslContext(sniHostName);
+                if (ctx == 0) {
+                    return 0;
+                }
+                for (SSLHostConfig c : http.findSslHostConfigs()) {
+                    Long own = c.getOpenSslContext();
+                    if (own != null && own == ctx) {
+                        Long guarded = applyOnce(c, where + " host " + c.getHostName(), true);
+                        return guarded != null && guarded == ctx ? ctx : 0;
+                    }
+                }
+                // Tomcat is between making a context and handing it to its SSLHostConfig, or has
+                // an owner we cannot see: nothing with the policy to move to.
+                LOG.warning("gpcguard: " + where + " chose a native context without the policy; the connection stays on its first context");
+                return 0;
+            } catch (RuntimeException | Error e) {
+                LOG.log(Level.SEVERE, "gpcguard: the server-name lookup failed; the connection stays on its first context", e);
+                return 0;
             }
-            mbeanName = null;
         }
-    }
-
-    /** Re-reads the configuration's files (a failure keeps the old state) and re-applies the policy to re-created contexts. */
-    public void reload() throws Exception {
-        try {
-            guard.reload();
-            reloads.incrementAndGet();
-            lastReloadError = "";
-        } catch (GpcGuardException e) {
-            lastReloadError = e.getMessage();
-            LOG.severe("gpcguard reload of " + config + " failed, the previous state stays in force: " + e.getMessage());
-            throw new Exception(e.getMessage());
-        } finally {
-            applyToNativeContexts(false);
-        }
-    }
-
-    public long getReloadCount() {
-        return reloads.get();
-    }
-
-    public String getLastReloadError() {
-        return lastReloadError;
     }
 }
