@@ -3,11 +3,12 @@
 # "<!-- mutants:begin -->" and "<!-- mutants:end -->", keeping the rest of DOC (the hand-written
 # explanations of the survivors) as it is.
 #
-# Usage: mk/mutants-summary.sh MUTANTS_OUT "FILE..." DOC
+# Usage: mk/mutants-summary.sh MUTANTS_OUT "FILE..." DOC [TEST-FILTER]
 set -euo pipefail
 out=${1:?usage: mutants-summary.sh MUTANTS_OUT FILES DOC}
 files=${2:?}
 doc=${3:?}
+filter=${4:-}
 [ -d "$out" ] || { echo "mutants-summary: no $out" >&2; exit 1; }
 grep -q '^<!-- mutants:begin -->$' "$doc" && grep -q '^<!-- mutants:end -->$' "$doc" \
   || { echo "mutants-summary: $doc has no mutants:begin/end markers" >&2; exit 1; }
@@ -18,7 +19,7 @@ trap 'rm -f "$block"' EXIT
 {
   echo "<!-- mutants:begin -->"
   echo "Last \`make mutants\` run: $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD), cargo-mutants" \
-       "$(cargo mutants --version 2>/dev/null | awk '{print $2}'), test command \`cargo test --lib\`."
+       "$(cargo mutants --version 2>/dev/null | awk '{print $2}'), test command \`cargo test --lib${filter:+ -- $filter}\`."
   echo
   echo "| file | mutants | caught | missed | timeout | unviable | score |"
   echo "|---|---|---|---|---|---|---|"

@@ -385,6 +385,22 @@ mod tests {
     }
 
     #[test]
+    fn a_method_is_one_to_32_upper_case_letters() {
+        for (method, token) in [
+            ("GET", true), ("A", true), (&"A".repeat(32), true), (&"A".repeat(33), false), ("", false),
+            ("get", false), ("GeT", false), ("GET ", false), ("G-T", false),
+        ] {
+            assert_eq!(is_token(method.as_bytes()), token, "{method:?}");
+        }
+        // A method that is not one is not echoed into the message.
+        let g = "/A1/STU3/1/gpconnect";
+        let message = |method: &str| check(META, method, &format!("{g}/metadata")).unwrap_err().message;
+        assert!(message("get").ends_with("the request is an invalid method"), "{}", message("get"));
+        assert!(message(&"A".repeat(33)).ends_with("the request is an invalid method"));
+        assert!(message(&"A".repeat(32)).ends_with(&format!("the request is {}", "A".repeat(32))));
+    }
+
+    #[test]
     fn read_and_search_differ_by_path_only() {
         let g = "/A1/STU3/1/gpconnect";
         let read = id("fhir:rest:read:patient-1");

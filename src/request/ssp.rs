@@ -398,6 +398,10 @@ mod tests {
         assert_eq!(trim_ows(b" \ta b\t "), b"a b");
         assert_eq!(trim_ows(b"\r\na\r\n"), b"\r\na\r\n");
         assert_eq!(trim_ows(b"   "), b"");
+        // Space or tab at one end only: the fast path must not take these for untrimmed.
+        for v in [&b" ab"[..], b"\tab", b"ab ", b"ab\t", b" ab\t", b"\tab "] {
+            assert_eq!(trim_ows(v), b"ab", "{:?}", String::from_utf8_lossy(v));
+        }
         assert_eq!(trim_ows(b""), b"");
     }
 
@@ -473,5 +477,19 @@ mod tests {
             }
         }
         assert!(!same_name(b"abc", b"abcd") && same_name(b"AbC", b"abc") && !same_name(b"AbD", b"abc"));
+        // Any lower-case token (RFC 9110 tchar), not only the letters and '-' of the SSP names: a
+        // fold that also moved `[\]^_` onto `{|}~` DEL would pass the names above.
+        let tchar = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz";
+        for len in [4, 5, 7, 8, 9, 16, 17] {
+            for known in tchar.windows(len) {
+                for at in 0..len {
+                    for b in 0..=255u8 {
+                        let mut v = known.to_vec();
+                        v[at] = b;
+                        assert_eq!(same_name(&v, known), v.eq_ignore_ascii_case(known), "{b:#x} at {at} of {known:?}");
+                    }
+                }
+            }
+        }
     }
 }
