@@ -95,3 +95,30 @@ pub fn with(mut claims: Value, path: &str, value: Option<Value>) -> Value {
     }
     claims
 }
+
+/// The test PKI of `c-tests/make-pki.sh` (made by the openssl command), made once per test
+/// process; tests that change its files work on a [`pki_copy`].
+pub fn test_pki() -> &'static std::path::Path {
+    static PKI: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PKI.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("gpcguard-test-pki-{}", std::process::id()));
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("c-tests/make-pki.sh");
+        let out = std::process::Command::new(script).arg(&dir).output().expect("run c-tests/make-pki.sh");
+        assert!(out.status.success(), "make-pki.sh: {}", String::from_utf8_lossy(&out.stderr));
+        dir
+    })
+}
+
+/// A fresh copy of [`test_pki`]'s files, in a folder of its own per `tag` (unique per test).
+pub fn pki_copy(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gpcguard-pki-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(test_pki()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+    }
+    dir
+}

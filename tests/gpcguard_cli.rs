@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::io::Write;
 
-use common::{make_pki, repo, work_dir};
+use common::{b64url, make_pki, repo, work_dir};
 
 fn gpcguard(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gpcguard")).args(args).output().expect("run gpcguard")
@@ -230,18 +230,6 @@ fn check_request_token_explains_the_token_alone() {
     }
 }
 
-/// Strict base64url without padding, as GP Connect tokens are encoded.
-fn b64url(data: &[u8]) -> String {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..c.len() + 1 {
-            out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
 
 /// When the tokens below were issued; they are judged 10 s later (`--at`).
 const IAT: i64 = 1_800_000_000;

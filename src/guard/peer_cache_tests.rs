@@ -5,35 +5,10 @@
 //! from a miss.
 
 use super::*;
+use crate::testkit;
 use crate::connection::pki::unix_time;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::OnceLock;
-
-/// The test PKI, made once per test process; tests that change files work on a copy.
-fn test_pki() -> &'static Path {
-    static PKI: OnceLock<PathBuf> = OnceLock::new();
-    PKI.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("gpcguard-peer-cache-pki-{}", std::process::id()));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("c-tests/make-pki.sh");
-        let out = std::process::Command::new(script).arg(&dir).output().expect("run c-tests/make-pki.sh");
-        assert!(out.status.success(), "make-pki.sh: {}", String::from_utf8_lossy(&out.stderr));
-        dir
-    })
-}
-
-fn pki_copy(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gpcguard-peer-cache-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(test_pki()).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
-        }
-    }
-    dir
-}
 
 /// The guard of `provider.toml` in `dir` (CRLs for the whole chain, required).
 fn guard_of(dir: &Path) -> Guard {
@@ -43,7 +18,7 @@ fn guard_of(dir: &Path) -> Guard {
 /// The same PKI without CRLs (revocation off): nothing ages out before the CAs' notAfter, so a
 /// leaf's own notAfter comes first.
 fn guard_without_crls() -> Guard {
-    let dir = test_pki();
+    let dir = testkit::test_pki();
     let mut c = Config::new();
     for (k, v) in [("provider_asid", "918999198993"), ("ssp_fqdn", "msg.dev.spine2.ncrs.nhs.uk"), ("revocation", "off"), ("require_crl", "false")] {
         c.set(k, v).unwrap();
@@ -80,7 +55,7 @@ fn fresh_verdict(dir: &Path, leaf: &X509, presented: &[X509], now: i64) -> Verdi
 
 #[test]
 fn a_hit_gives_the_full_checks_verdict_without_verifying_again() {
-    let dir = test_pki();
+    let dir = testkit::test_pki();
     let g = guard_of(dir);
     let leaf = cert(dir, "client-valid.pem");
     let now = system_now();
@@ -98,7 +73,7 @@ fn a_hit_gives_the_full_checks_verdict_without_verifying_again() {
 
 #[test]
 fn a_reload_whose_crl_revokes_the_leaf_refuses_at_the_next_check() {
-    let dir = pki_copy("reload");
+    let dir = testkit::pki_copy("peer-cache-reload");
     let g = guard_of(&dir);
     let leaf = cert(&dir, "client-later-revoked.pem");
     let now = system_now();
@@ -121,7 +96,7 @@ fn a_reload_whose_crl_revokes_the_leaf_refuses_at_the_next_check() {
 
 #[test]
 fn past_the_states_stable_period_the_chain_is_verified_again() {
-    let dir = test_pki();
+    let dir = testkit::test_pki();
     let g = guard_of(dir);
     let leaf = cert(dir, "client-valid.pem");
     let now = system_now();
@@ -139,7 +114,7 @@ fn past_the_states_stable_period_the_chain_is_verified_again() {
 #[test]
 fn past_the_leafs_not_after_the_chain_is_verified_again() {
     let g = guard_without_crls();
-    let leaf = cert(test_pki(), "client-valid.pem");
+    let leaf = cert(testkit::test_pki(), "client-valid.pem");
     let not_after = unix_time(leaf.not_after());
     assert!(g.state().pki.stable_until() > not_after, "nothing configured ages out before the leaf");
     assert_eq!(g.check_peer(&leaf, &[], system_now()).reason, Reason::Allowed);
@@ -155,7 +130,7 @@ fn past_the_leafs_not_after_the_chain_is_verified_again() {
 
 #[test]
 fn a_time_before_the_verification_or_the_states_load_is_verified_again() {
-    let dir = test_pki();
+    let dir = testkit::test_pki();
     let g = guard_of(dir);
     let leaf = cert(dir, "client-valid.pem");
     let now = system_now();
@@ -184,7 +159,7 @@ fn a_time_before_the_verification_or_the_states_load_is_verified_again() {
 
 #[test]
 fn another_presented_chain_is_another_entry_and_refusals_are_never_kept() {
-    let dir = test_pki();
+    let dir = testkit::test_pki();
     let g = guard_of(dir);
     let leaf = cert(dir, "client-valid.pem");
     let sub = cert(dir, "sub-ca.pem");
@@ -229,7 +204,7 @@ fn another_presented_chain_is_another_entry_and_refusals_are_never_kept() {
 fn sixteen_threads_and_reloads_never_accept_a_refused_chain() {
     const THREADS: usize = 16;
     const RELOADS: usize = 40;
-    let dir = pki_copy("threads");
+    let dir = testkit::pki_copy("peer-cache-threads");
     let g = Arc::new(guard_of(&dir));
     let sub = cert(&dir, "sub-ca.pem");
     let chains: Vec<(&str, X509, Vec<X509>)> = ["client-valid.pem", "client-revoked.pem", "client-later-revoked.pem"]
@@ -286,7 +261,7 @@ fn sixteen_threads_and_reloads_never_accept_a_refused_chain() {
 /// another chain's acceptance is verified in full (the whole key is compared, not the slot).
 #[test]
 fn the_cache_is_bounded_and_a_shared_slot_is_no_match() {
-    let dir = test_pki();
+    let dir = testkit::test_pki();
     let g = guard_of(dir);
     let (valid, revoked) = (cert(dir, "client-valid.pem"), cert(dir, "client-revoked.pem"));
     let (sub, other) = (cert(dir, "sub-ca.pem"), cert(dir, "other-sub-ca.pem"));
@@ -318,7 +293,7 @@ fn the_cache_is_bounded_and_a_shared_slot_is_no_match() {
 /// is parsed and verified in full.
 #[test]
 fn der_bytes_hit_only_when_identical_and_under_the_same_state() {
-    let dir = pki_copy("der");
+    let dir = testkit::pki_copy("peer-cache-der");
     let g = guard_of(&dir);
     let (leaf, sub) = (cert(&dir, "client-later-revoked.pem"), cert(&dir, "sub-ca.pem"));
     let (leaf_der, sub_der) = (leaf.to_der().unwrap(), sub.to_der().unwrap());

@@ -149,17 +149,7 @@ fn check_header(encoded: &[u8], limits: &Limits) -> Checked<()> {
 mod tests {
     use super::*;
 
-    fn b64(data: &[u8]) -> String {
-        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut out = String::new();
-        for c in data.chunks(3) {
-            let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
-            for i in 0..c.len() + 1 {
-                out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
-            }
-        }
-        out
-    }
+    use crate::testkit::b64url as b64;
 
     fn token(header: &str, payload: &str) -> String {
         format!("{}.{}.", b64(header.as_bytes()), b64(payload.as_bytes()))

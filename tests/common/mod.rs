@@ -1,5 +1,5 @@
 //! What the integration tests that drive real tools share: running a command that must succeed,
-//! a work folder per test process, and the test PKI of `c-tests/make-pki.sh`.
+//! a work folder per test process, the test PKI of `c-tests/make-pki.sh`, a base64url encoder.
 
 #![allow(dead_code)] // each test binary uses its own subset
 
@@ -45,4 +45,17 @@ pub fn work_dir(name: &str) -> PathBuf {
 /// The test PKI (c-tests/make-pki.sh) made in `dir`.
 pub fn make_pki(dir: &Path) {
     run_ok(Command::new(repo().join("c-tests/make-pki.sh")).arg(dir), "make-pki.sh");
+}
+
+/// Strict base64url without padding, as GP Connect tokens are encoded.
+pub fn b64url(data: &[u8]) -> String {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..c.len() + 1 {
+            out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
 }

@@ -5,6 +5,7 @@
 //! compared with the handshake's.
 
 use super::*;
+use crate::testkit;
 use crate::config::Config;
 use crate::ffi::guard::gpcguard_guard;
 use crate::ffi::peer::gpcguard_check_peer_ssl;
@@ -13,7 +14,7 @@ use crate::guard::HandshakeHook;
 use crate::verdict::Reason;
 use openssl::ssl::{Ssl, SslConnector, SslFiletype, SslOptions, SslSession, SslSessionCacheMode, SslVerifyMode, SslVersion};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -26,31 +27,6 @@ extern "C" {
 }
 const SSL_CTRL_GET_TLSEXT_TICKET_KEYS: c_int = 58;
 const SSL_CTRL_SET_TLSEXT_TICKET_KEYS: c_int = 59;
-
-/// The test PKI, made once per test process; tests that change files work on a copy.
-fn test_pki() -> &'static Path {
-    static PKI: OnceLock<PathBuf> = OnceLock::new();
-    PKI.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("gpcguard-tls-pki-{}", std::process::id()));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("c-tests/make-pki.sh");
-        let out = std::process::Command::new(script).arg(&dir).output().expect("run c-tests/make-pki.sh");
-        assert!(out.status.success(), "make-pki.sh: {}", String::from_utf8_lossy(&out.stderr));
-        dir
-    })
-}
-
-fn pki_copy(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gpcguard-tls-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(test_pki()).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
-        }
-    }
-    dir
-}
 
 fn guard_of(dir: &Path) -> Arc<Guard> {
     Arc::new(Guard::new(&Config::from_file(&dir.join("provider.toml")).unwrap()).unwrap())
@@ -176,7 +152,7 @@ fn assert_allowed(o: &Outcome, what: &str) {
 /// still be re-verified by the second, which refuses the certificate.
 #[test]
 fn a_ticket_resumes_only_under_the_state_that_verified_it_not_a_forked_twin() {
-    let dir = pki_copy("fork");
+    let dir = testkit::pki_copy("tls-fork");
     let parent = guard_of(&dir);
     let (first, second) = (Arc::new(parent.as_forked()), Arc::new(parent.as_forked()));
     let (ctx1, ctx2) = (new_context(&first).unwrap(), new_context(&second).unwrap());
@@ -213,7 +189,7 @@ fn a_ticket_resumes_only_under_the_state_that_verified_it_not_a_forked_twin() {
 /// gpcguard context. After a CRL swap and reload the old ticket must not resume.
 #[test]
 fn sni_from_a_plain_default_context_cannot_resume_a_revoked_peer() {
-    let dir = pki_copy("sni-plain");
+    let dir = testkit::pki_copy("tls-sni-plain");
     let g = guard_of(&dir);
     let target = new_context(&g).unwrap();
     let default = host_context(&dir, |b| b.set_servername_callback(switch_to(target.clone())));
@@ -246,7 +222,7 @@ fn sni_from_a_plain_default_context_cannot_resume_a_revoked_peer() {
 /// reload, must judge it again.
 #[test]
 fn sni_from_another_guards_context_is_judged_again_by_the_final_guard() {
-    let (dir_a, dir_b) = (pki_copy("sni-a"), pki_copy("sni-b"));
+    let (dir_a, dir_b) = (testkit::pki_copy("tls-sni-a"), testkit::pki_copy("tls-sni-b"));
     let (ga, gb) = (guard_of(&dir_a), guard_of(&dir_b));
     let target = new_context(&gb).unwrap();
     let default = host_context(&dir_a, |b| b.set_servername_callback(switch_to(target.clone())));
@@ -273,7 +249,7 @@ fn sni_from_another_guards_context_is_judged_again_by_the_final_guard() {
 /// ticket is refused.
 #[test]
 fn sni_between_contexts_of_one_guard_keeps_the_fast_path() {
-    let dir = pki_copy("sni-same");
+    let dir = testkit::pki_copy("tls-sni-same");
     let g = guard_of(&dir);
     let target = new_context(&g).unwrap();
     let default = host_context(&dir, |b| b.set_servername_callback(switch_to(target.clone())));
@@ -300,7 +276,7 @@ fn check_peer_ssl_refuses_a_resumption_the_handshake_could_not_judge() {
     fn own_info_callback(ssl: &mut Ssl) {
         unsafe { SSL_set_info_callback(ssl.as_ptr(), Some(host_info)) };
     }
-    let dir = pki_copy("sni-backstop");
+    let dir = testkit::pki_copy("tls-sni-backstop");
     let g = guard_of(&dir);
     let target = new_context(&g).unwrap();
     let default = host_context(&dir, |b| b.set_servername_callback(switch_to(target.clone())));
@@ -318,7 +294,7 @@ fn check_peer_ssl_refuses_a_resumption_the_handshake_could_not_judge() {
 /// anchor adds its name, without a new context.
 #[test]
 fn ca_names_follow_a_reload() {
-    let dir = pki_copy("ca-names");
+    let dir = testkit::pki_copy("tls-ca-names");
     let g = guard_of(&dir);
     let ctx = new_context(&g).unwrap();
     let o = connect(&ctx, &g, &dir, "client-valid", None, no_change);
@@ -350,7 +326,7 @@ fn apply_removes_the_hosts_session_cache_callbacks() {
         0
     }
     unsafe extern "C" fn remove(_: *mut sys::SSL_CTX, _: *mut sys::SSL_SESSION) {}
-    let dir = pki_copy("host-cache");
+    let dir = testkit::pki_copy("tls-host-cache");
     let g = guard_of(&dir);
     let ctx = host_context(&dir, |_| {});
     unsafe {
