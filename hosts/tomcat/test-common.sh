@@ -1,6 +1,22 @@
 # Checks shared by the Tomcat tests (test10.sh, test9.sh), sourced after hosts/test-helpers.sh.
 # They use $work, $pki, $tls_port and the SSP header arrays the test sets up.
 
+# tomcat_test_setup: a work folder ($work, removed on exit with the Tomcat in $tomcat_pid and a
+# keep-alive client in $ka_pid) and the test PKI in $pki for the service root $ROOT.
+tomcat_test_setup() {
+  work=$(mktemp -d)
+  pki=$work/pki
+  tomcat_pid=
+  trap tomcat_test_cleanup EXIT
+  ROOT=/A20047/STU3/1/gpconnect
+  gpc_make_pki "$pki" "$ROOT"
+}
+tomcat_test_cleanup() {
+  [ -n "$tomcat_pid" ] && kill "$tomcat_pid" 2>/dev/null && wait "$tomcat_pid" 2>/dev/null
+  [ -n "${ka_pid:-}" ] && kill "$ka_pid" 2>/dev/null
+  rm -rf "$work"
+}
+
 # fetch CERT CURL_ARGS...: $status, $curl_rc; headers in $work/h, body in $work/b.
 fetch() {
   local cert=$1; shift

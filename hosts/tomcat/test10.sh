@@ -15,17 +15,7 @@ CATALINA_HOME=${CATALINA_HOME:-/usr/share/tomcat10}
 JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-$(dpkg --print-architecture)}
 export JAVA_HOME
 
-work=$(mktemp -d)
-pki=$work/pki
-tomcat_pid=
-cleanup() {
-  [ -n "$tomcat_pid" ] && kill "$tomcat_pid" 2>/dev/null && wait "$tomcat_pid" 2>/dev/null
-  [ -n "${ka_pid:-}" ] && kill "$ka_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ROOT=/A20047/STU3/1/gpconnect
-gpc_make_pki "$pki" "$ROOT"
+tomcat_test_setup
 
 # make_base DIR CONFIG: a CATALINA_BASE using gpcguard CONFIG, on fresh ports ($tls_port, $plain_port).
 make_base() {

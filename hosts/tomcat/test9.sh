@@ -18,17 +18,7 @@ TCNATIVE_DIR=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || ec
 T9=/usr/share/java
 cp9=$(ls $T9/tomcat9-{catalina,servlet-api,coyote,util,util-scan,api,juli,jni,annotations-api,jaspic-api,el-api}.jar | tr '\n' ':')
 
-work=$(mktemp -d)
-pki=$work/pki
-tomcat_pid=
-cleanup() {
-  [ -n "$tomcat_pid" ] && kill "$tomcat_pid" 2>/dev/null && wait "$tomcat_pid" 2>/dev/null
-  [ -n "${ka_pid:-}" ] && kill "$ka_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ROOT=/A20047/STU3/1/gpconnect
-gpc_make_pki "$pki" "$ROOT"
+tomcat_test_setup
 mkdir -p "$work/classes" "$work/webroot$ROOT/Patient"
 printf '{"resourceType":"Patient","id":"2"}' > "$work/webroot$ROOT/Patient/2"
 "$JAVA_HOME/bin/javac" -d "$work/classes" -cp "$build/gpcguard.jar:$cp9" "$here/test/Tomcat9Main.java" || exit 1
