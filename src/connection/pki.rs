@@ -976,6 +976,25 @@ mod tests {
             std::fs::write(d.join("ca-db/twin.index.attr"), "unique_subject = no\n").unwrap();
             std::fs::write(d.join("ca-db/twin.crlnumber"), "1000\n").unwrap();
             run(d, &["openssl", "ca", "-config", "ca-db/twin.cnf", "-gencrl", "-out", "twin.crl"]);
+            // Two more certificates of the SubCA's name and key, issued by the root: an expired
+            // one that may sign CRLs, and a current one whose keyUsage lacks cRLSign.
+            run(d, &["openssl", "req", "-new", "-key", "sub-ca.key", "-subj", "/O=gpcguard test/CN=Test Spine SubCA", "-out", "ca-db/same-key.csr"]);
+            let (last_year, next_year) = (utc("-1 year"), utc("+1 year"));
+            let same_key = |name: &str, start: &str, end: &str, usage: &str| {
+                let ext = format!("basicConstraints = critical, CA:true, pathlen:0\nkeyUsage = critical, {usage}\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n");
+                std::fs::write(d.join(format!("ca-db/{name}.ext")), ext).unwrap();
+                let (out, ext) = (format!("{name}.pem"), format!("ca-db/{name}.ext"));
+                run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-batch", "-notext", "-in", "ca-db/same-key.csr", "-out", &out, "-startdate", start, "-enddate", end, "-extfile", &ext]);
+            };
+            same_key("sub-ca-expired-crl-signer", &two_days_ago, &yesterday, "keyCertSign, cRLSign");
+            same_key("sub-ca-no-crl-sign", &last_year, &next_year, "keyCertSign");
+            // A client whose keyUsage allows neither digitalSignature nor keyAgreement, which TLS
+            // client authentication needs (OpenSSL's SSL client purpose), its EKU and name right.
+            run(d, &["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "client-no-signing.key"]);
+            run(d, &["openssl", "req", "-new", "-key", "client-no-signing.key", "-subj", "/CN=SSP no signing", "-out", "ca-db/client-no-signing.csr"]);
+            let ext = format!("basicConstraints = critical, CA:false\nkeyUsage = critical, nonRepudiation\nextendedKeyUsage = clientAuth\nsubjectAltName = DNS:{SSP_FQDN}\n");
+            std::fs::write(d.join("ca-db/client-no-signing.ext"), ext).unwrap();
+            run(d, &["openssl", "ca", "-config", "ca-db/sub-ca.cnf", "-batch", "-notext", "-in", "ca-db/client-no-signing.csr", "-out", "client-no-signing.pem", "-days", "30", "-extfile", "ca-db/client-no-signing.ext"]);
             // Last: the root revokes the SubCA (root-ca.crl, made before, revokes nothing).
             run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-revoke", "sub-ca.pem"]);
             run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-gencrl", "-out", "root-revokes-sub.crl"]);
@@ -1073,6 +1092,33 @@ mod tests {
         let lax = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca-future.crl"], Revocation::Chain, false, true);
         assert_eq!(reason(&lax, "client-valid.pem"), Reason::Allowed);
         assert_eq!(reason(&lax, "client-revoked.pem"), Reason::CertRevoked);
+    }
+
+    #[test]
+    fn the_ca_that_signs_the_crl_in_the_chain_must_allow_crl_sign() {
+        // The CRL is checked at load against the first configured CA of its name and key, the
+        // expired one, which allows cRLSign; the chain runs through the current one, which does
+        // not. Both paths refuse: a CRL counts only from a chain CA that may sign CRLs.
+        for fast in [true, false] {
+            let p = pki(&["sub-ca-expired-crl-signer.pem", "sub-ca-no-crl-sign.pem"], &["root-ca.crl", "sub-ca.crl"], Revocation::Leaf, true, fast);
+            assert_eq!(p.fast.is_some(), fast);
+            let r = verdict(&p, "client-valid.pem").unwrap_err();
+            assert_eq!((r.reason, r.x509_error), (Reason::CertRevocationUnknown, sys::X509_V_ERR_KEYUSAGE_NO_CRL_SIGN), "fast {fast}: {}", r.message);
+        }
+        // The same chain through the SubCA that may sign CRLs is accepted: the refusal above is
+        // the keyUsage, not the expired twin.
+        let p = pki(&["sub-ca-expired-crl-signer.pem", "sub-ca.pem"], &["root-ca.crl", "sub-ca.crl"], Revocation::Leaf, true, true);
+        assert_eq!(reason(&p, "client-valid.pem"), Reason::Allowed);
+    }
+
+    #[test]
+    fn a_client_whose_key_usage_cannot_sign_is_refused_for_tls_client_authentication() {
+        for fast in [true, false] {
+            let p = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca.crl"], Revocation::Chain, true, fast);
+            let r = verdict(&p, "client-no-signing.pem").unwrap_err();
+            assert_eq!((r.reason, r.x509_error), (Reason::CertUntrusted, sys::X509_V_ERR_INVALID_PURPOSE), "fast {fast}: {}", r.message);
+            assert!(r.message.contains("CN=SSP no signing") && r.message.contains("does not allow TLS client authentication"), "{}", r.message);
+        }
     }
 
     #[test]
