@@ -1122,6 +1122,19 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_purpose_is_named_as_the_policy_asks_it() {
+        // Servers are judged only by the x509-limbo harness (tests/limbo.rs); its refusals name
+        // the server purpose all the same.
+        for (purpose, leaf, what) in [(Purpose::Client, "server.pem", "TLS client authentication"), (Purpose::Server, "client-valid.pem", "TLS server authentication")] {
+            let policy = PkiPolicy { fqdns: vec![], revocation: Revocation::Off, require_crl: false, purpose, max_depth: 8 };
+            let p = Pki::build(vec![cert("root-ca.pem")], vec![cert("sub-ca.pem")], vec![], policy, true).unwrap();
+            let r = verdict(&p, leaf).unwrap_err();
+            assert_eq!((r.reason, r.x509_error), (Reason::CertUntrusted, sys::X509_V_ERR_INVALID_PURPOSE), "{}", r.message);
+            assert!(r.message.ends_with(&format!("does not allow {what} (extended key usage)")), "{purpose:?}: {}", r.message);
+        }
+    }
+
+    #[test]
     fn crl_with_issuing_distribution_point_takes_openssls_path_and_still_revokes() {
         let p = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca-idp.crl"], Revocation::Chain, true, true);
         assert!(p.fast.is_none(), "a CRL with an issuingDistributionPoint must leave revocation to OpenSSL");
