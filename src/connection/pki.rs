@@ -1230,6 +1230,7 @@ mod tests {
                 let what = format!("{mode:?}, require_crl {require}, fast {fast}: {}", r.message);
                 assert_eq!((r.reason, r.x509_error), (Reason::CertUntrusted, sys::X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY), "{what}");
                 assert!(r.message.contains("CN=SSP under an unconfigured SubCA"), "{what}");
+                assert!(r.message.contains("(issuer CN=Test Unconfigured SubCA,O=gpcguard test; trust anchors: CN=Test Spine RootCA,O=gpcguard test)"), "{what}");
                 assert!(r.message.contains("the peer presented CN=Test Unconfigured SubCA,O=gpcguard test, which is not a configured intermediate"), "{what}");
                 // The configured chain is unaffected, sent by the peer or not.
                 assert_eq!(verdict_at(&p, "client-valid.pem", &["sub-ca.pem"], now()), Ok(()), "{what}");

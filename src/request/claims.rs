@@ -486,10 +486,11 @@ const ORGANIZATION_NAME: usize = 1;
 const PRACTITIONER_ID: usize = 1;
 const PRACTITIONER_NAME: usize = 2;
 
-/// Element `slot` of the claim's [`CONTENT`], a non-empty string.
+/// Element `slot` of the claim's [`CONTENT`], a string. Never empty: the claim is valid STU3
+/// (`resource`), and an empty string is not (`fhir::primitive`, the one place of that rule).
 fn required_string<'d>(r: &ResourceClaim<'d>, slot: usize) -> Checked<&'d str> {
     match r.element(slot) {
-        Field::String(s) if !r.text(s).is_empty() => Ok(r.text(s)),
+        Field::String(s) => Ok(r.text(s)),
         _ => Err(invalid(format!("{}.{} is missing", r.claim, CONTENT[r.c][slot]))),
     }
 }
@@ -747,6 +748,9 @@ mod tests {
             ("requesting_practitioner.active", json!(null), "requesting_practitioner.active is null"),
             ("requesting_practitioner.meta", json!(null), "requesting_practitioner.meta is null"),
             ("requesting_practitioner.name.0.family", json!(""), "requesting_practitioner.name[0].family is an empty string"),
+            // The content GP Connect requires, empty: refused here, before its content rule.
+            ("requesting_device.model", json!(""), "requesting_device.model is an empty string"),
+            ("requesting_organization.name", json!(""), "requesting_organization.name is an empty string"),
             ("requesting_practitioner.name.0.given", json!([]), "requesting_practitioner.name[0].given is an empty array"),
             ("requesting_practitioner.name", json!([]), "requesting_practitioner.name is an empty array"),
             ("requesting_device.identifier", json!([]), "requesting_device.identifier is an empty array"),

@@ -47,22 +47,18 @@ pub trait Keep {
     fn item_end(&mut self, element: usize, at: u32);
 }
 
+#[derive(Debug)]
 enum Segment {
     Member(String),
     Index(u32),
 }
 
-/// Why a resource is not valid STU3, and where.
+/// Why a resource is not valid STU3, and where ([`Invalid::message`] says it).
+#[derive(Debug)]
 pub struct Invalid {
     /// Innermost first.
     path: Vec<Segment>,
     problem: String,
-}
-
-impl std::fmt::Debug for Invalid {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message("resource"))
-    }
 }
 
 impl Invalid {
