@@ -529,7 +529,9 @@ fn certificate_dns_names(cert: &X509Ref) -> Vec<String> {
 /// (`X509_check_akid`, as OpenSSL's `crl_akid_check`). A CRL of a same-named CA with another key
 /// is not this certificate's CRL. Among several, as OpenSSL's score: one within its validity
 /// period first, then one signed by the direct issuer, then the latest lastUpdate, then the first
-/// configured.
+/// configured. One difference: OpenSSL takes a CRL without an authorityKeyIdentifier as the
+/// direct issuer's and then fails its signature (CRL_SIGNATURE_FAILURE) when a higher CA of that
+/// name signed it (a key rollover); here the key that verified it at load decides, so it counts.
 fn select_crl<'f>(fast: &'f FastRevocation, chain: &[&X509Ref], i: usize, now: i64) -> Option<(&'f FastCrl, usize)> {
     let cert = chain[i];
     let top = chain.len() - 1;
@@ -995,6 +997,46 @@ mod tests {
             let ext = format!("basicConstraints = critical, CA:false\nkeyUsage = critical, nonRepudiation\nextendedKeyUsage = clientAuth\nsubjectAltName = DNS:{SSP_FQDN}\n");
             std::fs::write(d.join("ca-db/client-no-signing.ext"), ext).unwrap();
             run(d, &["openssl", "ca", "-config", "ca-db/sub-ca.cnf", "-batch", "-notext", "-in", "ca-db/client-no-signing.csr", "-out", "client-no-signing.pem", "-days", "30", "-extfile", "ca-db/client-no-signing.ext"]);
+            // A key rollover of the SubCA: a new key, certified by the old one (self-issued), that
+            // issues client-rollover and its own CRL; the old key signs CRLs of its own index.
+            run(d, &["openssl", "genpkey", "-quiet", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sub-ca-new-key.key"]);
+            run(d, &["openssl", "req", "-new", "-key", "sub-ca-new-key.key", "-subj", "/O=gpcguard test/CN=Test Spine SubCA", "-out", "ca-db/sub-ca-new-key.csr"]);
+            run(d, &["openssl", "ca", "-config", "ca-db/sub-ca.cnf", "-batch", "-notext", "-in", "ca-db/sub-ca-new-key.csr", "-out", "sub-ca-new-key.pem", "-days", "365", "-extfile", "ca-db/sub-ca.ext"]);
+            // An `openssl ca` of its own index for `cert`/`key` (serials from 5000), listing `revoked`;
+            // its CRLs carry an authorityKeyIdentifier (RFC 5280 5.2.1), which OpenSSL needs to look
+            // past the direct issuer for the key that signed a CRL.
+            let own_ca = |name: &str, cert: &str, key: &str, revoked: &[&str]| {
+                let cnf = format!("[ca]\ndefault_ca = this_ca\n[this_ca]\ndatabase = ca-db/{name}.index\nserial = ca-db/{name}.serial\ncrlnumber = ca-db/{name}.crlnumber\nnew_certs_dir = ca-db\ncertificate = {cert}\nprivate_key = {key}\ndefault_md = sha256\ndefault_crl_days = 30\ncrl_extensions = crl_ext\npolicy = any_cn\ncopy_extensions = none\n[crl_ext]\nauthorityKeyIdentifier = keyid:always\n[any_cn]\ncommonName = supplied\norganizationName = optional\n");
+                std::fs::write(d.join(format!("ca-db/{name}.cnf")), cnf).unwrap();
+                let index: String = revoked.iter().map(|serial| format!("R\t491231235959Z\t240101000000Z\t{serial}\tunknown\t/CN=revoked\n")).collect();
+                std::fs::write(d.join(format!("ca-db/{name}.index")), index).unwrap();
+                std::fs::write(d.join(format!("ca-db/{name}.index.attr")), "unique_subject = no\n").unwrap();
+                std::fs::write(d.join(format!("ca-db/{name}.serial")), "5000\n").unwrap();
+                std::fs::write(d.join(format!("ca-db/{name}.crlnumber")), "5000\n").unwrap();
+                format!("ca-db/{name}.cnf")
+            };
+            let serial = |pem: &str| run(d, &["openssl", "x509", "-in", pem, "-noout", "-serial"]).trim().strip_prefix("serial=").unwrap().to_owned();
+            let gencrl = |cnf: &str, out: &str, last: &str, next: &str| {
+                run(d, &["openssl", "ca", "-config", cnf, "-gencrl", "-crl_lastupdate", last, "-crl_nextupdate", next, "-out", out]);
+            };
+            let (hour_ago, in_29_days) = (utc("-1 hour"), utc("+29 days"));
+            let new_key = own_ca("sub-ca-new-key", "sub-ca-new-key.pem", "sub-ca-new-key.key", &[]);
+            run(d, &["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "client-rollover.key"]);
+            run(d, &["openssl", "req", "-new", "-key", "client-rollover.key", "-subj", "/CN=SSP under the new SubCA key", "-out", "ca-db/client-rollover.csr"]);
+            let ext = format!("basicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\nsubjectAltName = DNS:{SSP_FQDN}\nauthorityKeyIdentifier = keyid\n");
+            std::fs::write(d.join("ca-db/client-rollover.ext"), ext).unwrap();
+            run(d, &["openssl", "ca", "-config", &new_key, "-batch", "-notext", "-in", "ca-db/client-rollover.csr", "-out", "client-rollover.pem", "-days", "30", "-extfile", "ca-db/client-rollover.ext"]);
+            gencrl(&new_key, "sub-ca-new-key.crl", &hour_ago, &in_29_days);
+            let old_key = own_ca("sub-ca-old-key", "sub-ca.pem", "sub-ca.key", &[&serial("client-rollover.pem")]);
+            gencrl(&old_key, "sub-ca-old-key-revokes-rollover.crl", &hour_ago, &in_29_days);
+            // Two CRLs of the SubCA with the same times, one revoking client-valid; and one that
+            // ends tomorrow, issued after sub-ca.crl.
+            let tie = own_ca("sub-ca-tie-revokes", "sub-ca.pem", "sub-ca.key", &[&serial("client-valid.pem")]);
+            gencrl(&tie, "sub-ca-tie-revokes.crl", &hour_ago, &in_29_days);
+            let clean = own_ca("sub-ca-clean", "sub-ca.pem", "sub-ca.key", &[]);
+            gencrl(&clean, "sub-ca-tie-clean.crl", &hour_ago, &in_29_days);
+            gencrl(&clean, "sub-ca-ends-tomorrow.crl", &utc("+1 hour"), &utc("+1 day"));
+            gencrl(&clean, "sub-ca-old-key.crl", &hour_ago, &in_29_days);
             // Last: the root revokes the SubCA (root-ca.crl, made before, revokes nothing).
             run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-revoke", "sub-ca.pem"]);
             run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-gencrl", "-out", "root-revokes-sub.crl"]);
@@ -1199,6 +1241,56 @@ mod tests {
             assert_eq!(reason_at(&p, "client-valid.pem", next - 1), Reason::Allowed, "fast {fast}");
             let r = verdict_at(&p, "client-valid.pem", &[], next).unwrap_err();
             assert_eq!((r.reason, r.x509_error), (Reason::CertRevocationUnknown, sys::X509_V_ERR_CRL_HAS_EXPIRED), "fast {fast}: {}", r.message);
+        }
+    }
+
+    #[test]
+    fn a_crl_signed_by_a_higher_ca_of_the_issuers_name_counts() {
+        // client-rollover's chain: the new SubCA key (self-issued by the old one), the old one,
+        // the root. sub-ca-old-key.crl is signed by the old key: not the direct issuer, but higher
+        // in the chain under the issuer's name, as OpenSSL's crl_akid_check allows.
+        for fast in [true, false] {
+            let p = pki(&["sub-ca-new-key.pem", "sub-ca.pem"], &["root-ca.crl", "sub-ca-old-key.crl"], Revocation::Leaf, true, fast);
+            assert_eq!(verdict(&p, "client-rollover.pem"), Ok(()), "fast {fast}");
+            let p = pki(&["sub-ca-new-key.pem", "sub-ca.pem"], &["root-ca.crl", "sub-ca-old-key-revokes-rollover.crl"], Revocation::Leaf, true, fast);
+            assert_eq!(reason(&p, "client-rollover.pem"), Reason::CertRevoked, "fast {fast}");
+        }
+    }
+
+    #[test]
+    fn the_direct_issuers_crl_is_preferred_to_a_higher_cas() {
+        // Both current; the old key's revokes client-rollover, the new key's (its direct issuer,
+        // issued at the same second) does not. In either order, the direct issuer's is read.
+        let crls = ["sub-ca-old-key-revokes-rollover.crl", "sub-ca-new-key.crl"];
+        for order in [[0, 1], [1, 0]] {
+            for fast in [true, false] {
+                let p = pki(&["sub-ca-new-key.pem", "sub-ca.pem"], &["root-ca.crl", crls[order[0]], crls[order[1]]], Revocation::Leaf, true, fast);
+                assert_eq!(reason(&p, "client-rollover.pem"), Reason::Allowed, "fast {fast}, order {order:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn of_two_crls_alike_but_for_their_entries_the_first_configured_is_read() {
+        // Same issuer, lastUpdate and nextUpdate. Our own check only: OpenSSL's order among
+        // CRLs of one issuer is its store's (sorted by name), not the configuration's.
+        let p = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca-tie-revokes.crl", "sub-ca-tie-clean.crl"], Revocation::Leaf, true, true);
+        assert!(p.fast.is_some());
+        assert_eq!(reason(&p, "client-valid.pem"), Reason::CertRevoked);
+        let p = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca-tie-clean.crl", "sub-ca-tie-revokes.crl"], Revocation::Leaf, true, true);
+        assert_eq!(reason(&p, "client-valid.pem"), Reason::Allowed);
+    }
+
+    #[test]
+    fn at_its_next_update_second_a_newer_crl_gives_way_to_a_current_one() {
+        // sub-ca-ends-tomorrow.crl is newer than sub-ca.crl but no longer current at its
+        // nextUpdate second, when sub-ca.crl still is: that one is read.
+        let ends = unix_time(crl("sub-ca-ends-tomorrow.crl").crl.next_update().unwrap());
+        for fast in [true, false] {
+            let p = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca.crl", "sub-ca-ends-tomorrow.crl"], Revocation::Leaf, true, fast);
+            assert_eq!(reason_at(&p, "client-valid.pem", ends - 1), Reason::Allowed, "fast {fast}");
+            assert_eq!(reason_at(&p, "client-valid.pem", ends), Reason::Allowed, "fast {fast}");
+            assert_eq!(reason_at(&p, "client-revoked.pem", ends), Reason::CertRevoked, "fast {fast}");
         }
     }
 
