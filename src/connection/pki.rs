@@ -1037,6 +1037,12 @@ mod tests {
             gencrl(&clean, "sub-ca-tie-clean.crl", &hour_ago, &in_29_days);
             gencrl(&clean, "sub-ca-ends-tomorrow.crl", &utc("+1 hour"), &utc("+1 day"));
             gencrl(&clean, "sub-ca-old-key.crl", &hour_ago, &in_29_days);
+            // A CA of the SubCA's name holding the root's key, and a CRL under the SubCA's name
+            // that this key signed, revoking client-valid.
+            run(d, &["openssl", "req", "-new", "-key", "root-ca.key", "-subj", "/O=gpcguard test/CN=Test Spine SubCA", "-out", "ca-db/sub-ca-root-key.csr"]);
+            run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-batch", "-notext", "-in", "ca-db/sub-ca-root-key.csr", "-out", "sub-ca-root-key.pem", "-days", "365", "-extfile", "ca-db/sub-ca.ext"]);
+            let root_key = own_ca("sub-ca-root-key", "sub-ca-root-key.pem", "root-ca.key", &[&serial("client-valid.pem")]);
+            gencrl(&root_key, "sub-ca-root-key.crl", &hour_ago, &in_29_days);
             // Last: the root revokes the SubCA (root-ca.crl, made before, revokes nothing).
             run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-revoke", "sub-ca.pem"]);
             run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-gencrl", "-out", "root-revokes-sub.crl"]);
@@ -1254,6 +1260,18 @@ mod tests {
             assert_eq!(verdict(&p, "client-rollover.pem"), Ok(()), "fast {fast}");
             let p = pki(&["sub-ca-new-key.pem", "sub-ca.pem"], &["root-ca.crl", "sub-ca-old-key-revokes-rollover.crl"], Revocation::Leaf, true, fast);
             assert_eq!(reason(&p, "client-rollover.pem"), Reason::CertRevoked, "fast {fast}");
+        }
+    }
+
+    #[test]
+    fn a_higher_ca_of_another_name_cannot_vouch_for_a_crl_even_with_the_key() {
+        // sub-ca-root-key.crl names the SubCA and was signed by the root's key, which a
+        // configured CA of the SubCA's name also holds; the root, higher in client-valid's
+        // chain, has that key but another name, so the CRL is none of client-valid's.
+        for fast in [true, false] {
+            let p = pki(&["sub-ca.pem", "sub-ca-root-key.pem"], &["root-ca.crl", "sub-ca-root-key.crl"], Revocation::Leaf, true, fast);
+            let r = verdict(&p, "client-valid.pem").unwrap_err();
+            assert_eq!((r.reason, r.x509_error), (Reason::CertRevocationUnknown, sys::X509_V_ERR_UNABLE_TO_GET_CRL), "fast {fast}: {}", r.message);
         }
     }
 
