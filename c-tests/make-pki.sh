@@ -18,7 +18,7 @@
 #                                              other-sub-ca, as the peer sends it)           → refused
 #   unrelated-ca ───── client-unrelated        SAN = SSP FQDN, but an untrusted issuer     → refused
 #
-# CRLs (PEM): root-ca.crl (revokes nothing), sub-ca.crl (revokes client-revoked),
+# CRLs (PEM, each with an authorityKeyIdentifier as RFC 5280 5.2.1 asks): root-ca.crl (revokes nothing), sub-ca.crl (revokes client-revoked),
 # subca-revoked-later.crl (also revokes client-later-revoked; a test swaps it in for sub-ca.crl),
 # subca-initial.crl (a copy of the first sub-ca.crl, to swap back), unrelated-ca.crl.
 # Also provider.toml (the guard's configuration, paths relative to DIR) and server-chain.pem.
@@ -65,8 +65,11 @@ certificate = $ca.pem
 private_key = $ca.key
 default_md = sha256
 default_crl_days = 30
+crl_extensions = crl_ext
 policy = any_cn
 copy_extensions = none
+[crl_ext]
+authorityKeyIdentifier = keyid:always
 [any_cn]
 commonName = supplied
 organizationName = optional

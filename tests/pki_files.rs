@@ -56,7 +56,9 @@ fn fixture() -> &'static Fixture {
         // A delta CRL of the SubCA (deltaCRLIndicator, base CRL number 1000) listing both revoked
         // clients, client-later-revoked among them.
         let cnf = std::fs::read_to_string(pki.join("ca-db/sub-ca.cnf")).unwrap();
-        let delta = cnf.replace("[this_ca]\n", "[this_ca]\ncrl_extensions = delta_ext\n") + "[delta_ext]\n2.5.29.27 = critical, DER:02:02:03:E8\n";
+        let delta = cnf.replace("crl_extensions = crl_ext\n", "crl_extensions = delta_ext\n")
+            + "[delta_ext]\nauthorityKeyIdentifier = keyid:always\n2.5.29.27 = critical, DER:02:02:03:E8\n";
+        assert!(delta.contains("crl_extensions = delta_ext"), "make-pki.sh's CA configuration changed: {delta}");
         std::fs::write(pki.join("ca-db/sub-ca-delta.cnf"), delta).unwrap();
         run_ok(
             Command::new("openssl").current_dir(&pki).args(["ca", "-config", "ca-db/sub-ca-delta.cnf", "-gencrl", "-out", "sub-ca-delta.crl"]),

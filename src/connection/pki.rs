@@ -963,8 +963,9 @@ mod tests {
             run(d, &["openssl", "ca", "-config", "ca-db/sub-ca.cnf", "-gencrl", "-crl_lastupdate", &tomorrow, "-crl_nextupdate", &next_month, "-out", "sub-ca-future.crl"]);
             // SubCA CRL with an issuingDistributionPoint (onlyContainsUserCerts, critical).
             let cnf = std::fs::read_to_string(d.join("ca-db/sub-ca.cnf")).unwrap();
-            let idp = cnf.replace("[this_ca]\n", "[this_ca]\ncrl_extensions = crl_ext\n")
-                + "[crl_ext]\nissuingDistributionPoint = critical, @idp\n[idp]\nonlyuser = TRUE\n";
+            let idp = cnf.replace("crl_extensions = crl_ext\n", "crl_extensions = idp_ext\n")
+                + "[idp_ext]\nauthorityKeyIdentifier = keyid:always\nissuingDistributionPoint = critical, @idp\n[idp]\nonlyuser = TRUE\n";
+            assert!(idp.contains("crl_extensions = idp_ext"), "make-pki.sh's CA configuration changed");
             std::fs::write(d.join("ca-db/sub-ca-idp.cnf"), idp).unwrap();
             run(d, &["openssl", "ca", "-config", "ca-db/sub-ca-idp.cnf", "-gencrl", "-out", "sub-ca-idp.crl"]);
             // The twin SubCA: same subject, another key, issued by the root.
