@@ -740,6 +740,8 @@ mod tests {
             ("requesting_device.note", json!([{"time": "2017"}]), "requesting_device.note[0] has no text, which Annotation requires"),
             // One value[x] per extension, at any depth (serde_json writes members in name order).
             ("requesting_device.extension", json!([{"url": "u", "valueString": "x", "valueBoolean": true}]), "requesting_device.extension[0].valueString is a second value[x] of Extension"),
+            // The second is the first type of value[x] (base64Binary).
+            ("requesting_device.extension", json!([{"url": "u", "valueAddress": {"city": "Leeds"}, "valueBase64Binary": "AAAA"}]), "requesting_device.extension[0].valueBase64Binary is a second value[x] of Extension"),
             ("requesting_practitioner.name.0.extension", json!([{"url": "u", "extension": [{"url": "v", "valueCode": "a", "valueUri": "b"}]}]), "requesting_practitioner.name[0].extension[0].extension[0].valueUri is a second value[x] of Extension"),
             ("requesting_device.extension", json!([{"url": "u", "valueString": "x", "_valueString": {"id": "c"}}]), "requesting_device.extension[0]._valueString is not an element of Extension"),
             ("requesting_device.extension", json!([{"url": "u", "value": "x"}]), "requesting_device.extension[0].value is not an element of Extension"),
@@ -836,6 +838,8 @@ mod tests {
             ("requesting_device.safety", json!([{"text": "MR safe"}])),
             ("requesting_device.owner", json!({"reference": "Organization/1", "identifier": {"system": ODS_SYSTEMS[0], "value": "A"}, "display": "x"})),
             ("requesting_organization.telecom", json!([{"system": "phone", "value": "01234 567890"}])),
+            // Objects of a value and its companion only, and of a companion only: neither is empty.
+            ("requesting_organization.telecom", json!([{"system": "phone", "_system": {"id": "s"}}, {"_use": {"id": "u"}}])),
             ("requesting_organization.address", json!([{"use": "work", "line": ["1 Road", "Town"], "postalCode": "LS1 1AA", "country": "GBR", "period": {"start": "2017-01-01T00:00:00Z"}}])),
             ("requesting_organization.alias", json!(["GPC"])),
             ("requesting_organization.active", json!(true)),
