@@ -812,6 +812,17 @@ mod tests {
     }
 
     #[test]
+    fn a_companion_counts_as_its_choice_being_seen() {
+        // In this member order (serde_json would sort it), the value and its companion come
+        // first: the later authorReference is still a second author[x].
+        let note = r#""note":[{"authorString":"me","_authorString":{"id":"a"},"authorReference":{"reference":"Practitioner/1"},"text":"t"}],"model":"v1""#;
+        let text = baseline_claims().to_string().replace(r#""model":"v1""#, note);
+        assert!(text.contains("_authorString"));
+        let r = run_raw(&text, READ_PATIENT, None).unwrap_err();
+        assert_eq!((r.reason, r.message.as_str()), (Reason::JwtInvalidResource, "requesting_device.note[0].authorReference is a second author[x] of Annotation"));
+    }
+
+    #[test]
     fn json_errors_decide_before_fhir_ones() {
         // The rest of an invalid resource is still read as strict JSON: a duplicate after the
         // first FHIR problem makes the payload malformed (400), not an invalid resource.
