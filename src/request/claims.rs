@@ -812,6 +812,27 @@ mod tests {
     }
 
     #[test]
+    fn items_skipped_after_an_invalid_one_are_still_held_to_the_depth_bound() {
+        // Item 0 is invalid FHIR; item 1 is skipped, not judged, but its JSON still counts: at
+        // max_json_depth (16) the verdict is item 0's (422), one level deeper it is 400.
+        let nest = |coding: serde_json::Value| {
+            let mut ext = json!({"url": "u", "valueCodeableConcept": {"coding": coding}});
+            let mut depth = 4; // claims object, practitioner, extension array, extension object
+            while depth + 2 <= 14 {
+                ext = json!({"url": "u", "extension": [ext]});
+                depth += 2;
+            }
+            json!([{"url": "u", "valueString": ""}, ext])
+        };
+        // The innermost extension at depth 14, its CodeableConcept at 15, the coding array at 16.
+        let (reason, message) = refusal("requesting_practitioner.extension", Some(nest(json!([]))));
+        assert_eq!((reason, message.as_str()), (Reason::JwtInvalidResource, "requesting_practitioner.extension[0].valueString is an empty string"));
+        let text = with(baseline_claims(), "requesting_practitioner.extension", Some(nest(json!([{}])))).to_string();
+        let e = read(text.as_bytes(), &crate::config::Limits::default(), FhirElements::standard().unwrap()).unwrap_err();
+        assert_eq!(e.reason, Reason::JwtMalformed, "{}", e.message);
+    }
+
+    #[test]
     fn a_companion_counts_as_its_choice_being_seen() {
         // In this member order (serde_json would sort it), the value and its companion come
         // first: the later authorReference is still a second author[x].
@@ -849,6 +870,10 @@ mod tests {
             ("requesting_device.safety", json!([{"text": "MR safe"}])),
             ("requesting_device.owner", json!({"reference": "Organization/1", "identifier": {"system": ODS_SYSTEMS[0], "value": "A"}, "display": "x"})),
             ("requesting_organization.telecom", json!([{"system": "phone", "value": "01234 567890"}])),
+            // A companion array with no values, none of it null.
+            ("requesting_practitioner.name.0", json!({"family": "A", "_given": [{"id": "g"}, {"id": "h"}]})),
+            // A required element given with its companion.
+            ("requesting_device.note", json!([{"text": "a note", "_text": {"id": "n"}}])),
             // Objects of a value and its companion only, and of a companion only: neither is empty.
             ("requesting_organization.telecom", json!([{"system": "phone", "_system": {"id": "s"}}, {"_use": {"id": "u"}}])),
             ("requesting_organization.address", json!([{"use": "work", "line": ["1 Road", "Town"], "postalCode": "LS1 1AA", "country": "GBR", "period": {"start": "2017-01-01T00:00:00Z"}}])),
