@@ -832,6 +832,58 @@ mod tests {
         assert_eq!(e.reason, Reason::JwtMalformed, "{}", e.message);
     }
 
+    /// The reason for claims whose practitioner has one extension: `members` (a url added),
+    /// nested in extensions so that it is an object at JSON depth `depth` (even, 4 or more).
+    fn reason_at_depth(depth: usize, members: serde_json::Value) -> (Reason, String) {
+        let mut ext = members;
+        ext["url"] = json!("u");
+        let mut d = depth;
+        while d > 4 {
+            ext = json!({"url": "u", "extension": [ext]});
+            d -= 2;
+        }
+        let text = with(baseline_claims(), "requesting_practitioner.extension", Some(json!([ext]))).to_string();
+        match read(text.as_bytes(), &crate::config::Limits::default(), FhirElements::standard().unwrap()) {
+            Err(e) => (e.reason, e.message),
+            Ok(payload) => {
+                let row = Table::standard().unwrap().find(READ_PATIENT.as_bytes()).unwrap();
+                let rules = ClaimRules { elements: FhirElements::standard().unwrap(), audience: None };
+                let r = check(&payload, row, &rules, &mut Provenance::default()).expect_err("an invalid extension");
+                (r.reason, r.message)
+            }
+        }
+    }
+
+    #[test]
+    fn items_of_primitive_and_companion_arrays_are_held_to_the_depth_bound() {
+        // max_json_depth is 16. The extension at depth d: its HumanName at d + 1, `given` or
+        // `_given` at d + 2, their items at d + 3. Each pair: the deepest allowed, then one deeper.
+        let too_deep = (Reason::JwtMalformed, "the JWT payload is nested too deeply");
+        let cases: [(usize, serde_json::Value, (Reason, &str)); 12] = [
+            // An item read: an object item at 16 is a wrong type, at 17 too deep.
+            (12, json!({"valueHumanName": {"given": [{}]}}), (Reason::JwtInvalidResource, ".valueHumanName.given[0] must be a JSON string (a FHIR string)")),
+            (14, json!({"valueHumanName": {"given": [{}]}}), too_deep),
+            // A wrong-type item skipped: its array member at 16, then 17.
+            (12, json!({"valueHumanName": {"given": [{"a": []}]}}), (Reason::JwtInvalidResource, ".valueHumanName.given[0] must be a JSON string (a FHIR string)")),
+            (12, json!({"valueHumanName": {"given": [{"a": [[]]}]}}), too_deep),
+            // The items after an invalid one, skipped.
+            (12, json!({"valueHumanName": {"given": ["", {}]}}), (Reason::JwtInvalidResource, ".valueHumanName.given[0] is an empty string")),
+            (14, json!({"valueHumanName": {"given": ["", {}]}}), too_deep),
+            // Companion items: an Element object at 16, then 17; its members one deeper.
+            (12, json!({"valueHumanName": {"given": ["a"], "_given": [{"extension": []}]}}), (Reason::JwtInvalidResource, ".valueHumanName._given[0].extension is an empty array")),
+            (12, json!({"valueHumanName": {"given": ["a"], "_given": [{"extension": [{}]}]}}), too_deep),
+            (14, json!({"valueHumanName": {"given": ["a"], "_given": [1, {}]}}), too_deep),
+            (14, json!({"valueHumanName": {"given": ["a"], "_given": [{}]}}), too_deep),
+            // A wrong-type companion item skipped.
+            (12, json!({"valueHumanName": {"given": ["a"], "_given": [[[]]]}}), (Reason::JwtInvalidResource, ".valueHumanName._given[0] must be a JSON object (id and extension) or null")),
+            (12, json!({"valueHumanName": {"given": ["a"], "_given": [[[[]]]]}}), too_deep),
+        ];
+        for (depth, members, (reason, message)) in cases {
+            let (got, text) = reason_at_depth(depth, members.clone());
+            assert!(got == reason && text.ends_with(message), "depth {depth}, {members}: {got:?} {text}");
+        }
+    }
+
     #[test]
     fn a_companion_counts_as_its_choice_being_seen() {
         // In this member order (serde_json would sort it), the value and its companion come
