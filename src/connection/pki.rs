@@ -1009,7 +1009,12 @@ mod tests {
             let own_ca = |name: &str, cert: &str, key: &str, revoked: &[&str]| {
                 let cnf = format!("[ca]\ndefault_ca = this_ca\n[this_ca]\ndatabase = ca-db/{name}.index\nserial = ca-db/{name}.serial\ncrlnumber = ca-db/{name}.crlnumber\nnew_certs_dir = ca-db\ncertificate = {cert}\nprivate_key = {key}\ndefault_md = sha256\ndefault_crl_days = 30\ncrl_extensions = crl_ext\npolicy = any_cn\ncopy_extensions = none\n[crl_ext]\nauthorityKeyIdentifier = keyid:always\n[any_cn]\ncommonName = supplied\norganizationName = optional\n");
                 std::fs::write(d.join(format!("ca-db/{name}.cnf")), cnf).unwrap();
-                let index: String = revoked.iter().map(|serial| format!("R\t491231235959Z\t240101000000Z\t{serial}\tunknown\t/CN=revoked\n")).collect();
+                // "SERIAL" or "SERIAL REASON" (a reasonCode name, as the index writes it).
+                let entry = |e: &&str| match e.split_once(' ') {
+                    Some((serial, reason)) => format!("R\t491231235959Z\t240101000000Z,{reason}\t{serial}\tunknown\t/CN=revoked\n"),
+                    None => format!("R\t491231235959Z\t240101000000Z\t{e}\tunknown\t/CN=revoked\n"),
+                };
+                let index: String = revoked.iter().map(entry).collect();
                 std::fs::write(d.join(format!("ca-db/{name}.index")), index).unwrap();
                 std::fs::write(d.join(format!("ca-db/{name}.index.attr")), "unique_subject = no\n").unwrap();
                 std::fs::write(d.join(format!("ca-db/{name}.serial")), "5000\n").unwrap();
@@ -1044,6 +1049,20 @@ mod tests {
             run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-batch", "-notext", "-in", "ca-db/sub-ca-root-key.csr", "-out", "sub-ca-root-key.pem", "-days", "365", "-extfile", "ca-db/sub-ca.ext"]);
             let root_key = own_ca("sub-ca-root-key", "sub-ca-root-key.pem", "root-ca.key", &[&serial("client-valid.pem")]);
             gencrl(&root_key, "sub-ca-root-key.crl", &hour_ago, &in_29_days);
+            // A CRL whose only entry, client-valid, has reasonCode removeFromCRL; one whose
+            // authorityKeyIdentifier is critical (the one critical extension our check reads).
+            let remove = own_ca("sub-ca-remove", "sub-ca.pem", "sub-ca.key", &[&format!("{} removeFromCRL", serial("client-valid.pem"))]);
+            gencrl(&remove, "sub-ca-remove-from-crl.crl", &hour_ago, &in_29_days);
+            let critical = own_ca("sub-ca-critical-akid", "sub-ca.pem", "sub-ca.key", &[]);
+            let cnf = std::fs::read_to_string(d.join(&critical)).unwrap().replace("authorityKeyIdentifier = keyid:always", "authorityKeyIdentifier = critical, keyid:always");
+            std::fs::write(d.join(&critical), cnf).unwrap();
+            gencrl(&critical, "sub-ca-critical-akid.crl", &hour_ago, &in_29_days);
+            // A client whose CRL distribution point covers one reason only.
+            run(d, &["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "client-dp-reasons.key"]);
+            run(d, &["openssl", "req", "-new", "-key", "client-dp-reasons.key", "-subj", "/CN=SSP one-reason CRL point", "-out", "ca-db/client-dp-reasons.csr"]);
+            let ext = format!("basicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\nsubjectAltName = DNS:{SSP_FQDN}\ncrlDistributionPoints = dp_one_reason\n[dp_one_reason]\nfullname = URI:http://crl.example/sub-ca.crl\nreasons = keyCompromise\n");
+            std::fs::write(d.join("ca-db/client-dp-reasons.ext"), ext).unwrap();
+            run(d, &["openssl", "ca", "-config", "ca-db/sub-ca.cnf", "-batch", "-notext", "-in", "ca-db/client-dp-reasons.csr", "-out", "client-dp-reasons.pem", "-days", "30", "-extfile", "ca-db/client-dp-reasons.ext"]);
             // Last: the root revokes the SubCA (root-ca.crl, made before, revokes nothing).
             run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-revoke", "sub-ca.pem"]);
             run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-gencrl", "-out", "root-revokes-sub.crl"]);
@@ -1180,6 +1199,25 @@ mod tests {
             let r = verdict(&p, leaf).unwrap_err();
             assert_eq!((r.reason, r.x509_error), (Reason::CertUntrusted, sys::X509_V_ERR_INVALID_PURPOSE), "{}", r.message);
             assert!(r.message.ends_with(&format!("does not allow {what} (extended key usage)")), "{purpose:?}: {}", r.message);
+        }
+    }
+
+    #[test]
+    fn what_our_check_does_not_reproduce_takes_openssls_path() {
+        // removeFromCRL: OpenSSL reads the entry as "not revoked", our check would not.
+        let p = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca-remove-from-crl.crl"], Revocation::Leaf, true, true);
+        assert!(p.fast.is_none(), "a removeFromCRL entry must leave revocation to OpenSSL");
+        assert_eq!(verdict(&p, "client-valid.pem"), Ok(()));
+        // A critical authorityKeyIdentifier is read by our check: it keeps the fast path.
+        let p = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca-critical-akid.crl"], Revocation::Leaf, true, true);
+        assert!(p.fast.is_some(), "a critical AKID alone must keep our own check");
+        assert_eq!(reason(&p, "client-valid.pem"), Reason::Allowed);
+        // A distribution point for one reason: OpenSSL wants CRLs covering every reason, and
+        // this client gets no more; the verification takes OpenSSL's path and is refused.
+        for fast in [true, false] {
+            let p = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca.crl"], Revocation::Leaf, true, fast);
+            let r = verdict(&p, "client-dp-reasons.pem").unwrap_err();
+            assert_eq!((r.reason, r.x509_error), (Reason::CertRevocationUnknown, sys::X509_V_ERR_UNABLE_TO_GET_CRL), "fast {fast}: {}", r.message);
         }
     }
 
