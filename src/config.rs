@@ -357,7 +357,8 @@ impl Config {
     fn path(&self, key: &str, v: Value) -> Result<PathBuf> {
         let p = PathBuf::from(non_empty(key, text(key, v)?)?);
         Ok(match &self.base_dir {
-            Some(base) if p.is_relative() => base.join(p),
+            // `join` keeps an absolute path as it is.
+            Some(base) => base.join(p),
             _ => p,
         })
     }
@@ -507,6 +508,16 @@ mod tests {
             ("clock_skew_seconds", "99999"),
             ("service_root", "clinical=/x"),
             ("service_root", "structured=/a/../b"),
+            // Segments of visible ASCII only, none of the URL's query, fragment or escape marks.
+            ("service_root", "structured=/a b"),
+            ("service_root", "structured=/a\tb"),
+            ("service_root", "structured=/\u{e9}"),
+            ("service_root", "structured=/a?b"),
+            ("service_root", "structured=/a#b"),
+            ("service_root", "structured=/a%2Fb"),
+            ("service_root", "structured=/a//b"),
+            ("service_root", "structured=/a/./b"),
+            ("service_root", "structured=a/b"),
             ("revocation", "sometimes"),
             ("max_json_depth", "1"),
         ] {
@@ -515,6 +526,8 @@ mod tests {
             assert!(e.message.contains(k), "{}", e.message);
         }
         assert_eq!(c.set("provider_asidx", "1").unwrap_err().kind, ErrorKind::UnknownKey);
+        // The control: every other visible ASCII character is a segment's.
+        c.set("service_root", "structured=/A1/STU3/1/gpconnect/~a-b_c.d!$&'()*+,;=:@/").unwrap();
     }
 
     #[test]
