@@ -1057,6 +1057,19 @@ mod tests {
             let cnf = std::fs::read_to_string(d.join(&critical)).unwrap().replace("authorityKeyIdentifier = keyid:always", "authorityKeyIdentifier = critical, keyid:always");
             std::fs::write(d.join(&critical), cnf).unwrap();
             gencrl(&critical, "sub-ca-critical-akid.crl", &hour_ago, &in_29_days);
+            // A CA of the SubCA's name with another key but the SubCA's subjectKeyIdentifier, and
+            // a client it issued (whose authorityKeyIdentifier therefore names the SubCA's too).
+            let skid = run(d, &["openssl", "x509", "-in", "sub-ca.pem", "-noout", "-ext", "subjectKeyIdentifier"]);
+            let skid = skid.lines().nth(1).unwrap().trim().to_owned();
+            run(d, &["openssl", "genpkey", "-quiet", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sub-ca-same-skid.key"]);
+            run(d, &["openssl", "req", "-new", "-key", "sub-ca-same-skid.key", "-subj", "/O=gpcguard test/CN=Test Spine SubCA", "-out", "ca-db/sub-ca-same-skid.csr"]);
+            let ext = format!("basicConstraints = critical, CA:true, pathlen:0\nkeyUsage = critical, keyCertSign, cRLSign\nsubjectKeyIdentifier = {skid}\nauthorityKeyIdentifier = keyid\n");
+            std::fs::write(d.join("ca-db/sub-ca-same-skid.ext"), ext).unwrap();
+            run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-batch", "-notext", "-in", "ca-db/sub-ca-same-skid.csr", "-out", "sub-ca-same-skid.pem", "-days", "365", "-extfile", "ca-db/sub-ca-same-skid.ext"]);
+            let same_skid = own_ca("sub-ca-same-skid", "sub-ca-same-skid.pem", "sub-ca-same-skid.key", &[]);
+            run(d, &["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "client-same-skid.key"]);
+            run(d, &["openssl", "req", "-new", "-key", "client-same-skid.key", "-subj", "/CN=SSP under a same-SKID SubCA", "-out", "ca-db/client-same-skid.csr"]);
+            run(d, &["openssl", "ca", "-config", &same_skid, "-batch", "-notext", "-in", "ca-db/client-same-skid.csr", "-out", "client-same-skid.pem", "-days", "30", "-extfile", "ca-db/client-rollover.ext"]);
             // A client whose CRL distribution point covers one reason only.
             run(d, &["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "client-dp-reasons.key"]);
             run(d, &["openssl", "req", "-new", "-key", "client-dp-reasons.key", "-subj", "/CN=SSP one-reason CRL point", "-out", "ca-db/client-dp-reasons.csr"]);
@@ -1312,6 +1325,24 @@ mod tests {
             let r = verdict(&p, "client-valid.pem").unwrap_err();
             assert_eq!((r.reason, r.x509_error), (Reason::CertRevocationUnknown, sys::X509_V_ERR_UNABLE_TO_GET_CRL), "fast {fast}: {}", r.message);
         }
+    }
+
+    #[test]
+    fn a_crl_is_the_issuers_only_if_the_issuer_has_the_key_that_signed_it() {
+        // sub-ca.crl names the SubCA and its key identifier, as the same-SKID SubCA does; but
+        // another key signed it. client-same-skid's issuer has no CRL: refused either way (our
+        // check: none found; OpenSSL's: the signature fails under the issuer's key).
+        for fast in [true, false] {
+            let p = pki(&["sub-ca-same-skid.pem", "sub-ca.pem"], &["root-ca.crl", "sub-ca.crl"], Revocation::Leaf, true, fast);
+            let r = verdict(&p, "client-same-skid.pem").unwrap_err();
+            assert_eq!(r.reason, Reason::CertRevocationUnknown, "fast {fast}: {}", r.message);
+            if fast {
+                assert_eq!(r.x509_error, sys::X509_V_ERR_UNABLE_TO_GET_CRL, "{}", r.message);
+            }
+        }
+        // The control: with revocation off, the same chain is accepted.
+        let p = pki(&["sub-ca-same-skid.pem", "sub-ca.pem"], &[], Revocation::Off, false, true);
+        assert_eq!(verdict(&p, "client-same-skid.pem"), Ok(()));
     }
 
     #[test]
