@@ -1073,7 +1073,8 @@ mod tests {
             // A client whose CRL distribution point covers one reason only.
             run(d, &["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "client-dp-reasons.key"]);
             run(d, &["openssl", "req", "-new", "-key", "client-dp-reasons.key", "-subj", "/CN=SSP one-reason CRL point", "-out", "ca-db/client-dp-reasons.csr"]);
-            let ext = format!("basicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\nsubjectAltName = DNS:{SSP_FQDN}\ncrlDistributionPoints = dp_one_reason\n[dp_one_reason]\nfullname = URI:http://crl.example/sub-ca.crl\nreasons = keyCompromise\n");
+            // The distribution point is the first extension: a lookup that skipped some would miss it.
+            let ext = format!("crlDistributionPoints = dp_one_reason\nbasicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\nsubjectAltName = DNS:{SSP_FQDN}\n[dp_one_reason]\nfullname = URI:http://crl.example/sub-ca.crl\nreasons = keyCompromise\n");
             std::fs::write(d.join("ca-db/client-dp-reasons.ext"), ext).unwrap();
             run(d, &["openssl", "ca", "-config", "ca-db/sub-ca.cnf", "-batch", "-notext", "-in", "ca-db/client-dp-reasons.csr", "-out", "client-dp-reasons.pem", "-days", "30", "-extfile", "ca-db/client-dp-reasons.ext"]);
             // Last: the root revokes the SubCA (root-ca.crl, made before, revokes nothing).
