@@ -624,6 +624,12 @@ mod tests {
         b.set_not_before(&Asn1Time::from_unix(NOW - 86_400).unwrap()).unwrap();
         b.set_not_after(&Asn1Time::from_unix(NOW + 86_400).unwrap()).unwrap();
         if spec.version == 2 {
+            // The raw extensions first: each rule must find its extension wherever it is.
+            for (oid, critical, der) in &spec.raw {
+                let oid = Asn1Object::from_str(oid).unwrap();
+                let value = Asn1OctetString::new_from_bytes(der).unwrap();
+                b.append_extension(X509Extension::new_from_der(&oid, *critical, &value).unwrap()).unwrap();
+            }
             let ctx_ext = |b: &X509Builder, ski: bool| {
                 let ctx = b.x509v3_context(issuer.map(|(c, _)| &**c), None);
                 if ski {
@@ -665,11 +671,6 @@ mod tests {
                 }
                 let san = san.build(&b.x509v3_context(issuer.map(|(c, _)| &**c), None)).unwrap();
                 b.append_extension(san).unwrap();
-            }
-            for (oid, critical, der) in &spec.raw {
-                let oid = Asn1Object::from_str(oid).unwrap();
-                let value = Asn1OctetString::new_from_bytes(der).unwrap();
-                b.append_extension(X509Extension::new_from_der(&oid, *critical, &value).unwrap()).unwrap();
             }
         }
         b.sign(issuer.map_or(key, |(_, k)| k), spec.md).unwrap();
@@ -827,6 +828,9 @@ mod tests {
         refused(judge(eku(|e| {
             e.critical().client_auth();
         })), Reason::CertUntrusted, code, "marked critical");
+        // The same as the certificate's first extension.
+        let client_auth = [0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02].to_vec();
+        refused(judge(Spec { eku: None, raw: vec![("2.5.29.37", true, client_auth)], ..leaf_spec() }), Reason::CertUntrusted, code, "marked critical");
         // Spec §9: EKU when present; a leaf without one is accepted.
         judge(Spec { eku: None, ..leaf_spec() }).unwrap();
     }
@@ -936,6 +940,11 @@ mod tests {
 
     /// `crl`, with a nextUpdate or none, and a deltaCRLIndicator or none.
     fn crl_with(issuer: &(X509, PKey<Private>), number: Option<bool>, next_update: bool, delta: bool) -> X509Crl {
+        crl_numbered(issuer, number.map(|critical| (critical, &[0x02, 0x01, 0x07][..])), next_update, delta)
+    }
+
+    /// `crl_with`, the CRLNumber extension's DER value given.
+    fn crl_numbered(issuer: &(X509, PKey<Private>), number: Option<(bool, &[u8])>, next_update: bool, delta: bool) -> X509Crl {
         // SAFETY: test-only construction of a fresh CRL, owned by the returned X509Crl.
         unsafe {
             let c = sys::X509_CRL_new();
@@ -956,9 +965,9 @@ mod tests {
                 let ext = X509Extension::new_from_der(&oid, true, &value).unwrap();
                 assert_eq!(sys::X509_CRL_add_ext(c, ext.as_ptr(), -1), 1);
             }
-            if let Some(critical) = number {
+            if let Some((critical, der)) = number {
                 let oid = Asn1Object::from_str("2.5.29.20").unwrap();
-                let value = Asn1OctetString::new_from_bytes(&[0x02, 0x01, 0x07]).unwrap();
+                let value = Asn1OctetString::new_from_bytes(der).unwrap();
                 let ext = X509Extension::new_from_der(&oid, critical, &value).unwrap();
                 assert_eq!(sys::X509_CRL_add_ext(c, ext.as_ptr(), -1), 1);
             }
@@ -981,6 +990,19 @@ mod tests {
         let e = pki(crl(&root, None)).err().expect("CRL without CRLNumber loaded");
         assert!(e.kind == ErrorKind::Crl && e.message.contains("test.crl"), "{}", e.message);
         pki(crl(&root, Some(false))).unwrap();
+    }
+
+    #[test]
+    fn a_crl_number_is_non_negative_and_at_most_20_octets() {
+        let root = root();
+        let number = |der: Vec<u8>| check_crl(&crl_numbered(&root, Some((false, &der)), true, false), &root.0);
+        let octets = |first: u8, n: usize| [vec![0x02, n as u8, first], vec![0xff; n - 1]].concat();
+        number(octets(0x7f, 20)).unwrap();
+        number(octets(0x00, 1)).unwrap();
+        for (der, what) in [(octets(0x00, 21), "21 octets"), (octets(0xff, 1), "-1"), (octets(0x80, 20), "negative, 20 octets")] {
+            let e = number(der).expect_err(what);
+            assert!(e.contains("negative or longer than 20 octets"), "{what}: {e}");
+        }
     }
 
     #[test]
