@@ -1216,6 +1216,45 @@ mod tests {
         }
     }
 
+    /// sub-ca.crl (whose entry is client-revoked) with `ext` (OID, critical, DER value) added
+    /// at the front of the CRL's extensions or of its entry's, signed again by the SubCA.
+    fn sub_ca_crl_with(ext: (&str, bool, &[u8]), in_entry: bool) -> NamedCrl {
+        use openssl::asn1::{Asn1Object, Asn1OctetString};
+        use openssl::x509::X509Extension;
+        let crl = crl("sub-ca.crl").crl;
+        let key = PKey::private_key_from_pem(&std::fs::read(pki_dir().join("sub-ca.key")).unwrap()).unwrap();
+        let x = X509Extension::new_from_der(&Asn1Object::from_str(ext.0).unwrap(), ext.1, &Asn1OctetString::new_from_bytes(ext.2).unwrap()).unwrap();
+        // SAFETY: test-only edits of a CRL this function owns; the extension is copied in.
+        unsafe {
+            let c = crl.as_ptr();
+            let added = if in_entry {
+                let entry = crl.get_revoked().unwrap().iter().next().unwrap().as_ptr();
+                sys::X509_REVOKED_add_ext(entry, x.as_ptr(), 0)
+            } else {
+                sys::X509_CRL_add_ext(c, x.as_ptr(), 0)
+            };
+            assert_eq!(added, 1);
+            assert!(sys::X509_CRL_sign(c, key.as_ptr(), openssl::hash::MessageDigest::sha256().as_ptr()) > 0);
+        }
+        // Parsed again, so that OpenSSL's cached reading of the extensions is of the new ones.
+        NamedCrl { source: format!("sub-ca.crl with {}", ext.0), crl: X509Crl::from_der(&crl.to_der().unwrap()).unwrap() }
+    }
+
+    #[test]
+    fn crl_features_our_check_does_not_read_take_openssls_path_wherever_they_are() {
+        // freshestCRL (non-critical, a URI distribution point) as the CRL's first extension; an
+        // entry with a critical invalidityDate; an entry with a (non-critical) certificateIssuer.
+        let freshest: &[u8] = &[0x30, 0x10, 0x30, 0x0e, 0xa0, 0x0c, 0xa0, 0x0a, 0x86, 0x08, b'h', b't', b't', b'p', b':', b'/', b'/', b'x'];
+        let invalidity: &[u8] = b"\x18\x0f20240101000000Z";
+        let issuer: &[u8] = &[0x30, 0x0a, 0x86, 0x08, b'h', b't', b't', b'p', b':', b'/', b'/', b'x'];
+        for (ext, in_entry) in [(("2.5.29.46", false, freshest), false), (("2.5.29.24", true, invalidity), true), (("2.5.29.29", false, issuer), true)] {
+            let crls = vec![crl("root-ca.crl"), sub_ca_crl_with(ext, in_entry)];
+            let policy = PkiPolicy { fqdns: vec![SSP_FQDN.into()], revocation: Revocation::Leaf, require_crl: true, purpose: Purpose::Client, max_depth: 8 };
+            let p = Pki::build(vec![cert("root-ca.pem")], vec![cert("sub-ca.pem")], crls, policy, true).unwrap();
+            assert!(p.fast.is_none(), "{} must leave revocation to OpenSSL", ext.0);
+        }
+    }
+
     #[test]
     fn what_our_check_does_not_reproduce_takes_openssls_path() {
         // removeFromCRL: OpenSSL reads the entry as "not revoked", our check would not.
