@@ -1070,6 +1070,17 @@ mod tests {
             run(d, &["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "client-same-skid.key"]);
             run(d, &["openssl", "req", "-new", "-key", "client-same-skid.key", "-subj", "/CN=SSP under a same-SKID SubCA", "-out", "ca-db/client-same-skid.csr"]);
             run(d, &["openssl", "ca", "-config", &same_skid, "-batch", "-notext", "-in", "ca-db/client-same-skid.csr", "-out", "client-same-skid.pem", "-days", "30", "-extfile", "ca-db/client-rollover.ext"]);
+            // Without authorityKeyIdentifiers: a SubCA CRL two hours old, and a newer twin CRL
+            // listing client-valid (OpenSSL then takes the newer as the direct issuer's).
+            let no_akid = |cnf: String| {
+                let text = std::fs::read_to_string(d.join(&cnf)).unwrap().replace("crl_extensions = crl_ext\n", "");
+                std::fs::write(d.join(&cnf), text).unwrap();
+                cnf
+            };
+            let old_sub = no_akid(own_ca("sub-ca-no-akid", "sub-ca.pem", "sub-ca.key", &[]));
+            gencrl(&old_sub, "sub-ca-no-akid.crl", &utc("-2 hours"), &in_29_days);
+            let twin_no_akid = no_akid(own_ca("twin-no-akid", "twin.pem", "twin.key", &[&serial("client-valid.pem")]));
+            gencrl(&twin_no_akid, "twin-no-akid.crl", &hour_ago, &in_29_days);
             // A client whose CRL distribution point covers one reason only.
             run(d, &["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "client-dp-reasons.key"]);
             run(d, &["openssl", "req", "-new", "-key", "client-dp-reasons.key", "-subj", "/CN=SSP one-reason CRL point", "-out", "ca-db/client-dp-reasons.csr"]);
@@ -1151,6 +1162,17 @@ mod tests {
         assert_eq!((r.reason, r.x509_error), (Reason::CertRevocationUnknown, sys::X509_V_ERR_UNABLE_TO_GET_CRL), "{}", r.message);
         let p = pki(&["sub-ca.pem", "twin.pem"], &["twin.crl", "root-ca.crl"], Revocation::Chain, false, true);
         assert_eq!(reason(&p, "client-valid.pem"), Reason::Allowed, "require_crl = false tolerates the missing CRL");
+        // Without authorityKeyIdentifiers the key still decides here, in chain mode too. OpenSSL
+        // takes the newer (the twin's) as the direct issuer's and fails on its signature: the
+        // one difference of select_crl's comment.
+        let crls = ["root-ca.crl", "sub-ca-no-akid.crl", "twin-no-akid.crl"];
+        for mode in [Revocation::Leaf, Revocation::Chain] {
+            let p = pki(&["sub-ca.pem", "twin.pem"], &crls, mode, true, true);
+            assert_eq!(verdict(&p, "client-valid.pem"), Ok(()), "{mode:?}");
+            let openssl = pki(&["sub-ca.pem", "twin.pem"], &crls, mode, true, false);
+            let r = verdict(&openssl, "client-valid.pem").unwrap_err();
+            assert_eq!((r.reason, r.x509_error), (Reason::CertRevocationUnknown, sys::X509_V_ERR_CRL_SIGNATURE_FAILURE), "{mode:?}: {}", r.message);
+        }
     }
 
     #[test]
