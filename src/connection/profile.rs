@@ -728,6 +728,17 @@ mod tests {
     }
 
     #[test]
+    fn an_extension_twice_or_one_that_does_not_decode_is_refused() {
+        let code = sys::X509_V_ERR_INVALID_EXTENSION;
+        let words = "does not decode or appears twice";
+        // basicConstraints again (the builder adds one), then nameConstraints that are not a SEQUENCE.
+        let twice = vec![("2.5.29.19", true, vec![0x30, 0x00])];
+        refused(judge(Spec { raw: twice, ..leaf_spec() }), Reason::CertMalformed, code, words);
+        let garbled = vec![("2.5.29.30", true, vec![0x04, 0x00])];
+        refused(judge(Spec { raw: garbled, ..leaf_spec() }), Reason::CertMalformed, code, words);
+    }
+
+    #[test]
     fn serial_numbers_are_positive_and_at_most_20_octets() {
         let bad = |serial: BigNum, words: &str| {
             refused(judge(Spec { serial, ..leaf_spec() }), Reason::CertMalformed, sys::X509_V_ERR_CERT_REJECTED, words)
