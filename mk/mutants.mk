@@ -4,7 +4,7 @@
 # docs/MUTANTS.md.
 #
 #   make mutants [MUTANTS_FILES="src/request/ssp.rs src/request/jwt.rs"] [MUTANTS_TESTS=request::]
-#                [MUTANTS_JOBS=1] [MUTANTS_TIMEOUT=300]
+#                [MUTANTS_TARGETS="--lib --test limbo"] [MUTANTS_JOBS=1] [MUTANTS_TIMEOUT=300]
 #       every mutant of MUTANTS_FILES (default: all the verdict modules); writes the summary
 #       between the markers of docs/MUTANTS.md. Long (a build per mutant): not part of make test.
 #   make mutants-quick [MUTANTS_BASE=main] [MUTANTS_QUICK_SECONDS=900]
@@ -16,6 +16,11 @@
 # src/request/tests.rs among them); the integration tests drive real peers and take minutes each.
 # MUTANTS_TESTS narrows it to the tests whose names contain it (`request::` for the per-request
 # modules: a mutant there takes 10 s instead of 40, the connection tests' handshakes skipped).
+# MUTANTS_TARGETS (default `--lib`) adds test targets, e.g. `--lib --test limbo`
+# for the connection modules, with MUTANTS_TESTS="connection::pki connection::profile x509_limbo"
+# (the names filter every target: a test of another name is not run).
+# The runs recorded in docs/MUTANTS.md say which command each module had; a mutant they missed
+# was then tried by hand against the wider suites (tls_peers, the CLI, valgrind).
 # Builds use the `mutants` profile of Cargo.toml (no debug information: a build per mutant).
 # Mutants are built in a copy of the tree (cargo-mutants' default), never in the work tree.
 
@@ -32,6 +37,7 @@ MUTANTS_TIMEOUT ?= 300
 MUTANTS_BASE    ?= main
 MUTANTS_QUICK_SECONDS ?= 900
 MUTANTS_TESTS   ?=
+MUTANTS_TARGETS ?= --lib
 MUTANTS_OUT     := build/mutants
 MUTANTS_ENV     := PATH="$(abspath $(MUTANTS_TOOLS))/bin:$$PATH"
 MUTANTS_FLAGS    = --jobs $(MUTANTS_JOBS) --timeout $(MUTANTS_TIMEOUT) --no-shuffle --colors never --profile mutants
@@ -45,7 +51,7 @@ $(CARGO_MUTANTS):
 mutants: $(CARGO_MUTANTS)
 	@mkdir -p $(MUTANTS_OUT)
 	@rc=0; $(MUTANTS_ENV) cargo mutants $(MUTANTS_FLAGS) $(foreach f,$(MUTANTS_FILES),--file $(f)) \
-	  --output $(MUTANTS_OUT) -- --lib -- $(MUTANTS_TESTS) || rc=$$?; \
+	  --output $(MUTANTS_OUT) -- $(MUTANTS_TARGETS) -- $(MUTANTS_TESTS) || rc=$$?; \
 	mk/mutants-summary.sh $(MUTANTS_OUT)/mutants.out "$(MUTANTS_FILES)" docs/MUTANTS.md "$(MUTANTS_TESTS)"; \
 	case $$rc in 0|2|3) ;; *) echo "mutants: cargo-mutants failed ($$rc)" >&2; exit $$rc;; esac; \
 	echo "mutants: summary written to docs/MUTANTS.md (missed mutants: $(MUTANTS_OUT)/mutants.out/missed.txt)"
