@@ -1297,6 +1297,21 @@ mod tests {
     }
 
     #[test]
+    fn openssl_errors_our_test_pki_cannot_cause_keep_their_reasons() {
+        // A time field that does not parse (no test certificate has one) is malformed, not
+        // untrusted; a host that sets a verification hostname gets the wrong-host reason.
+        for (err, want) in [
+            (sys::X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD, Reason::CertMalformed),
+            (sys::X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD, Reason::CertMalformed),
+            (sys::X509_V_ERR_HOSTNAME_MISMATCH, Reason::CertWrongHost),
+            (sys::X509_V_ERR_UNHANDLED_CRITICAL_CRL_EXTENSION, Reason::CertRevocationUnknown),
+            (sys::X509_V_ERR_UNSPECIFIED, Reason::CertUntrusted),
+        ] {
+            assert_eq!(reason_of(err), want, "X509_V_ERR {err}");
+        }
+    }
+
+    #[test]
     fn crl_with_issuing_distribution_point_takes_openssls_path_and_still_revokes() {
         let p = pki(&["sub-ca.pem"], &["root-ca.crl", "sub-ca-idp.crl"], Revocation::Chain, true, true);
         assert!(p.fast.is_none(), "a CRL with an issuingDistributionPoint must leave revocation to OpenSSL");

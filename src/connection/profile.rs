@@ -853,6 +853,12 @@ mod tests {
         eku.client_auth();
         let anchor = build(Spec { eku: Some(eku), ..ca_spec("Test Root") }, &key, None);
         assert!(check_anchor(&anchor).unwrap_err().message.contains("extendedKeyUsage"));
+        // The control: an intermediate configured as the anchor may carry one.
+        let root = root();
+        let mut eku = ExtendedKeyUsage::new();
+        eku.client_auth();
+        let sub = build(Spec { eku: Some(eku), aki: true, ..ca_spec("Test Sub") }, &p256(), Some((&root.0, &root.1)));
+        check_anchor(&sub).unwrap();
     }
 
     #[test]
