@@ -1297,6 +1297,13 @@ mod tests {
     }
 
     #[test]
+    fn printable_cuts_after_max_characters_and_says_so() {
+        assert_eq!(printable(&"a".repeat(4), 4), "aaaa");
+        assert_eq!(printable(&"a".repeat(5), 4), "aaaa...");
+        assert_eq!(printable("é\u{7f}\tb", 4), "???b");
+    }
+
+    #[test]
     fn openssl_errors_our_test_pki_cannot_cause_keep_their_reasons() {
         // A time field that does not parse (no test certificate has one) is malformed, not
         // untrusted; a host that sets a verification hostname gets the wrong-host reason.
