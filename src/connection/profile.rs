@@ -813,6 +813,15 @@ mod tests {
         assert!(!is_hostname(b"*.nhs.uk", false) && is_hostname(b"*.nhs.uk", true) && !is_hostname(b"*", true));
         assert!(!is_hostname("t\u{e9}st.example".as_bytes(), false));
         assert!(!is_hostname(format!("{}.uk", "a".repeat(64)).as_bytes(), false));
+        assert!(is_hostname(format!("{}.uk", "a".repeat(63)).as_bytes(), false));
+        // At most 253 octets in all; none is not a name.
+        let name = |last: usize| format!("{a}.{a}.{a}.{}", "d".repeat(last), a = "a".repeat(63));
+        assert!(is_hostname(name(61).as_bytes(), false) && name(61).len() == 253);
+        assert!(!is_hostname(name(62).as_bytes(), false));
+        assert!(!is_hostname(b"", false) && !is_hostname(b"", true));
+        // A local part of at most 64 octets.
+        assert!(is_mailbox(format!("{}@example.com", "a".repeat(64)).as_bytes()));
+        assert!(!is_mailbox(format!("{}@example.com", "a".repeat(65)).as_bytes()));
         assert!(is_mailbox(b"a.b@example.com"));
         for bad in [&b"@example.com"[..], b"a@", b"a.@example.com", b"\"a b\"@example.com", b"a@b@example.com"] {
             assert!(!is_mailbox(bad), "{}", String::from_utf8_lossy(bad));
