@@ -1297,6 +1297,20 @@ mod tests {
     }
 
     #[test]
+    fn a_pem_peer_chain_is_held_to_its_bounds() {
+        let pem = [std::fs::read(pki_dir().join("client-valid.pem")).unwrap(), std::fs::read(pki_dir().join("sub-ca.pem")).unwrap()].concat();
+        let n = pem.len();
+        let chain = parse_pem_chain(&pem, 2, n).unwrap();
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain[0].subject_name().to_der().unwrap(), cert("client-valid.pem").subject_name().to_der().unwrap());
+        let reason = |r: std::result::Result<Vec<X509>, CertRefusal>| r.map(|c| c.len()).map_err(|e| (e.reason, e.message));
+        assert_eq!(reason(parse_pem_chain(&pem, 2, n - 1)).unwrap_err(), (Reason::CertMalformed, format!("peer chain of {n} bytes exceeds max_peer_chain_bytes ({})", n - 1)));
+        assert_eq!(reason(parse_pem_chain(&pem, 1, n)).unwrap_err(), (Reason::CertMalformed, "peer chain has 2 certificates, more than max_peer_certificates (1)".into()));
+        assert_eq!(reason(parse_pem_chain(b" \n\t", 2, n)).unwrap_err().0, Reason::CertMissing);
+        assert_eq!(reason(parse_pem_chain(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", 2, n)).unwrap_err().0, Reason::CertMalformed);
+    }
+
+    #[test]
     fn printable_cuts_after_max_characters_and_says_so() {
         assert_eq!(printable(&"a".repeat(4), 4), "aaaa");
         assert_eq!(printable(&"a".repeat(5), 4), "aaaa...");
