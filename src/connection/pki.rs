@@ -1311,6 +1311,24 @@ mod tests {
     }
 
     #[test]
+    fn a_der_peer_chain_is_held_to_its_bounds() {
+        let (leaf, sub) = (cert("client-valid.pem").to_der().unwrap(), cert("sub-ca.pem").to_der().unwrap());
+        let n = leaf.len() + sub.len();
+        let ders = [&leaf[..], &sub[..]];
+        let got = |r: std::result::Result<Vec<X509>, CertRefusal>| r.map(|c| c.len()).map_err(|e| (e.reason, e.message));
+        assert_eq!(got(parse_der_chain(&ders, 2, n)), Ok(2));
+        assert_eq!(got(parse_der_chain(&ders, 2, n - 1)).unwrap_err(), (Reason::CertMalformed, format!("peer chain of {n} bytes exceeds max_peer_chain_bytes ({})", n - 1)));
+        assert_eq!(got(parse_der_chain(&ders, 1, n)).unwrap_err(), (Reason::CertMalformed, "peer chain has 2 certificates, more than max_peer_certificates (1)".into()));
+        assert_eq!(got(parse_der_chain(&[], 2, n)).unwrap_err().0, Reason::CertMissing);
+        // One certificate exactly: not a prefix, nor one with bytes after it.
+        let with_tail = [leaf.clone(), vec![0]].concat();
+        for (bad, what) in [(&leaf[..leaf.len() - 1], "cut"), (&with_tail[..], "trailing byte")] {
+            let e = got(parse_der_chain(&[&sub[..], bad], 2, 2 * n)).unwrap_err();
+            assert_eq!(e, (Reason::CertMalformed, "certificate 1 of the peer chain is not one DER certificate".into()), "{what}");
+        }
+    }
+
+    #[test]
     fn printable_cuts_after_max_characters_and_says_so() {
         assert_eq!(printable(&"a".repeat(4), 4), "aaaa");
         assert_eq!(printable(&"a".repeat(5), 4), "aaaa...");
