@@ -1308,6 +1308,13 @@ mod tests {
         assert_eq!(reason(parse_pem_chain(&pem, 1, n)).unwrap_err(), (Reason::CertMalformed, "peer chain has 2 certificates, more than max_peer_certificates (1)".into()));
         assert_eq!(reason(parse_pem_chain(b" \n\t", 2, n)).unwrap_err().0, Reason::CertMissing);
         assert_eq!(reason(parse_pem_chain(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", 2, n)).unwrap_err().0, Reason::CertMalformed);
+        // Every PEM block must be a certificate: one of another kind (here a public key), alone
+        // or after a certificate, makes the chain malformed rather than shorter.
+        let key = cert("client-valid.pem").public_key().unwrap().public_key_to_pem().unwrap();
+        for (input, what) in [(key.clone(), "a key alone"), ([std::fs::read(pki_dir().join("client-valid.pem")).unwrap(), key].concat(), "a certificate and a key")] {
+            let e = reason(parse_pem_chain(&input, 2, 2 * n)).unwrap_err();
+            assert_eq!(e, (Reason::CertMalformed, "peer chain is not a sequence of PEM certificates".into()), "{what}");
+        }
     }
 
     #[test]
