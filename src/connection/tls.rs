@@ -628,6 +628,28 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    #[test]
+    fn applying_clears_what_a_host_had_allowed() {
+        // A host context that allows client-initiated and unsafe legacy renegotiation, and has
+        // tickets off: the policy takes all three back. SSL_OP_ALLOW_CLIENT_RENEGOTIATION is
+        // bit 8 in OpenSSL 3.0's ssl.h (openssl-sys does not name it).
+        const ALLOW_CLIENT_RENEGOTIATION: u64 = 1 << 8;
+        let dir = temp_dir("host-options");
+        let mut b = openssl::ssl::SslContextBuilder::new(openssl::ssl::SslMethod::tls_server()).unwrap();
+        let host = ALLOW_CLIENT_RENEGOTIATION | sys::SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION | sys::SSL_OP_NO_TICKET;
+        unsafe { sys::SSL_CTX_set_options(b.as_ptr(), host) };
+        let ctx = b.build();
+        unsafe {
+            assert_eq!(sys::SSL_CTX_get_options(ctx.as_ptr()) & host, host);
+            apply(&guard(&dir), ctx.as_ptr()).unwrap();
+            let opts = sys::SSL_CTX_get_options(ctx.as_ptr());
+            for (bit, what) in [(ALLOW_CLIENT_RENEGOTIATION, "client renegotiation"), (sys::SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION, "legacy renegotiation"), (sys::SSL_OP_NO_TICKET, "no tickets")] {
+                assert_eq!(opts & bit, 0, "{what} is still set");
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// Runs one handshake against `ctx` with the client certificate `client`, offering `session`
     /// for resumption; returns whether both sides completed it, whether it resumed, and the
     /// client's session.
