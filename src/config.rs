@@ -650,7 +650,7 @@ mod tests {
 
     #[test]
     fn relative_paths_follow_the_config_file() {
-        let dir = std::env::temp_dir().join(format!("gpcguard-config-{}", std::process::id()));
+        let dir = crate::testkit::process_dir().join("config");
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("provider.toml");
         std::fs::write(&f, "provider_asid = \"1\"\nssp_fqdn = \"a.b\"\ntrust_anchor = \"pki/root.pem\"\nrevocation = \"off\"\n").unwrap();

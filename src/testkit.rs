@@ -96,12 +96,33 @@ pub fn with(mut claims: Value, path: &str, value: Option<Value>) -> Value {
     claims
 }
 
+/// This test process's folder in the temp directory (`gpcguard-unit-PID`), where the unit tests'
+/// files go. A test process cannot remove it when it ends (statics are never dropped), so making
+/// it first removes those of test processes that have ended (no /proc entry for their PID).
+pub fn process_dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let tmp = std::env::temp_dir();
+        for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let pid = name.to_str().and_then(|n| n.strip_prefix("gpcguard-unit-")).and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = tmp.join(format!("gpcguard-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("the test process's temp folder");
+        dir
+    })
+}
+
 /// The test PKI of `c-tests/make-pki.sh` (made by the openssl command), made once per test
 /// process; tests that change its files work on a [`pki_copy`].
 pub fn test_pki() -> &'static std::path::Path {
     static PKI: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     PKI.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("gpcguard-test-pki-{}", std::process::id()));
+        let dir = process_dir().join("test-pki");
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("c-tests/make-pki.sh");
         let out = std::process::Command::new(script).arg(&dir).output().expect("run c-tests/make-pki.sh");
         assert!(out.status.success(), "make-pki.sh: {}", String::from_utf8_lossy(&out.stderr));
@@ -111,7 +132,7 @@ pub fn test_pki() -> &'static std::path::Path {
 
 /// A fresh copy of [`test_pki`]'s files, in a folder of its own per `tag` (unique per test).
 pub fn pki_copy(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("gpcguard-pki-{tag}-{}", std::process::id()));
+    let dir = process_dir().join(format!("pki-{tag}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     for entry in std::fs::read_dir(test_pki()).unwrap() {

@@ -950,7 +950,7 @@ mod tests {
     fn pki_dir() -> &'static PathBuf {
         static DIR: OnceLock<PathBuf> = OnceLock::new();
         DIR.get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("gpcguard-pki-unit-{}", std::process::id()));
+            let dir = crate::testkit::process_dir().join("pki-unit");
             let _ = std::fs::remove_dir_all(&dir);
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("c-tests/make-pki.sh");
             run(Path::new("/"), &[script.to_str().unwrap(), dir.to_str().unwrap()]);

@@ -585,7 +585,7 @@ mod tests {
     }
 
     fn temp_dir(tag: &str) -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("gpcguard-tls-{tag}-{}", std::process::id()));
+        let d = crate::testkit::process_dir().join(format!("tls-{tag}"));
         std::fs::create_dir_all(&d).unwrap();
         d
     }
