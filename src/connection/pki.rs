@@ -955,6 +955,15 @@ mod tests {
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("c-tests/make-pki.sh");
             run(Path::new("/"), &[script.to_str().unwrap(), dir.to_str().unwrap()]);
             let d = dir.as_path();
+            // A P-256 client `name` (subject CN `cn`) issued under the `openssl ca` config `cnf`
+            // with the extension file `ext` (written to ca-db/NAME.ext).
+            let ec_client = |cnf: &str, name: &str, cn: &str, ext: &str| {
+                let (key, csr, ext_file, pem) = (format!("{name}.key"), format!("ca-db/{name}.csr"), format!("ca-db/{name}.ext"), format!("{name}.pem"));
+                run(d, &["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &key]);
+                run(d, &["openssl", "req", "-new", "-key", &key, "-subj", &format!("/CN={cn}"), "-out", &csr]);
+                std::fs::write(d.join(&ext_file), ext).unwrap();
+                run(d, &["openssl", "ca", "-config", cnf, "-batch", "-notext", "-in", &csr, "-out", &pem, "-days", "30", "-extfile", &ext_file]);
+            };
             // Expired SubCA CRL (lists client-revoked).
             let (two_days_ago, yesterday) = (utc("-2 days"), utc("-1 day"));
             run(d, &["openssl", "ca", "-config", "ca-db/sub-ca.cnf", "-gencrl", "-crl_lastupdate", &two_days_ago, "-crl_nextupdate", &yesterday, "-out", "sub-ca-expired.crl"]);
@@ -993,11 +1002,8 @@ mod tests {
             same_key("sub-ca-no-crl-sign", &last_year, &next_year, "keyCertSign");
             // A client whose keyUsage allows neither digitalSignature nor keyAgreement, which TLS
             // client authentication needs (OpenSSL's SSL client purpose), its EKU and name right.
-            run(d, &["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "client-no-signing.key"]);
-            run(d, &["openssl", "req", "-new", "-key", "client-no-signing.key", "-subj", "/CN=SSP no signing", "-out", "ca-db/client-no-signing.csr"]);
             let ext = format!("basicConstraints = critical, CA:false\nkeyUsage = critical, nonRepudiation\nextendedKeyUsage = clientAuth\nsubjectAltName = DNS:{SSP_FQDN}\n");
-            std::fs::write(d.join("ca-db/client-no-signing.ext"), ext).unwrap();
-            run(d, &["openssl", "ca", "-config", "ca-db/sub-ca.cnf", "-batch", "-notext", "-in", "ca-db/client-no-signing.csr", "-out", "client-no-signing.pem", "-days", "30", "-extfile", "ca-db/client-no-signing.ext"]);
+            ec_client("ca-db/sub-ca.cnf", "client-no-signing", "SSP no signing", &ext);
             // A key rollover of the SubCA: a new key, certified by the old one (self-issued), that
             // issues client-rollover and its own CRL; the old key signs CRLs of its own index.
             run(d, &["openssl", "genpkey", "-quiet", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sub-ca-new-key.key"]);
@@ -1027,11 +1033,8 @@ mod tests {
             };
             let (hour_ago, in_29_days) = (utc("-1 hour"), utc("+29 days"));
             let new_key = own_ca("sub-ca-new-key", "sub-ca-new-key.pem", "sub-ca-new-key.key", &[]);
-            run(d, &["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "client-rollover.key"]);
-            run(d, &["openssl", "req", "-new", "-key", "client-rollover.key", "-subj", "/CN=SSP under the new SubCA key", "-out", "ca-db/client-rollover.csr"]);
-            let ext = format!("basicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\nsubjectAltName = DNS:{SSP_FQDN}\nauthorityKeyIdentifier = keyid\n");
-            std::fs::write(d.join("ca-db/client-rollover.ext"), ext).unwrap();
-            run(d, &["openssl", "ca", "-config", &new_key, "-batch", "-notext", "-in", "ca-db/client-rollover.csr", "-out", "client-rollover.pem", "-days", "30", "-extfile", "ca-db/client-rollover.ext"]);
+            let under_ca = format!("basicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\nsubjectAltName = DNS:{SSP_FQDN}\nauthorityKeyIdentifier = keyid\n");
+            ec_client(&new_key, "client-rollover", "SSP under the new SubCA key", &under_ca);
             gencrl(&new_key, "sub-ca-new-key.crl", &hour_ago, &in_29_days);
             let old_key = own_ca("sub-ca-old-key", "sub-ca.pem", "sub-ca.key", &[&serial("client-rollover.pem")]);
             gencrl(&old_key, "sub-ca-old-key-revokes-rollover.crl", &hour_ago, &in_29_days);
@@ -1067,9 +1070,7 @@ mod tests {
             std::fs::write(d.join("ca-db/sub-ca-same-skid.ext"), ext).unwrap();
             run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-batch", "-notext", "-in", "ca-db/sub-ca-same-skid.csr", "-out", "sub-ca-same-skid.pem", "-days", "365", "-extfile", "ca-db/sub-ca-same-skid.ext"]);
             let same_skid = own_ca("sub-ca-same-skid", "sub-ca-same-skid.pem", "sub-ca-same-skid.key", &[]);
-            run(d, &["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "client-same-skid.key"]);
-            run(d, &["openssl", "req", "-new", "-key", "client-same-skid.key", "-subj", "/CN=SSP under a same-SKID SubCA", "-out", "ca-db/client-same-skid.csr"]);
-            run(d, &["openssl", "ca", "-config", &same_skid, "-batch", "-notext", "-in", "ca-db/client-same-skid.csr", "-out", "client-same-skid.pem", "-days", "30", "-extfile", "ca-db/client-rollover.ext"]);
+            ec_client(&same_skid, "client-same-skid", "SSP under a same-SKID SubCA", &under_ca);
             // Without authorityKeyIdentifiers: a SubCA CRL two hours old, and a newer twin CRL
             // listing client-valid (OpenSSL then takes the newer as the direct issuer's).
             let no_akid = |cnf: String| {
@@ -1082,12 +1083,9 @@ mod tests {
             let twin_no_akid = no_akid(own_ca("twin-no-akid", "twin.pem", "twin.key", &[&serial("client-valid.pem")]));
             gencrl(&twin_no_akid, "twin-no-akid.crl", &hour_ago, &in_29_days);
             // A client whose CRL distribution point covers one reason only.
-            run(d, &["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "client-dp-reasons.key"]);
-            run(d, &["openssl", "req", "-new", "-key", "client-dp-reasons.key", "-subj", "/CN=SSP one-reason CRL point", "-out", "ca-db/client-dp-reasons.csr"]);
             // The distribution point is the first extension: a lookup that skipped some would miss it.
             let ext = format!("crlDistributionPoints = dp_one_reason\nbasicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\nsubjectAltName = DNS:{SSP_FQDN}\n[dp_one_reason]\nfullname = URI:http://crl.example/sub-ca.crl\nreasons = keyCompromise\n");
-            std::fs::write(d.join("ca-db/client-dp-reasons.ext"), ext).unwrap();
-            run(d, &["openssl", "ca", "-config", "ca-db/sub-ca.cnf", "-batch", "-notext", "-in", "ca-db/client-dp-reasons.csr", "-out", "client-dp-reasons.pem", "-days", "30", "-extfile", "ca-db/client-dp-reasons.ext"]);
+            ec_client("ca-db/sub-ca.cnf", "client-dp-reasons", "SSP one-reason CRL point", &ext);
             // Last: the root revokes the SubCA (root-ca.crl, made before, revokes nothing).
             run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-revoke", "sub-ca.pem"]);
             run(d, &["openssl", "ca", "-config", "ca-db/root-ca.cnf", "-gencrl", "-out", "root-revokes-sub.crl"]);
